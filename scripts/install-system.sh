@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install the Debian packages Sightline needs (idempotent). Runs as root on a fresh machine;
+# PostgreSQL is only needed by the test suite (pass --with-postgres).
+set -euo pipefail
+
+packages=(python3-venv)
+if [[ "${1:-}" == "--with-postgres" ]]; then
+  packages+=(postgresql-15)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's package starts a cluster on 5432; the tests use their own throw-away server.
+  if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
+    pg_ctlcluster 15 main stop 2>/dev/null || true
+  fi
+fi

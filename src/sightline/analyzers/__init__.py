@@ -1,0 +1,1 @@
+"""Analyzers derive signals from media files; they work without a database."""

@@ -1,0 +1,166 @@
+"""The analyzer interface and the media input every analyzer reads from.
+
+An analyzer is a small class with an explicit ``name`` (never derived from the class name, so
+renaming code never orphans stored features), a ``version`` that changes whenever its output
+would, and the media kinds it accepts. ``analyze`` returns a JSON-serialisable mapping or
+raises ``AnalyzerSkipped`` / ``AnalysisFailed``; it never returns a sentinel.
+"""
+
+from __future__ import annotations
+
+import abc
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from PIL import Image
+
+from sightline.errors import (
+    AnalysisFailed,
+    DecompressionBomb,
+    TruncatedMedia,
+    UnsupportedMedia,
+)
+
+# Images are decoded once per file and shared by every analyzer. Pillow's own bomb guard is
+# replaced by ours (a configurable limit checked before any pixel is decoded).
+DEFAULT_MAX_PIXELS = 89_478_485
+# PDQ, thumbnails and other image signals work on a copy whose longest side is at most this
+# many pixels. One fixed rule matters more than the value: full-resolution and resized PDQ
+# hashes of the same image differ by ~12 bits, so ingest and search must resize identically.
+WORKING_SIDE = 512
+
+_HEIF_REGISTERED = False
+
+
+def _register_heif() -> None:
+    """Teach Pillow to open HEIC/HEIF files (done lazily, once per process)."""
+    global _HEIF_REGISTERED
+    if not _HEIF_REGISTERED:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        _HEIF_REGISTERED = True
+
+
+def _open_unguarded(path: Path) -> Image.Image:
+    """``Image.open`` with Pillow's global bomb guard off; callers apply ``max_pixels``.
+
+    Pillow's other warnings at open time are about malformed metadata (a JPEG plugin reads
+    EXIF for its DPI while opening: "Corrupt EXIF data"). Seized media is full of such files;
+    they are expected, not news, and the fields are simply missing, so they are silenced.
+    """
+    _register_heif()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None  # our own limit applies, in MediaInput.image_header
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+@dataclass
+class MediaInput:
+    """A file to analyze, with its image decoded lazily and at most once.
+
+    Attributes:
+        path: local path of the file (zip entries are extracted to a temporary file first).
+        max_pixels: images declaring more pixels are refused as decompression bombs.
+    """
+
+    path: Path
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    _header: Image.Image | None = field(default=None, init=False, repr=False)
+    _working: Image.Image | None = field(default=None, init=False, repr=False)
+
+    @property
+    def size(self) -> int:
+        """Size of the file in bytes."""
+        return self.path.stat().st_size
+
+    def image_header(self) -> Image.Image:
+        """Open the image without decoding pixels; checks format and pixel count.
+
+        Raises:
+            UnsupportedMedia: the file is not an image Pillow can read.
+            DecompressionBomb: the image declares more pixels than ``max_pixels``.
+        """
+        if self._header is None:
+            try:
+                header = _open_unguarded(self.path)
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise UnsupportedMedia("not an image format Sightline can read") from exc
+            try:
+                self._check_size(*header.size)
+            except AnalysisFailed:
+                header.close()  # a refused file must not keep its handle open
+                raise
+            self._header = header
+        return self._header
+
+    def _check_size(self, width: int, height: int) -> None:
+        if width <= 0 or height <= 0:
+            raise UnsupportedMedia("image has no pixels")
+        if width * height > self.max_pixels:
+            raise DecompressionBomb(
+                f"image declares {width * height} pixels, over the limit of {self.max_pixels}"
+            )
+
+    def working_image(self) -> Image.Image:
+        """The decoded RGB image, longest side at most ``WORKING_SIDE`` pixels.
+
+        JPEGs are decoded with DCT scaling (``draft``), which is several times faster than a
+        full decode followed by a resize. Pixels are decoded from a second handle on the file:
+        ``draft`` rewrites the size of the image it is called on, and the header must keep
+        reporting the true dimensions (and keep its file open for EXIF) to other analyzers.
+
+        Raises:
+            UnsupportedMedia: the file is not an image Pillow can read.
+            DecompressionBomb: the image declares more pixels than ``max_pixels``.
+            TruncatedMedia: the pixel data is truncated or corrupt.
+        """
+        if self._working is None:
+            header_format = self.image_header().format  # format and bomb checks come first
+            try:
+                with _open_unguarded(self.path) as source:
+                    if header_format == "JPEG":
+                        source.draft("RGB", (WORKING_SIDE, WORKING_SIDE))
+                    image = source.convert("RGB")
+                image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+                raise TruncatedMedia("image data is truncated or corrupt") from exc
+            self._working = image
+        return self._working
+
+    def close(self) -> None:
+        """Release the decoded image and the open file handle."""
+        if self._header is not None:
+            self._header.close()
+        self._header = None
+        self._working = None
+
+
+class Analyzer(abc.ABC):
+    """Derives one signal from a media file."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    media_kinds: ClassVar[frozenset[str]] = frozenset({"image"})
+
+    def params(self) -> Mapping[str, Any]:
+        """Parameters that, with the version, make the output reproducible."""
+        return {}
+
+    @abc.abstractmethod
+    def analyze(self, media: MediaInput) -> Mapping[str, Any]:
+        """Return the signal as JSON-serialisable data.
+
+        Raises:
+            AnalyzerSkipped: the analyzer chose not to produce a value; the message says why.
+            AnalysisFailed: the input cannot be analyzed (subclasses give the reason).
+        """

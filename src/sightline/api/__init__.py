@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI), built by ``create_app(settings)``."""

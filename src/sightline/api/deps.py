@@ -1,0 +1,24 @@
+"""Typed FastAPI dependencies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from sightline.services.context import AppContext
+from sightline.services.pdq_index import PdqIndexService
+
+
+def _context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def _index(request: Request) -> PdqIndexService:
+    index: PdqIndexService = request.app.state.pdq_index
+    return index
+
+
+ContextDep = Annotated[AppContext, Depends(_context)]
+IndexDep = Annotated[PdqIndexService, Depends(_index)]

@@ -1,0 +1,51 @@
+"""One error envelope for every API error: ``{"error": {"code": ..., "message": ...}}``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from sightline.errors import SightlineError
+
+
+class ErrorBody(BaseModel):
+    """What went wrong, with a stable machine-readable code."""
+
+    code: str
+    message: str
+
+
+class ErrorEnvelope(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorBody
+
+
+def _envelope(status: int, code: str, message: str) -> JSONResponse:
+    body = ErrorEnvelope(error=ErrorBody(code=code, message=message))
+    return JSONResponse(status_code=status, content=body.model_dump())
+
+
+async def _sightline_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SightlineError)  # registered for this type only
+    return _envelope(exc.http_status, exc.code, exc.message)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # registered for this type only
+    fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
+    return _envelope(422, "invalid_input", f"invalid request: {fields}")
+
+
+def configure_errors(app: FastAPI) -> None:
+    """Map Sightline errors and request validation errors to the envelope."""
+    app.add_exception_handler(SightlineError, _sightline_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    413: {"model": ErrorEnvelope, "description": "Upload too large."},
+    422: {"model": ErrorEnvelope, "description": "Invalid input."},
+}

@@ -1,0 +1,1 @@
+"""The ``sightline`` command line: one noun per module, thin adapters over services."""

@@ -1,0 +1,142 @@
+"""``sightline ingest`` and ``sightline search``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sightline.cli.common import app_context, console, handle_errors, print_json
+from sightline.jobs.inline import InlineRunner
+from sightline.jobs.local import ProcessPoolRunner
+from sightline.services.ingest import IngestProgress, IngestReport, ProgressCallback, ingest
+from sightline.services.pdq_index import PdqIndexService
+from sightline.services.runner import TaskRunner
+from sightline.services.search import result_as_dict, search_file
+
+
+@handle_errors
+def ingest_command(
+    paths: list[Path] = typer.Argument(..., help="Files, folders and zip archives."),
+    case: str = typer.Option(..., "--case", help="Case reference (created if new)."),
+    agency: str = typer.Option(..., "--agency", help="Owning agency code."),
+    device: str | None = typer.Option(None, "--device", help="Label of the seized device."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=0, help="Worker processes (0: one per core; default: settings)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Ingest files, folders and zip archives into a case; run again to resume."""
+    with app_context() as ctx:
+        count = ctx.settings.ingest.workers if workers is None else workers
+        runner: TaskRunner = InlineRunner() if count == 1 else ProcessPoolRunner(count)
+        with _progress_bar(disable=as_json) as update:
+            report = ingest(
+                ctx,
+                paths,
+                agency_code=agency.upper(),
+                case_reference=case,
+                runner=runner,
+                device_label=device,
+                on_progress=update,
+            )
+        PdqIndexService(ctx).save()  # persist the caught-up index for the next process
+    if as_json:
+        print_json(_report_dict(report))
+    else:
+        _print_report(report)
+    if report.summary.pending:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _progress_bar(*, disable: bool) -> Iterator[ProgressCallback]:
+    """A Rich progress bar (counts and rate) fed by ingest's progress callback."""
+    bar = Progress(
+        TextColumn("ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TextColumn("{task.fields[rate]:.1f} files/s"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=disable,
+    )
+    task = bar.add_task("ingest", total=None, counts="", rate=0.0)
+
+    def update(p: IngestProgress) -> None:
+        counts = f"stored {p.stored} · duplicates {p.duplicates} · failed {p.failed}"
+        rate = p.processed / p.elapsed_s if p.elapsed_s > 0 else 0.0
+        bar.update(task, total=p.total, completed=p.processed, counts=counts, rate=rate)
+
+    with bar:
+        yield update
+
+
+def _report_dict(report: IngestReport) -> dict[str, object]:
+    s = report.summary
+    return {
+        "job_id": report.job_id,
+        "resumed": report.resumed,
+        "total": s.total,
+        "stored": s.stored,
+        "duplicates": s.duplicates,
+        "failed": s.failed,
+        "pending": s.pending,
+        "failures_by_reason": dict(s.failures_by_reason),
+        "failures": [
+            {"path": f.locator, "reason": f.reason, "detail": f.detail} for f in report.failures
+        ],
+        "processed_this_run": report.processed_this_run,
+        "elapsed_s": round(report.elapsed_s, 3),
+    }
+
+
+def _print_report(report: IngestReport) -> None:
+    s = report.summary
+    verb = "resumed" if report.resumed else "finished"
+    console.print(
+        f"job {report.job_id} {verb}: {s.total} files, {s.stored} stored, "
+        f"{s.duplicates} duplicates, {s.failed} failed, {s.pending} pending "
+        f"({report.elapsed_s:.1f} s)"
+    )
+    if report.failures:
+        table = Table("file", "reason", "detail", title="files not taken")
+        for f in report.failures:
+            table.add_row(f.locator, f.reason or "", f.detail or "")
+        console.print(table)
+
+
+@handle_errors
+def search_command(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The query file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Search every case for exact and perceptual matches of FILE."""
+    with app_context() as ctx:
+        result = search_file(ctx, PdqIndexService(ctx), file)
+    if as_json:
+        print_json(result_as_dict(result))
+        return
+    for note in result.notes:
+        console.print(f"note: {note}")
+    if not result.matches:
+        console.print("no match")
+        return
+    table = Table("media", "signals", "distance", "transform", "agency", "case", "path")
+    for m in result.matches:
+        for loc in m.locations:
+            table.add_row(
+                str(m.media.id),
+                ",".join(m.signals),
+                str(m.distance),
+                m.transform or "",
+                loc.agency_code,
+                loc.case_reference,
+                loc.original_path,
+            )
+    console.print(table)

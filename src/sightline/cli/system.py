@@ -1,0 +1,90 @@
+"""``sightline index``, ``sightline demo`` and ``sightline serve``."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import typer
+
+from sightline.cli.common import app_context, console, handle_errors, load_settings, print_json
+from sightline.errors import ConfigurationError
+from sightline.jobs.local import ProcessPoolRunner
+from sightline.services.demo import is_loaded, load_demo
+from sightline.services.pdq_index import PdqIndexService
+
+index_app = typer.Typer(help="Inspect and rebuild the PDQ index.", no_args_is_help=True)
+demo_app = typer.Typer(help="Benign demonstration data.", no_args_is_help=True)
+
+
+@index_app.command("status")
+@handle_errors
+def index_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show the PDQ index's size, checkpoint and freshness."""
+    with app_context() as ctx:
+        status = PdqIndexService(ctx).status()
+    data = {
+        "backend": status.backend,
+        "count": status.count,
+        "checkpoint": status.checkpoint,
+        "latest": status.latest,
+        "ready": status.ready,
+    }
+    if as_json:
+        print_json(data)
+    else:
+        for key, value in data.items():
+            console.print(f"{key} = {value}", highlight=False)
+
+
+@index_app.command("rebuild")
+@handle_errors
+def index_rebuild() -> None:
+    """Rebuild the PDQ index from the database and persist it."""
+    with app_context() as ctx:
+        count = PdqIndexService(ctx).rebuild()
+    console.print(f"index rebuilt with {count} hashes")
+
+
+@demo_app.command("load")
+@handle_errors
+def demo_load() -> None:
+    """Load the benign demo dataset (three agencies with overlapping cases) once."""
+    with app_context() as ctx:
+        if is_loaded(ctx):
+            console.print("demo data already loaded")
+            return
+        reports = load_demo(ctx, ProcessPoolRunner(ctx.settings.ingest.workers))
+        PdqIndexService(ctx).save()
+    for report in reports:
+        s = report.summary
+        console.print(
+            f"job {report.job_id}: {s.stored} stored, {s.duplicates} duplicates, {s.failed} failed"
+        )
+
+
+@handle_errors
+def serve(
+    host: str | None = typer.Option(None, "--host", help="Bind address (default: settings)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default: settings)."),
+) -> None:
+    """Serve the API (health endpoints, search, OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from sightline.api.app import create_app
+
+    settings = load_settings()
+    bind = host or settings.server.host
+    if not _is_loopback(bind):
+        raise ConfigurationError(
+            "the API has no authentication yet, so it only binds to a loopback address"
+        )
+    uvicorn.run(create_app(settings), host=bind, port=port or settings.server.port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,143 @@
+"""Settings for every Sightline role, read from the environment.
+
+All settings use the ``SIGHTLINE_`` prefix; nested sections use a double underscore, for
+example ``SIGHTLINE_INGEST__MAX_PIXELS``. Nothing here is read at import time: callers build a
+``Settings`` object (``Settings()``) and pass it down, so tests can run with their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# PDQ's published threshold: Meta's reference matcher calls two hashes a match at Hamming
+# distance <= 31 of 256 bits; unrelated photos sit far above 80.
+DEFAULT_PDQ_THRESHOLD = 31
+# Meta recommends ignoring PDQ hashes whose quality is below 50 (flat or tiny images).
+DEFAULT_PDQ_MIN_QUALITY = 50
+
+
+class IngestSettings(BaseModel):
+    """Limits and parallelism of the ingest pipeline."""
+
+    workers: int = Field(default=0, ge=0, description="Worker processes; 0 means one per core.")
+    max_pixels: int = Field(
+        default=89_478_485,
+        gt=0,
+        description="Images with more pixels are refused as decompression bombs.",
+    )
+    max_file_bytes: int = Field(
+        default=4 * 1024**3, gt=0, description="Files larger than this are refused."
+    )
+    zip_max_ratio: float = Field(
+        default=200.0, gt=1, description="A zip entry expanding more than this ratio is a bomb."
+    )
+    zip_max_total_bytes: int = Field(
+        default=16 * 1024**3, gt=0, description="Largest total uncompressed size of one archive."
+    )
+    commit_every: int = Field(
+        default=64, gt=0, description="Results written to the database per transaction."
+    )
+
+
+class MatchSettings(BaseModel):
+    """Thresholds used by search and matching."""
+
+    pdq_threshold: int = Field(
+        default=DEFAULT_PDQ_THRESHOLD, ge=0, le=128, description="Largest PDQ Hamming distance."
+    )
+    pdq_min_quality: int = Field(
+        default=DEFAULT_PDQ_MIN_QUALITY, ge=0, le=100, description="Lowest usable PDQ quality."
+    )
+    index_backend: str = Field(
+        default="faiss-multihash", description="Binary index backend used for PDQ."
+    )
+    index_threads: int = Field(
+        default=1,
+        ge=0,
+        description=(
+            "Threads per index search (0: the backend's default). One thread keeps single "
+            "queries fast and steady on a busy machine."
+        ),
+    )
+
+
+class ServerSettings(BaseModel):
+    """Where the API listens."""
+
+    host: str = Field(default="127.0.0.1", description="Address the API binds to.")
+    port: int = Field(default=8000, gt=0, lt=65536, description="Port the API binds to.")
+    max_upload_bytes: int = Field(
+        default=256 * 1024**2, gt=0, description="Largest accepted upload in bytes."
+    )
+
+
+class Settings(BaseSettings):
+    """Effective configuration of one Sightline process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SIGHTLINE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        default=Path("var"), description="Directory of the embedded store (database, media, key)."
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL; defaults to SQLite in the data directory. "
+            "postgresql+psycopg:// URLs are supported."
+        ),
+    )
+    master_key_file: Path | None = Field(
+        default=None, description="Master key file; defaults to DATA_DIR/master.key."
+    )
+    environment: str = Field(default="production", description="'production' or 'development'.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    match: MatchSettings = Field(default_factory=MatchSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @field_validator("environment")
+    @classmethod
+    def _known_environment(cls, value: str) -> str:
+        if value not in {"production", "development"}:
+            raise ValueError("environment must be 'production' or 'development'")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside the data directory."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'sightline.db').resolve()}"
+
+    @property
+    def key_path(self) -> Path:
+        """Path of the master key file."""
+        return self.master_key_file or self.data_dir / "master.key"
+
+    @property
+    def media_dir(self) -> Path:
+        """Directory of encrypted blobs."""
+        return self.data_dir / "media"
+
+    @property
+    def index_dir(self) -> Path:
+        """Directory of persisted indexes."""
+        return self.data_dir / "index"
+
+    def redacted(self) -> dict[str, Any]:
+        """Return the effective settings as plain data, with secrets hidden."""
+        data = self.model_dump(mode="json")
+        data["database_url"] = _redact_url(self.resolved_database_url)
+        return data
+
+
+def _redact_url(url: str) -> str:
+    """Hide the password in a database URL."""
+    from sqlalchemy.engine import make_url  # local import: config must stay light
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,1 @@
+"""Pure domain objects: no database, no web, no I/O."""

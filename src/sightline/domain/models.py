@@ -1,0 +1,171 @@
+"""Domain dataclasses returned by repositories and used by services.
+
+These are plain, immutable values. ORM rows never leave ``storage/``; repositories convert
+them into these classes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Agency:
+    """A member organisation (a national police unit, a coordinating unit)."""
+
+    id: int
+    code: str
+    name: str
+    country: str
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """An agency's investigation; it owns the media uploaded into it."""
+
+    id: int
+    agency_id: int
+    reference: str
+    title: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MediaItem:
+    """One unique file, identified by its SHA-256.
+
+    ``blob_id`` and ``thumbnail_blob_id`` are opaque names in the encrypted blob store; they
+    never reveal the content hash.
+    """
+
+    id: int
+    sha256: str
+    sha1: str
+    md5: str
+    size: int
+    media_type: str
+    mime_type: str | None
+    blob_id: str
+    thumbnail_blob_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """Where a media item was seen: a case, the original path and the file's times."""
+
+    id: int
+    media_id: int
+    case_id: int
+    original_path: str
+    size: int
+    modified_at: datetime | None
+    created_at: datetime | None
+    device_label: str | None
+    ingest_item_id: int | None
+    recorded_at: datetime
+
+
+class FeatureStatus(enum.StrEnum):
+    """Outcome of one analyzer on one media item."""
+
+    OK = "ok"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """A signal an analyzer derived from a media item, with the analyzer's name and version."""
+
+    media_id: int
+    analyzer: str
+    version: str
+    status: FeatureStatus
+    value: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BinarySignal:
+    """A binary perceptual hash of a media item, stored for indexing (PDQ for now).
+
+    ``id`` is the id the binary index stores; ``code`` holds the packed bits.
+    """
+
+    id: int
+    media_id: int
+    kind: str
+    code: bytes
+    quality: int
+
+
+class JobStatus(enum.StrEnum):
+    """Lifecycle of an ingest job."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+class ItemState(enum.StrEnum):
+    """Lifecycle of one file inside an ingest job."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestJob:
+    """A durable ingest run: resumable until every item is done or failed."""
+
+    id: int
+    case_id: int
+    source: str
+    device_label: str | None
+    status: JobStatus
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestItem:
+    """One file (or zip entry) of an ingest job, with its state and failure reason."""
+
+    id: int
+    job_id: int
+    locator: str
+    state: ItemState
+    reason: str | None
+    detail: str | None
+    media_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    """Counts of an ingest job by outcome."""
+
+    job_id: int
+    total: int
+    pending: int
+    stored: int
+    duplicates: int
+    failed: int
+    failures_by_reason: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SightingLocation:
+    """A sighting joined with its case and agency, as search results show it."""
+
+    media_id: int
+    case_id: int
+    case_reference: str
+    agency_code: str
+    original_path: str
+    device_label: str | None

@@ -1,0 +1,174 @@
+"""One exception hierarchy for the whole product.
+
+Each error carries a stable ``code`` (used in the API error envelope and in ingest failure
+records) and an ``exit_code`` for the CLI. The API maps them to HTTP once (``api/errors.py``)
+and the CLI maps them to exit codes once (``cli/main.py``).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class SightlineError(Exception):
+    """Base of every error Sightline raises on purpose."""
+
+    code: ClassVar[str] = "error"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(SightlineError):
+    """Settings are missing or unsafe."""
+
+    code = "configuration"
+    exit_code = 3
+
+
+class MasterKeyError(SightlineError):
+    """The master key is missing, unreadable or wrong."""
+
+    code = "key"
+    exit_code = 4
+
+
+class BlobIntegrityError(SightlineError):
+    """Stored data failed its integrity check (tampered, truncated or wrong key)."""
+
+    code = "integrity"
+    exit_code = 5
+
+
+class NotFoundError(SightlineError):
+    """A named resource does not exist."""
+
+    code = "not_found"
+    http_status = 404
+    exit_code = 6
+
+
+class ConflictError(SightlineError):
+    """The resource already exists or is in a state that forbids the action."""
+
+    code = "conflict"
+    http_status = 409
+    exit_code = 7
+
+
+class InvalidInputError(SightlineError):
+    """A request or argument is malformed."""
+
+    code = "invalid_input"
+    http_status = 422
+    exit_code = 2
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """An upload exceeds the configured limit."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class AnalysisFailed(SightlineError):  # noqa: N818 - name fixed by the analyzer contract
+    """An analyzer could not process a media file; ``reason`` is a stable code."""
+
+    code = "analysis_failed"
+    http_status = 422
+    reason: ClassVar[str] = "analysis_failed"
+
+
+class UnsupportedMedia(AnalysisFailed):
+    """The file is not a media type Sightline can read."""
+
+    reason = "not_media"
+
+
+class TruncatedMedia(AnalysisFailed):
+    """The file is truncated or corrupt."""
+
+    reason = "truncated"
+
+
+class DecompressionBomb(AnalysisFailed):
+    """The image declares more pixels than the configured limit."""
+
+    reason = "decompression_bomb"
+
+
+class AnalyzerSkipped(SightlineError):  # noqa: N818 - name fixed by the analyzer contract
+    """An analyzer chose not to produce a value (for example PDQ quality below 50)."""
+
+    code = "analyzer_skipped"
+
+
+class MissingDependency(SightlineError):  # noqa: N818 - reads as a sentence at the CLI
+    """An optional plugin's dependency is not installed."""
+
+    code = "missing_dependency"
+    exit_code = 8
+
+
+class UnknownPlugin(SightlineError):  # noqa: N818 - reads as a sentence at the CLI
+    """A registry has no plugin of that name; the message names the valid ones."""
+
+    code = "unknown_plugin"
+    exit_code = 2
+
+
+class SourceRejected(SightlineError):  # noqa: N818 - reads as a sentence in reports
+    """An input file or archive entry is refused before analysis; ``reason`` is a stable code."""
+
+    code = "source_rejected"
+    http_status = 422
+    reason: ClassVar[str] = "rejected"
+
+
+class FileTooLarge(SourceRejected):
+    """The file exceeds the configured size limit."""
+
+    reason = "file_too_large"
+
+
+class UnsafeArchivePath(SourceRejected):
+    """An archive entry has an absolute path, a drive letter or a ``..`` component."""
+
+    reason = "unsafe_archive_path"
+
+
+class ArchiveBomb(SourceRejected):
+    """An archive entry expands beyond the configured ratio or total size."""
+
+    reason = "archive_bomb"
+
+
+class CorruptArchive(SourceRejected):
+    """An archive or one of its entries cannot be read."""
+
+    reason = "corrupt_archive"
+
+
+class UnreadableSource(SourceRejected):
+    """A file vanished or cannot be read (permissions, I/O error)."""
+
+    reason = "unreadable"
+
+
+class SymlinkRefused(SourceRejected):
+    """A symbolic link was found where a file or folder was expected; links are never followed.
+
+    Seized media can hold links to anywhere (``/etc``, the investigator's home); following them
+    would ingest files that are not evidence.
+    """
+
+    reason = "symlink"
+
+
+class EncryptedArchiveEntry(SourceRejected):
+    """An archive entry is password-protected; it is reported, never guessed at."""
+
+    reason = "encrypted"

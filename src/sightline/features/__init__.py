@@ -1,0 +1,1 @@
+"""Value types and codecs for signals: digests and binary hashes."""

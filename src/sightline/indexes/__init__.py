@@ -1,0 +1,1 @@
+"""Indexes for binary hashes; they work without a database."""

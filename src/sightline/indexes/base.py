@@ -1,0 +1,142 @@
+"""The binary-hash index interface shared by every backend.
+
+Stored codes are identified by a caller-chosen ``int64`` id (the feature's row id). Queries
+are radius searches in Hamming distance: PDQ matching asks "everything within 31 bits", not
+"the k nearest". A persisted index is a directory holding the backend's native file plus a
+JSON manifest (backend, bits, count, checkpoint, build parameters); never pickle, since
+index files are untrusted data.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import numpy.typing as npt
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+
+Codes = npt.NDArray[np.uint8]
+Ids = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexCapabilities:
+    """What a backend can do, declared so callers can choose."""
+
+    metric: str = "hamming"
+    radius_search: bool = True
+    removal: bool = True
+    exact: bool = True
+    max_radius: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One stored code within the query radius."""
+
+    id: int
+    distance: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexManifest:
+    """Describes a persisted index; written as JSON beside the native file."""
+
+    backend: str
+    bits: int
+    count: int
+    checkpoint: int
+    params: dict[str, Any] = field(default_factory=dict)
+    format: int = MANIFEST_FORMAT
+
+    def write(self, directory: Path) -> None:
+        """Write the manifest atomically into ``directory``."""
+        tmp = directory / (MANIFEST_NAME + ".tmp")
+        tmp.write_text(json.dumps(_manifest_dict(self), indent=2))
+        tmp.replace(directory / MANIFEST_NAME)
+
+    @classmethod
+    def read(cls, directory: Path) -> IndexManifest:
+        """Read and validate the manifest in ``directory``."""
+        raw = json.loads((directory / MANIFEST_NAME).read_text())
+        if raw.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"unsupported index manifest format {raw.get('format')!r}")
+        return cls(
+            backend=str(raw["backend"]),
+            bits=int(raw["bits"]),
+            count=int(raw["count"]),
+            checkpoint=int(raw["checkpoint"]),
+            params=dict(raw.get("params", {})),
+        )
+
+
+def _manifest_dict(manifest: IndexManifest) -> dict[str, Any]:
+    return {
+        "format": manifest.format,
+        "backend": manifest.backend,
+        "bits": manifest.bits,
+        "count": manifest.count,
+        "checkpoint": manifest.checkpoint,
+        "params": manifest.params,
+    }
+
+
+class BinaryIndex(abc.ABC):
+    """A set of binary codes searchable by Hamming radius."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[IndexCapabilities] = IndexCapabilities()
+
+    def __init__(self, bits: int = 256) -> None:
+        if bits % 8:
+            raise ValueError("bits must be a multiple of 8")
+        self.bits = bits
+        self.checkpoint = 0
+
+    @property
+    def code_bytes(self) -> int:
+        """Bytes per code."""
+        return self.bits // 8
+
+    def params(self) -> dict[str, Any]:
+        """Build parameters recorded in the manifest."""
+        return {}
+
+    @classmethod
+    def configure_threads(cls, threads: int) -> None:
+        """Set how many threads the backend's searches use in this process (0: its default).
+
+        Backends without internal threading ignore it.
+        """
+        del threads  # nothing to configure in the reference backends
+
+    @abc.abstractmethod
+    def add(self, ids: Ids, codes: Codes) -> None:
+        """Add codes (shape ``(n, bits/8)``) under the given ids; an existing id is replaced."""
+
+    @abc.abstractmethod
+    def remove(self, ids: Ids) -> int:
+        """Remove the given ids; returns how many were present."""
+
+    @abc.abstractmethod
+    def range_search(self, queries: Codes, radius: int) -> list[list[Hit]]:
+        """For each query, every stored code within ``radius`` bits, nearest first."""
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Number of stored codes."""
+
+    @abc.abstractmethod
+    def save(self, directory: Path) -> None:
+        """Persist into ``directory`` (native file plus manifest), atomically per file."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, directory: Path) -> Self:
+        """Load an index saved by ``save``."""

@@ -1,0 +1,1 @@
+"""Job runners: how services' parallel work is executed."""

@@ -1,0 +1,1 @@
+"""Use cases: every side effect of the product lives here."""

@@ -1,0 +1,286 @@
+"""Ingest: take files, folders and zip archives into a case, resumably.
+
+The job and every file in it are recorded first; workers then process pending files in
+parallel and the parent records each result (media item if new, features, PDQ signal,
+sighting, item state) in one transaction per batch. Killing the process at any point loses
+only uncommitted results; running the same command again (same case, same inputs, same
+device label) finds the job, skips what is done, and finishes without duplicates (media are
+unique by SHA-256, sightings by ingest item). Files added to the inputs since are picked up.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sightline.domain.models import (
+    Feature,
+    IngestItem,
+    ItemState,
+    JobStatus,
+    JobSummary,
+    MediaItem,
+)
+from sightline.features.hashes import PDQ_BYTES
+from sightline.services.context import AppContext
+from sightline.services.ingest_worker import (
+    ItemFailure,
+    ItemResult,
+    WorkerConfig,
+    WorkItem,
+    close_worker,
+    init_worker,
+    make_scratch_dir,
+    run_item,
+)
+from sightline.services.runner import TaskRunner
+from sightline.services.sources import SourceFailure, SourceLimits, enumerate_sources
+from sightline.storage.orm import utcnow
+from sightline.storage.repositories.ingest import NewItem, PendingItem, text_key
+from sightline.storage.unit_of_work import UnitOfWork
+
+PDQ_KIND = "pdq"
+_ENUMERATION_BATCH = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class IngestProgress:
+    """Counts reported while an ingest runs."""
+
+    total: int
+    processed: int
+    stored: int
+    duplicates: int
+    failed: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """Outcome of one ingest run."""
+
+    job_id: int
+    resumed: bool
+    summary: JobSummary
+    failures: list[IngestItem]
+    elapsed_s: float
+    processed_this_run: int
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+def ingest(
+    ctx: AppContext,
+    paths: Sequence[Path],
+    *,
+    agency_code: str,
+    case_reference: str,
+    runner: TaskRunner,
+    device_label: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest ``paths`` into the agency's case (created if new) and report the outcome."""
+    started = time.perf_counter()
+    source = _canonical_source(paths, device_label)
+    limits = SourceLimits.from_settings(ctx.settings.ingest)
+    with ctx.uow() as uow:
+        agency = uow.agencies.get(agency_code)
+        case = uow.cases.find(agency.id, case_reference) or uow.cases.add(agency.id, case_reference)
+        job = uow.ingest.find_latest(case.id, source)
+        resumed = job is not None
+        if job is None:
+            job = uow.ingest.create_job(case.id, source, device_label)
+        uow.commit()
+        _record_items(uow, job.id, paths, limits)
+        pending = uow.ingest.pending(job.id)
+        if pending and job.status is JobStatus.FINISHED:
+            uow.ingest.reopen(job.id)
+            uow.commit()
+    scratch = make_scratch_dir(ctx.settings.data_dir / "scratch")
+    try:
+        config = WorkerConfig(
+            key_path=ctx.settings.key_path,
+            media_dir=ctx.settings.media_dir,
+            scratch_dir=scratch,
+            max_pixels=ctx.settings.ingest.max_pixels,
+            limits=limits,
+        )
+        work = [WorkItem(p.id, p.locator) for p in pending]
+        results = runner.map_unordered(run_item, work, initializer=init_worker, initargs=(config,))
+        recorder = _Recorder(ctx, job.id, case.id, device_label, pending, started, on_progress)
+        recorder.consume(results)
+    finally:
+        close_worker()
+        shutil.rmtree(scratch, ignore_errors=True)
+    with ctx.uow() as uow:
+        summary = uow.ingest.summary(job.id)
+        if summary.pending == 0:
+            uow.ingest.finish(job.id)
+        failures = uow.ingest.failures(job.id)
+        uow.commit()
+    return IngestReport(
+        job_id=job.id,
+        resumed=resumed,
+        summary=summary,
+        failures=failures,
+        elapsed_s=time.perf_counter() - started,
+        processed_this_run=len(pending),
+    )
+
+
+def _canonical_source(paths: Sequence[Path], device_label: str | None) -> str:
+    """A stable description of the inputs: the same command resumes the same job."""
+    resolved = sorted(str(p.expanduser().absolute()) for p in paths)
+    return json.dumps({"paths": resolved, "device": device_label}, sort_keys=True)
+
+
+def _record_items(
+    uow: UnitOfWork, job_id: int, paths: Sequence[Path], limits: SourceLimits
+) -> None:
+    """Record every input not yet known to the job (enumeration itself may be resumed)."""
+    known = uow.ingest.known_locators(job_id)
+    batch: list[NewItem] = []
+    for entry in enumerate_sources([p.expanduser().absolute() for p in paths], limits):
+        key = text_key(entry.locator)
+        if key in known:
+            continue
+        known.add(key)
+        if isinstance(entry, SourceFailure):
+            batch.append(
+                NewItem(
+                    entry.locator,
+                    entry.original_path,
+                    None,
+                    None,
+                    ItemState.FAILED,
+                    entry.reason,
+                    entry.detail,
+                )
+            )
+        else:
+            batch.append(NewItem(entry.locator, entry.original_path, entry.size, entry.modified_at))
+        if len(batch) >= _ENUMERATION_BATCH:
+            uow.ingest.add_items(job_id, batch)
+            uow.commit()
+            batch = []
+    uow.ingest.add_items(job_id, batch)
+    uow.commit()
+
+
+class _Recorder:
+    """Records worker results in the parent process, batching transactions."""
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        job_id: int,
+        case_id: int,
+        device_label: str | None,
+        pending: list[PendingItem],
+        started: float,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self._ctx = ctx
+        self._job_id = job_id
+        self._case_id = case_id
+        self._device = device_label
+        self._items = {item.id: item for item in pending}
+        self._started = started
+        self._on_progress = on_progress
+        with ctx.uow() as uow:
+            summary = uow.ingest.summary(job_id)
+        self._counts = {
+            "stored": summary.stored,
+            "duplicates": summary.duplicates,
+            "failed": summary.failed,
+        }
+        self._total = summary.total
+
+    def consume(self, results: Iterable[ItemResult | ItemFailure]) -> None:
+        """Record every result, committing every few results or every second."""
+        commit_every = self._ctx.settings.ingest.commit_every
+        with self._ctx.uow() as uow:
+            pending = 0
+            last_commit = time.perf_counter()
+            for result in results:
+                self._record(uow, result)
+                pending += 1
+                if pending >= commit_every or time.perf_counter() - last_commit > 1.0:
+                    uow.commit()
+                    pending, last_commit = 0, time.perf_counter()
+                    self._report()
+            uow.commit()
+            self._report()
+
+    def _record(self, uow: UnitOfWork, result: ItemResult | ItemFailure) -> None:
+        if isinstance(result, ItemFailure):
+            uow.ingest.mark_failed(result.item_id, result.reason, result.detail)
+            self._counts["failed"] += 1
+            return
+        media = uow.media.by_sha256(result.sha256)
+        duplicate = media is not None
+        if media is None:
+            media = self._store_media(uow, result)
+        item = self._items[result.item_id]
+        uow.sightings.add(
+            media_id=media.id,
+            case_id=self._case_id,
+            original_path=item.original_path,
+            size=result.size,
+            modified_at=item.modified_at,
+            device_label=self._device,
+            ingest_item_id=result.item_id,
+        )
+        uow.ingest.mark_done(result.item_id, media.id, duplicate=duplicate)
+        self._counts["duplicates" if duplicate else "stored"] += 1
+
+    def _store_media(self, uow: UnitOfWork, result: ItemResult) -> MediaItem:
+        media = uow.media.add(
+            MediaItem(
+                id=0,
+                sha256=result.sha256,
+                sha1=result.sha1,
+                md5=result.md5,
+                size=result.size,
+                media_type=result.media_type,
+                mime_type=result.mime_type,
+                blob_id=result.blob_id,
+                thumbnail_blob_id=result.thumbnail_blob_id,
+                created_at=utcnow(),
+            )
+        )
+        uow.features.add_many(
+            [
+                Feature(
+                    media_id=media.id,
+                    analyzer=f.analyzer,
+                    version=f.version,
+                    status=f.status,
+                    value=f.value,
+                    params=f.params,
+                    reason=f.reason,
+                )
+                for f in result.features
+            ]
+        )
+        if result.pdq is not None and len(result.pdq[0]) == PDQ_BYTES:
+            uow.signals.add(media.id, PDQ_KIND, result.pdq[0], result.pdq[1])
+        return media
+
+    def _report(self) -> None:
+        if self._on_progress is None:
+            return
+        processed = sum(self._counts.values())
+        self._on_progress(
+            IngestProgress(
+                total=self._total,
+                processed=processed,
+                elapsed_s=time.perf_counter() - self._started,
+                **self._counts,
+            )
+        )

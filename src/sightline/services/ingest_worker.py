@@ -1,0 +1,230 @@
+"""The per-file half of ingest, run inside worker processes.
+
+A worker takes one pending item, materialises it (zip entries are extracted to a scratch
+file under size limits), runs the analyzers on it, and writes the encrypted original and
+thumbnail. It touches no database: the parent process records results, so SQLite keeps a
+single writer and an interrupted run loses at most uncommitted results, which are simply
+processed again (blob ids are deterministic, so re-writing is idempotent).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from sightline.analyzers.base import Analyzer, MediaInput
+from sightline.analyzers.registry import DEFAULT_ANALYZERS, create_analyzers
+from sightline.domain.models import FeatureStatus
+from sightline.errors import (
+    AnalysisFailed,
+    AnalyzerSkipped,
+    DecompressionBomb,
+    SourceRejected,
+    TruncatedMedia,
+    UnsupportedMedia,
+)
+from sightline.services.sources import ArchiveCache, SourceLimits, materialize
+from sightline.storage.blobs.encrypted_local import EncryptedLocalBlobStore
+from sightline.storage.blobs.keys import load_master_key
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_SIDE = 256
+# Errors that mean "this file cannot be taken at all", as opposed to one analyzer failing.
+_FATAL = (UnsupportedMedia, TruncatedMedia, DecompressionBomb)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """What a worker process needs; plain values so it pickles cheaply."""
+
+    key_path: Path
+    media_dir: Path
+    scratch_dir: Path
+    max_pixels: int
+    limits: SourceLimits
+    analyzers: tuple[str, ...] = DEFAULT_ANALYZERS
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One pending file."""
+
+    item_id: int
+    locator: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzedFeature:
+    """One analyzer's outcome."""
+
+    analyzer: str
+    version: str
+    status: FeatureStatus
+    value: dict[str, Any]
+    params: dict[str, Any]
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """A processed file, ready to be recorded."""
+
+    item_id: int
+    sha256: str
+    sha1: str
+    md5: str
+    size: int
+    media_type: str
+    mime_type: str | None
+    blob_id: str
+    thumbnail_blob_id: str | None
+    features: tuple[AnalyzedFeature, ...]
+    pdq: tuple[bytes, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFailure:
+    """A file that could not be taken, with a stable reason code."""
+
+    item_id: int
+    reason: str
+    detail: str
+
+
+class Worker:
+    """Processes items; one instance per worker process."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self._config = config
+        self._blobs = EncryptedLocalBlobStore(config.media_dir, load_master_key(config.key_path))
+        self._analyzers: list[Analyzer] = create_analyzers(config.analyzers)
+        # Parsing a zip's directory once per process, not once per entry: an archive of
+        # 100,000 entries would otherwise cost hours.
+        self._archives = ArchiveCache()
+
+    def close(self) -> None:
+        """Close archives kept open between items."""
+        self._archives.close()
+
+    def process(self, item: WorkItem) -> ItemResult | ItemFailure:
+        """Process one item; never raises for bad input."""
+        try:
+            with materialize(
+                item.locator, self._config.limits, self._config.scratch_dir, archives=self._archives
+            ) as path:
+                return self._process_path(item.item_id, path)
+        except (SourceRejected, AnalysisFailed) as exc:
+            reason = getattr(exc, "reason", exc.code)
+            return ItemFailure(item.item_id, reason, exc.message)
+        except Exception as exc:  # a bug must not stop the batch; the item is reported
+            logger.exception("internal error while ingesting item %s", item.item_id)
+            return ItemFailure(item.item_id, "internal_error", type(exc).__name__)
+
+    def _process_path(self, item_id: int, path: Path) -> ItemResult:
+        media = MediaInput(path, max_pixels=self._config.max_pixels)
+        try:
+            header = media.image_header()
+            media.working_image()  # decode now: truncation is a failure of the whole item
+            features = tuple(self._run(analyzer, media) for analyzer in self._analyzers)
+            digests = _value(features, "crypto")
+            sha256 = str(digests["sha256"])
+            blob_id = self._blobs.blob_id_for(sha256, "original")
+            if not self._blobs.exists(blob_id):
+                self._blobs.put_file(blob_id, path)
+            thumb_id = self._blobs.blob_id_for(sha256, "thumbnail")
+            if not self._blobs.exists(thumb_id):
+                self._blobs.put_bytes(thumb_id, _thumbnail(media))
+            mime = Image.MIME.get(header.format) if header.format else None
+            return ItemResult(
+                item_id=item_id,
+                sha256=sha256,
+                sha1=str(digests["sha1"]),
+                md5=str(digests["md5"]),
+                size=path.stat().st_size,
+                media_type="image",
+                mime_type=mime,
+                blob_id=blob_id,
+                thumbnail_blob_id=thumb_id,
+                features=features,
+                pdq=_pdq(features),
+            )
+        finally:
+            media.close()
+
+    def _run(self, analyzer: Analyzer, media: MediaInput) -> AnalyzedFeature:
+        params = dict(analyzer.params())
+        try:
+            value = dict(analyzer.analyze(media))
+        except AnalyzerSkipped as exc:
+            return AnalyzedFeature(
+                analyzer.name, analyzer.version, FeatureStatus.SKIPPED, {}, params, exc.message
+            )
+        except _FATAL:
+            raise
+        except AnalysisFailed as exc:
+            return AnalyzedFeature(
+                analyzer.name, analyzer.version, FeatureStatus.FAILED, {}, params, exc.message
+            )
+        return AnalyzedFeature(
+            analyzer.name, analyzer.version, FeatureStatus.OK, value, params, None
+        )
+
+
+def _value(features: tuple[AnalyzedFeature, ...], name: str) -> dict[str, Any]:
+    for feature in features:
+        if feature.analyzer == name and feature.status is FeatureStatus.OK:
+            return feature.value
+    raise AnalysisFailed(f"analyzer {name!r} produced no value")
+
+
+def _pdq(features: tuple[AnalyzedFeature, ...]) -> tuple[bytes, int] | None:
+    for feature in features:
+        if feature.analyzer == "pdq" and feature.status is FeatureStatus.OK:
+            return bytes.fromhex(str(feature.value["hash"])), int(feature.value["quality"])
+    return None
+
+
+def _thumbnail(media: MediaInput) -> bytes:
+    image = media.working_image().copy()
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
+
+
+# Per-process state for process pools: set once by ``init_worker`` (the pool initializer).
+_WORKER: Worker | None = None
+
+
+def init_worker(config: WorkerConfig) -> None:
+    """Pool initializer: build this process's worker."""
+    global _WORKER
+    _WORKER = Worker(config)
+
+
+def close_worker() -> None:
+    """Release this process's worker (pool processes simply exit; inline runs need this)."""
+    global _WORKER
+    if _WORKER is not None:
+        _WORKER.close()
+        _WORKER = None
+
+
+def run_item(item: WorkItem) -> ItemResult | ItemFailure:
+    """Pool task: process one item with this process's worker."""
+    if _WORKER is None:
+        raise RuntimeError("init_worker was not called in this process")
+    return _WORKER.process(item)
+
+
+def make_scratch_dir(parent: Path) -> Path:
+    """A private scratch directory for extracted archive entries."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="ingest-", dir=parent))

@@ -1,0 +1,123 @@
+"""The PDQ index of a running process: loaded from disk, caught up from the database.
+
+The database is the source of truth; the index is a cache of the ``binary_signals`` table.
+Its checkpoint is the newest signal id it contains. On open, a persisted index whose
+manifest matches the configured backend is loaded and then caught up incrementally with the
+signals added since its checkpoint; a missing or unreadable one is rebuilt from the
+database. ``refresh`` makes newly ingested hashes matchable without a rebuild.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sightline.indexes.base import BinaryIndex, Hit, IndexManifest
+from sightline.indexes.registry import index_registry
+from sightline.services.context import AppContext
+from sightline.services.ingest import PDQ_KIND
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    """Whether the in-memory index holds every stored signal."""
+
+    backend: str
+    count: int
+    checkpoint: int
+    latest: int
+
+    @property
+    def ready(self) -> bool:
+        """True when no stored signal is missing from the index."""
+        return self.checkpoint >= self.latest
+
+
+class PdqIndexService:
+    """Owns one process's PDQ index; thread-safe."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+        self._backend = ctx.settings.match.index_backend
+        self._cls = index_registry().get(self._backend)
+        self._cls.configure_threads(ctx.settings.match.index_threads)
+        self._lock = threading.RLock()
+        self._index: BinaryIndex | None = None
+
+    @property
+    def directory(self) -> Path:
+        """Where this backend's index is persisted."""
+        return self._ctx.settings.index_dir / f"{PDQ_KIND}-{self._backend}"
+
+    def open(self) -> BinaryIndex:
+        """Load (or rebuild) the index and catch it up; idempotent."""
+        with self._lock:
+            if self._index is None:
+                self._index = self._load() or self._cls(bits=256)
+                self.refresh()
+            return self._index
+
+    def _load(self) -> BinaryIndex | None:
+        directory = self.directory
+        try:
+            manifest = IndexManifest.read(directory)
+            if manifest.backend != self._backend:
+                return None
+            return self._cls.load(directory)
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError, KeyError, RuntimeError) as exc:
+            logger.warning("persisted PDQ index unusable (%s); rebuilding", type(exc).__name__)
+            return None
+
+    def refresh(self) -> int:
+        """Add signals stored since the checkpoint; returns how many were added."""
+        with self._lock:
+            index = self._index if self._index is not None else self.open()
+            added = 0
+            with self._ctx.uow() as uow:
+                for batch in uow.signals.iter_after(PDQ_KIND, index.checkpoint):
+                    ids = np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch))
+                    codes = np.frombuffer(b"".join(c for _, c in batch), dtype=np.uint8)
+                    index.add(ids, codes.reshape(len(batch), -1))
+                    index.checkpoint = int(ids[-1])
+                    added += len(batch)
+            return added
+
+    def rebuild(self) -> int:
+        """Discard the index and rebuild it from the database; returns its size."""
+        with self._lock:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self._index = self._cls(bits=256)
+            self.refresh()
+            self.save()
+            return len(self._index)
+
+    def save(self) -> None:
+        """Persist the index (native file plus JSON manifest)."""
+        with self._lock:
+            index = self.open()
+            self.directory.mkdir(parents=True, exist_ok=True)
+            index.save(self.directory)
+
+    def search(self, codes: np.ndarray, radius: int) -> list[list[Hit]]:
+        """Range search after catching up with new signals."""
+        with self._lock:
+            index = self.open()
+            self.refresh()
+            return index.range_search(codes, radius)
+
+    def status(self) -> IndexStatus:
+        """Index size and freshness against the database."""
+        with self._lock:
+            index = self.open()
+            with self._ctx.uow() as uow:
+                latest = uow.signals.max_id(PDQ_KIND)
+            return IndexStatus(self._backend, len(index), index.checkpoint, latest)

@@ -1,0 +1,1 @@
+"""Persistence: database, repositories and the encrypted blob store."""

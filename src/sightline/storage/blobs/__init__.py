@@ -1,0 +1,1 @@
+"""Blob stores: encrypted, opaque-named storage for originals and derived media."""

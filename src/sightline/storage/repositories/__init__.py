@@ -1,0 +1,1 @@
+"""Repositories: typed queries returning domain dataclasses, never ORM rows."""

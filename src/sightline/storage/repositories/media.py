@@ -1,0 +1,267 @@
+"""Media items, sightings, features and binary signals."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from sightline.domain.models import (
+    BinarySignal,
+    Feature,
+    FeatureStatus,
+    MediaItem,
+    Sighting,
+    SightingLocation,
+)
+from sightline.storage.orm import (
+    AgencyRow,
+    BinarySignalRow,
+    CaseRow,
+    FeatureRow,
+    MediaRow,
+    SightingRow,
+)
+
+
+def _media(row: MediaRow) -> MediaItem:
+    return MediaItem(
+        id=row.id,
+        sha256=row.sha256,
+        sha1=row.sha1,
+        md5=row.md5,
+        size=row.size,
+        media_type=row.media_type,
+        mime_type=row.mime_type,
+        blob_id=row.blob_id,
+        thumbnail_blob_id=row.thumbnail_blob_id,
+        created_at=row.created_at,
+    )
+
+
+class MediaRepository:
+    """Unique media files."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, item: MediaItem) -> MediaItem:
+        """Insert a media item (its ``id`` and ``created_at`` are assigned here)."""
+        row = MediaRow(
+            sha256=item.sha256,
+            sha1=item.sha1,
+            md5=item.md5,
+            size=item.size,
+            media_type=item.media_type,
+            mime_type=item.mime_type,
+            blob_id=item.blob_id,
+            thumbnail_blob_id=item.thumbnail_blob_id,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return _media(row)
+
+    def by_sha256(self, sha256: str) -> MediaItem | None:
+        """The item with this SHA-256, if stored."""
+        row = self._session.scalar(select(MediaRow).where(MediaRow.sha256 == sha256))
+        return None if row is None else _media(row)
+
+    def by_digests(
+        self, *, md5: str | None = None, sha1: str | None = None, sha256: str | None = None
+    ) -> list[MediaItem]:
+        """Items matching any of the given digests."""
+        clauses = []
+        if md5:
+            clauses.append(MediaRow.md5 == md5)
+        if sha1:
+            clauses.append(MediaRow.sha1 == sha1)
+        if sha256:
+            clauses.append(MediaRow.sha256 == sha256)
+        if not clauses:
+            return []
+        rows = self._session.scalars(select(MediaRow).where(or_(*clauses)).order_by(MediaRow.id))
+        return [_media(row) for row in rows]
+
+    def get_many(self, ids: Iterable[int]) -> dict[int, MediaItem]:
+        """Items by id."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        rows = self._session.scalars(select(MediaRow).where(MediaRow.id.in_(wanted)))
+        return {row.id: _media(row) for row in rows}
+
+    def count(self) -> int:
+        """Number of unique media items."""
+        return int(self._session.scalar(select(func.count(MediaRow.id))) or 0)
+
+
+class SightingRepository:
+    """Where each media item was seen."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(
+        self,
+        *,
+        media_id: int,
+        case_id: int,
+        original_path: str,
+        size: int,
+        modified_at: datetime | None,
+        device_label: str | None,
+        ingest_item_id: int | None = None,
+        created_at: datetime | None = None,
+    ) -> Sighting:
+        """Record one sighting."""
+        row = SightingRow(
+            media_id=media_id,
+            case_id=case_id,
+            original_path=original_path,
+            size=size,
+            file_modified_at=modified_at,
+            file_created_at=created_at,
+            device_label=device_label,
+            ingest_item_id=ingest_item_id,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return Sighting(
+            id=row.id,
+            media_id=row.media_id,
+            case_id=row.case_id,
+            original_path=row.original_path,
+            size=row.size,
+            modified_at=row.file_modified_at,
+            created_at=row.file_created_at,
+            device_label=row.device_label,
+            ingest_item_id=row.ingest_item_id,
+            recorded_at=row.recorded_at,
+        )
+
+    def locations(self, media_ids: Iterable[int]) -> dict[int, list[SightingLocation]]:
+        """Every sighting of the given items, with case reference and agency code."""
+        wanted = list(set(media_ids))
+        out: dict[int, list[SightingLocation]] = defaultdict(list)
+        if not wanted:
+            return out
+        query = (
+            select(SightingRow, CaseRow.reference, AgencyRow.code)
+            .join(CaseRow, CaseRow.id == SightingRow.case_id)
+            .join(AgencyRow, AgencyRow.id == CaseRow.agency_id)
+            .where(SightingRow.media_id.in_(wanted))
+            .order_by(SightingRow.id)
+        )
+        for row, reference, code in self._session.execute(query):
+            out[row.media_id].append(
+                SightingLocation(
+                    media_id=row.media_id,
+                    case_id=row.case_id,
+                    case_reference=reference,
+                    agency_code=code,
+                    original_path=row.original_path,
+                    device_label=row.device_label,
+                )
+            )
+        return out
+
+    def count(self, case_id: int | None = None) -> int:
+        """Number of sightings, optionally in one case."""
+        query = select(func.count(SightingRow.id))
+        if case_id is not None:
+            query = query.where(SightingRow.case_id == case_id)
+        return int(self._session.scalar(query) or 0)
+
+
+class FeatureRepository:
+    """Analyzer outputs."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add_many(self, features: Sequence[Feature]) -> None:
+        """Store features (one per media item, analyzer and version)."""
+        self._session.add_all(
+            FeatureRow(
+                media_id=f.media_id,
+                analyzer=f.analyzer,
+                version=f.version,
+                status=f.status.value,
+                value=dict(f.value),
+                params=dict(f.params),
+                reason=f.reason,
+            )
+            for f in features
+        )
+        self._session.flush()
+
+    def for_media(self, media_id: int) -> list[Feature]:
+        """Every feature of one media item."""
+        rows = self._session.scalars(
+            select(FeatureRow).where(FeatureRow.media_id == media_id).order_by(FeatureRow.id)
+        )
+        return [
+            Feature(
+                media_id=row.media_id,
+                analyzer=row.analyzer,
+                version=row.version,
+                status=FeatureStatus(row.status),
+                value=row.value,
+                params=row.params,
+                reason=row.reason,
+            )
+            for row in rows
+        ]
+
+
+class SignalRepository:
+    """Packed binary hashes, the source of truth the binary indexes are rebuilt from."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, media_id: int, kind: str, code: bytes, quality: int) -> BinarySignal:
+        """Store one binary hash of a media item."""
+        row = BinarySignalRow(media_id=media_id, kind=kind, code=code, quality=quality)
+        self._session.add(row)
+        self._session.flush()
+        return BinarySignal(row.id, row.media_id, row.kind, row.code, row.quality)
+
+    def iter_after(
+        self, kind: str, after_id: int, batch: int = 50_000
+    ) -> Iterator[list[tuple[int, bytes]]]:
+        """Yield ``(id, code)`` batches with ids above ``after_id``, in id order."""
+        last = after_id
+        while True:
+            rows = self._session.execute(
+                select(BinarySignalRow.id, BinarySignalRow.code)
+                .where(BinarySignalRow.kind == kind, BinarySignalRow.id > last)
+                .order_by(BinarySignalRow.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [(int(i), bytes(c)) for i, c in rows]
+
+    def max_id(self, kind: str) -> int:
+        """The newest signal id of this kind (0 when none): the index checkpoint."""
+        value = self._session.scalar(
+            select(func.max(BinarySignalRow.id)).where(BinarySignalRow.kind == kind)
+        )
+        return int(value or 0)
+
+    def media_ids(self, ids: Iterable[int]) -> dict[int, int]:
+        """Signal id -> media id."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        rows = self._session.execute(
+            select(BinarySignalRow.id, BinarySignalRow.media_id).where(
+                BinarySignalRow.id.in_(wanted)
+            )
+        )
+        return {int(i): int(m) for i, m in rows}

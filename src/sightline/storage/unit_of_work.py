@@ -1,0 +1,76 @@
+"""A unit of work: one session, its repositories, one transaction.
+
+Services open one per use case (``with uow_factory() as uow: ...; uow.commit()``); leaving
+the block without ``commit()`` rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from sightline.storage.repositories.catalog import AgencyRepository, CaseRepository
+from sightline.storage.repositories.ingest import IngestRepository
+from sightline.storage.repositories.media import (
+    FeatureRepository,
+    MediaRepository,
+    SightingRepository,
+    SignalRepository,
+)
+
+
+class UnitOfWork:
+    """Repositories sharing one session and transaction."""
+
+    agencies: AgencyRepository
+    cases: CaseRepository
+    media: MediaRepository
+    sightings: SightingRepository
+    features: FeatureRepository
+    signals: SignalRepository
+    ingest: IngestRepository
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._factory = session_factory
+        self._session: Session | None = None
+
+    def __enter__(self) -> UnitOfWork:
+        session = self._factory()
+        self._session = session
+        self.agencies = AgencyRepository(session)
+        self.cases = CaseRepository(session)
+        self.media = MediaRepository(session)
+        self.sightings = SightingRepository(session)
+        self.features = FeatureRepository(session)
+        self.signals = SignalRepository(session)
+        self.ingest = IngestRepository(session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self._require()
+        session.rollback()
+        session.close()
+        self._session = None
+
+    def _require(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._session
+
+    def commit(self) -> None:
+        """Commit everything done so far; the unit stays open for more work."""
+        self._require().commit()
+
+    def rollback(self) -> None:
+        """Discard everything since the last commit."""
+        self._require().rollback()
+
+
+UowFactory = Callable[[], UnitOfWork]

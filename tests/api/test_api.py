@@ -1,0 +1,92 @@
+"""The HTTP API over a real store: health, search, error envelope, OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sightline.api.app import create_app
+from sightline.config import Settings
+from sightline.jobs.inline import InlineRunner
+from sightline.services.catalog import add_agency
+from sightline.services.context import AppContext
+from sightline.services.ingest import ingest
+from tests.support.corpus import write_landscape
+
+
+@pytest.fixture
+def client(sqlite_ctx: AppContext, tmp_path: Path) -> Iterator[TestClient]:
+    add_agency(sqlite_ctx, "TEST-DE", "Test unit", "DE")
+    for seed in range(1, 4):
+        write_landscape(tmp_path / f"in/{seed}.jpg", seed)
+    ingest(
+        sqlite_ctx,
+        [tmp_path / "in"],
+        agency_code="TEST-DE",
+        case_reference="AZ-1",
+        runner=InlineRunner(),
+    )
+    settings: Settings = sqlite_ctx.settings
+    settings.server.max_upload_bytes = 2 * 1024 * 1024
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_health(client: TestClient) -> None:
+    assert client.get("/health/live").json() == {"status": "ok"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["index_count"] == 3
+
+
+def test_search_upload_finds_the_stored_copy(client: TestClient, tmp_path: Path) -> None:
+    data = (tmp_path / "in/2.jpg").read_bytes()
+    response = client.post("/api/v1/search", files={"file": ("q.jpg", data, "image/jpeg")})
+    assert response.status_code == 200
+    [match] = response.json()["matches"]
+    assert "sha256" in match["signals"]
+    assert match["sightings"][0] == {
+        "agency": "TEST-DE",
+        "case": "AZ-1",
+        "original_path": str(tmp_path / "in/2.jpg"),
+        "device": None,
+    }
+
+
+def test_ready_turns_stale_then_catches_up(
+    client: TestClient, sqlite_ctx: AppContext, tmp_path: Path
+) -> None:
+    write_landscape(tmp_path / "more/9.jpg", 9)
+    ingest(
+        sqlite_ctx,
+        [tmp_path / "more"],
+        agency_code="TEST-DE",
+        case_reference="AZ-1",
+        runner=InlineRunner(),
+    )
+    data = (tmp_path / "more/9.jpg").read_bytes()
+    response = client.post("/api/v1/search", files={"file": ("q.jpg", data, "image/jpeg")})
+    assert "pdq" in response.json()["matches"][0]["signals"]  # matchable without a rebuild
+    assert client.get("/health/ready").json()["index_count"] == 4
+
+
+def test_errors_use_one_envelope(client: TestClient) -> None:
+    too_big = client.post(
+        "/api/v1/search", files={"file": ("big.bin", b"\0" * (4 * 1024 * 1024), "image/jpeg")}
+    )
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["code"] == "payload_too_large"
+    missing = client.post("/api/v1/search")
+    assert missing.status_code == 422
+    assert missing.json()["error"]["code"] == "invalid_input"
+
+
+def test_openapi_has_stable_operation_ids(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    ids = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
+    assert {"health_live", "health_ready", "search_file"} <= ids
+    assert client.get("/docs").status_code == 200

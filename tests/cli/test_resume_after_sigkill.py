@@ -1,0 +1,82 @@
+"""Kill an ingest with SIGKILL half way, run it again: nothing lost, nothing duplicated."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sightline.config import Settings
+from sightline.services.context import open_context
+from tests.cli.test_cli import _env, sightline
+from tests.support.corpus import write_landscape
+
+FILES = 120
+BLOB = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _done_items(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as connection:
+            row = connection.execute(
+                "SELECT count(*) FROM ingest_items WHERE state='done'"
+            ).fetchone()
+            return int(row[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_half_way_then_resume(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    sightline(var, "init")
+    sightline(var, "agency", "add", "TEST-GB", "--name", "Test unit", "--country", "GB")
+    for seed in range(FILES):
+        write_landscape(tmp_path / f"in/{seed:03d}.jpg", seed, size=(800, 600))
+    # Every tenth file twice: duplicates must stay duplicates across the interruption.
+    for seed in range(0, FILES, 10):
+        (tmp_path / f"in/copy_{seed:03d}.jpg").write_bytes(
+            (tmp_path / f"in/{seed:03d}.jpg").read_bytes()
+        )
+    args = ["ingest", str(tmp_path / "in"), "--case", "C-1", "--agency", "TEST-GB"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sightline", *args, "--workers", "2", "--json"],
+        env={**_env(var), "SIGHTLINE_INGEST__COMMIT_EVERY": "8"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while _done_items(var / "sightline.db") < 20 and time.monotonic() < deadline:
+        assert process.poll() is None, "ingest ended before it could be interrupted"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the parent and its worker processes
+    process.wait()
+    done_before = _done_items(var / "sightline.db")
+    assert 20 <= done_before < FILES + FILES // 10
+
+    report = json.loads(sightline(var, *args, "--json").stdout)
+
+    total = FILES + FILES // 10
+    assert report["resumed"] is True
+    assert report["processed_this_run"] <= total - done_before
+    assert (report["total"], report["pending"], report["failed"]) == (total, 0, 0)
+    assert (report["stored"], report["duplicates"]) == (FILES, FILES // 10)
+    ctx = open_context(Settings(data_dir=var))
+    try:
+        with ctx.uow() as uow:
+            assert uow.media.count() == FILES
+            assert uow.sightings.count() == total
+        blobs = {p.name for p in ctx.settings.media_dir.rglob("*") if BLOB.match(p.name)}
+        assert len(blobs) == 2 * FILES  # originals + thumbnails, no orphans or copies
+        sample = write_landscape(tmp_path / "q.jpg", 7, size=(800, 600)).read_bytes()
+        blob = ctx.blobs.blob_id_for(hashlib.sha256(sample).hexdigest(), "original")
+        assert ctx.blobs.read_bytes(blob) == sample
+    finally:
+        ctx.close()

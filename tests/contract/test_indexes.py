@@ -1,0 +1,79 @@
+"""Every registered binary index backend passes the index contract."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import pytest
+
+from sightline.indexes.base import MANIFEST_NAME, BinaryIndex
+from sightline.indexes.brute import CHECKSUMS_KEY, BruteForceBinaryIndex, IndexFileError
+from sightline.indexes.faiss_binary import (
+    INDEX_FILE,
+    FaissFlatBinaryIndex,
+    FaissMultiHashBinaryIndex,
+)
+from sightline.indexes.registry import index_registry
+from sightline.indexes.testing import BinaryIndexContract
+
+
+class TestBruteForce(BinaryIndexContract):
+    backend = BruteForceBinaryIndex
+
+
+class TestFaissFlat(BinaryIndexContract):
+    backend = FaissFlatBinaryIndex
+
+
+class TestFaissMultiHash(BinaryIndexContract):
+    backend = FaissMultiHashBinaryIndex
+
+
+COVERED: list[type[BinaryIndex]] = [
+    cls.backend for cls in (TestBruteForce, TestFaissFlat, TestFaissMultiHash)
+]
+
+
+def test_every_registered_backend_runs_the_contract() -> None:
+    assert set(index_registry().names()) == {backend.name for backend in COVERED}
+
+
+def test_multihash_is_exact_to_31_by_pigeonhole() -> None:
+    # 16 chunks, one flip probed per chunk: 16 * (1 + 1) - 1.
+    assert FaissMultiHashBinaryIndex.capabilities.max_radius == 31
+    assert FaissMultiHashBinaryIndex().params() == {"nhash": 16, "b": 16, "nflip": 1}
+
+
+def _multihash_without_flips() -> Any:
+    native = faiss.IndexBinaryMultiHash(256, 16, 16)  # FAISS's default nflip is 0
+    native.add(np.zeros((3, 32), dtype=np.uint8))
+    return native
+
+
+def _flat() -> Any:
+    native = faiss.IndexBinaryFlat(256)
+    native.add(np.zeros((3, 32), dtype=np.uint8))
+    return native
+
+
+@pytest.mark.parametrize(
+    ("make", "message"), [(_multihash_without_flips, "nflip"), (_flat, "not multi-hash")]
+)
+def test_multihash_refuses_a_valid_faiss_file_of_another_kind(
+    make: Any, message: str, tmp_path: Path
+) -> None:
+    index = FaissMultiHashBinaryIndex()
+    index.add(np.arange(3, dtype=np.int64), np.zeros((3, 32), dtype=np.uint8))
+    index.save(tmp_path)
+    blob = np.asarray(faiss.serialize_index_binary(make()), dtype=np.uint8).tobytes()
+    (tmp_path / INDEX_FILE).write_bytes(blob)
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    manifest["params"][CHECKSUMS_KEY][INDEX_FILE] = hashlib.sha256(blob).hexdigest()
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(IndexFileError, match=message):
+        FaissMultiHashBinaryIndex.load(tmp_path)

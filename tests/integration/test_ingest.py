@@ -1,0 +1,100 @@
+"""Ingest end to end on SQLite and PostgreSQL (inline runner: same code path as workers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sightline.domain.models import FeatureStatus
+from sightline.jobs.inline import InlineRunner
+from sightline.services.catalog import add_agency
+from sightline.services.context import AppContext
+from sightline.services.ingest import IngestProgress, IngestReport, ingest
+from tests.support.corpus import mixed_corpus, write_landscape
+
+
+def _ingest(ctx: AppContext, root: Path, **kwargs: object) -> IngestReport:
+    return ingest(
+        ctx,
+        [root],
+        agency_code="TEST-GB",
+        case_reference="CASE-1",
+        runner=InlineRunner(),
+        device_label="laptop",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_ingest_mixed_folder_records_everything(ctx: AppContext, tmp_path: Path) -> None:
+    add_agency(ctx, "TEST-GB", "Test unit", "GB")
+    corpus = mixed_corpus(tmp_path / "in")
+    seen: list[IngestProgress] = []
+
+    report = _ingest(ctx, corpus.root, on_progress=seen.append)
+
+    s = report.summary
+    assert s.pending == 0
+    assert s.failed == len(corpus.failures)
+    assert s.stored == corpus.unique_files
+    assert s.duplicates == corpus.good_files - corpus.unique_files
+    reasons = [(f.locator, f.reason) for f in report.failures]
+    for suffix, reason in corpus.failures.items():
+        assert [r for path, r in reasons if path.endswith(suffix)] == [reason], (suffix, reasons)
+    assert seen and seen[-1].processed == s.total
+    assert not (tmp_path / "escape.jpg").exists()
+    with ctx.uow() as uow:
+        assert uow.media.count() == corpus.unique_files
+        assert uow.sightings.count() == corpus.good_files
+
+
+def test_features_signals_and_encrypted_blobs(ctx: AppContext, tmp_path: Path) -> None:
+    add_agency(ctx, "TEST-GB", "Test unit", "GB")
+    path = write_landscape(tmp_path / "in/1.jpg", 1)
+    _ingest(ctx, tmp_path / "in")
+    plaintext = path.read_bytes()
+    with ctx.uow() as uow:
+        [media] = uow.media.by_digests(sha256=_sha256(plaintext))
+        features = {f.analyzer: f for f in uow.features.for_media(media.id)}
+        signals = list(uow.signals.iter_after("pdq", 0))
+    assert set(features) == {"crypto", "pdq", "metadata"}
+    assert all(f.status is FeatureStatus.OK for f in features.values())
+    assert features["metadata"].value["width"] == 480
+    assert features["pdq"].version and features["pdq"].params
+    assert len(signals) == 1 and len(signals[0]) == 1
+    assert ctx.blobs.read_bytes(media.blob_id) == plaintext
+    stored = [p for p in ctx.settings.media_dir.rglob("*") if p.is_file()]
+    assert len(stored) == 2  # original and thumbnail
+    for blob in stored:
+        raw = blob.read_bytes()
+        assert plaintext[:64] not in raw
+        assert media.sha256 not in blob.name and media.sha256 not in raw.hex()
+    assert media.thumbnail_blob_id is not None
+    assert ctx.blobs.read_bytes(media.thumbnail_blob_id)[:2] == b"\xff\xd8"
+
+
+def test_rerun_is_idempotent_and_picks_up_new_files(ctx: AppContext, tmp_path: Path) -> None:
+    add_agency(ctx, "TEST-GB", "Test unit", "GB")
+    for seed in range(3):
+        write_landscape(tmp_path / f"in/{seed}.jpg", seed)
+    first = _ingest(ctx, tmp_path / "in")
+    again = _ingest(ctx, tmp_path / "in")
+    assert again.job_id == first.job_id and again.processed_this_run == 0
+    write_landscape(tmp_path / "in/new.jpg", 99)
+    third = _ingest(ctx, tmp_path / "in")
+    assert third.job_id == first.job_id and third.processed_this_run == 1
+    assert third.summary.stored == 4
+    with ctx.uow() as uow:
+        assert uow.sightings.count() == 4
+
+
+def test_pixel_limit_refuses_decompression_bombs(ctx: AppContext, tmp_path: Path) -> None:
+    add_agency(ctx, "TEST-GB", "Test unit", "GB")
+    ctx.settings.ingest.max_pixels = 100 * 100
+    write_landscape(tmp_path / "in/big.jpg", 1)
+    report = _ingest(ctx, tmp_path / "in")
+    assert [f.reason for f in report.failures] == ["decompression_bomb"]
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,106 @@
+"""Search: exact and perceptual matches, with the dihedral variants of the query."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from sightline.jobs.inline import InlineRunner
+from sightline.services import synthetic
+from sightline.services.catalog import add_agency
+from sightline.services.context import AppContext
+from sightline.services.ingest import ingest
+from sightline.services.pdq_index import PdqIndexService
+from sightline.services.search import SearchResult, search_file
+from tests.support.corpus import SMALL, write_landscape
+
+
+@pytest.fixture
+def stored(ctx: AppContext, tmp_path: Path) -> AppContext:
+    """Seeds 1-6 stored in agency TEST-GB's case CASE-1."""
+    add_agency(ctx, "TEST-GB", "Test unit", "GB")
+    for seed in range(1, 7):
+        write_landscape(tmp_path / f"stored/{seed}.jpg", seed)
+    ingest(
+        ctx,
+        [tmp_path / "stored"],
+        agency_code="TEST-GB",
+        case_reference="CASE-1",
+        runner=InlineRunner(),
+    )
+    return ctx
+
+
+def _query(ctx: AppContext, tmp_path: Path, image: Image.Image, name: str) -> SearchResult:
+    path = tmp_path / name
+    path.write_bytes(synthetic.encode(image, "PNG" if name.endswith(".png") else "JPEG"))
+    return search_file(ctx, PdqIndexService(ctx), path)
+
+
+def test_exact_copy_matches_all_digests(stored: AppContext, tmp_path: Path) -> None:
+    result = search_file(stored, PdqIndexService(stored), tmp_path / "stored/3.jpg")
+    [match] = result.matches
+    assert set(match.signals) == {"sha256", "sha1", "md5", "pdq"}
+    assert match.distance == 0
+    assert [(loc.agency_code, loc.case_reference) for loc in match.locations] == [
+        ("TEST-GB", "CASE-1")
+    ]
+    assert match.locations[0].original_path.endswith("stored/3.jpg")
+
+
+@pytest.mark.parametrize("transform", ["reencode", "resize", "crop"])
+def test_transformed_copy_matches_by_pdq(
+    stored: AppContext, tmp_path: Path, transform: str
+) -> None:
+    image = synthetic.TRANSFORMS[transform](synthetic.landscape(4, SMALL))
+    result = _query(stored, tmp_path, image, f"{transform}.png")
+    [match] = result.matches
+    assert match.signals == ("pdq",)
+    assert 0 <= match.distance <= 31
+    assert match.threshold == 31
+    assert match.media.sha256 != result.sha256
+
+
+@pytest.mark.parametrize(
+    ("transform", "expected"),
+    [
+        (Image.Transpose.FLIP_LEFT_RIGHT, "mirror"),
+        (Image.Transpose.FLIP_TOP_BOTTOM, "flip_vertical"),
+        (Image.Transpose.ROTATE_90, "rotate270"),  # rotating it 270 more restores the original
+        (Image.Transpose.ROTATE_180, "rotate180"),
+        (Image.Transpose.ROTATE_270, "rotate90"),
+        (Image.Transpose.TRANSPOSE, "transpose"),
+        (Image.Transpose.TRANSVERSE, "transverse"),
+    ],
+)
+def test_rotations_and_mirrors_match_via_dihedral_hashes(
+    stored: AppContext, tmp_path: Path, transform: Image.Transpose, expected: str
+) -> None:
+    image = synthetic.landscape(5, SMALL).transpose(transform)
+    result = _query(stored, tmp_path, image, f"{expected}.png")
+    [match] = result.matches
+    assert match.signals == ("pdq",)
+    assert match.transform == expected
+    assert match.distance <= 31
+
+
+def test_unrelated_image_matches_nothing(stored: AppContext, tmp_path: Path) -> None:
+    result = _query(stored, tmp_path, synthetic.landscape(777, SMALL), "other.jpg")
+    assert result.matches == ()
+    assert result.pdq is not None and result.pdq_quality is not None
+
+
+def test_flat_image_skips_perceptual_search_with_a_note(stored: AppContext, tmp_path: Path) -> None:
+    result = _query(stored, tmp_path, Image.new("RGB", (300, 200), "grey"), "flat.png")
+    assert result.matches == ()
+    assert any("quality" in note for note in result.notes)
+
+
+def test_non_image_query_still_gets_exact_search(stored: AppContext, tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("text")
+    result = search_file(stored, PdqIndexService(stored), path)
+    assert result.matches == () and result.pdq is None
+    assert any("no perceptual search" in note for note in result.notes)
