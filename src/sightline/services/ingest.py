@@ -23,9 +23,7 @@ from sightline.domain.models import (
     ItemState,
     JobStatus,
     JobSummary,
-    MediaItem,
 )
-from sightline.features.hashes import PDQ_BYTES
 from sightline.services.context import AppContext
 from sightline.services.ingest_worker import (
     ItemFailure,
@@ -39,8 +37,8 @@ from sightline.services.ingest_worker import (
 )
 from sightline.services.runner import TaskRunner
 from sightline.services.sources import SourceFailure, SourceLimits, enumerate_sources
-from sightline.storage.orm import utcnow
 from sightline.storage.repositories.ingest import NewItem, PendingItem, text_key
+from sightline.storage.repositories.media import NewMedia, NewSighting
 from sightline.storage.unit_of_work import UnitOfWork
 
 PDQ_KIND = "pdq"
@@ -202,33 +200,51 @@ class _Recorder:
         self._total = summary.total
 
     def consume(self, results: Iterable[ItemResult | ItemFailure]) -> None:
-        """Record every result, committing every few results or every second."""
+        """Record every result, one transaction every few results or every second."""
         commit_every = self._ctx.settings.ingest.commit_every
+        batch: list[ItemResult | ItemFailure] = []
+        last_commit = time.perf_counter()
         with self._ctx.uow() as uow:
-            pending = 0
-            last_commit = time.perf_counter()
             for result in results:
-                self._record(uow, result)
-                pending += 1
-                if pending >= commit_every or time.perf_counter() - last_commit > 1.0:
-                    uow.commit()
-                    pending, last_commit = 0, time.perf_counter()
-                    self._report()
-            uow.commit()
-            self._report()
+                batch.append(result)
+                if len(batch) >= commit_every or time.perf_counter() - last_commit > 1.0:
+                    self._record(uow, batch)
+                    batch, last_commit = [], time.perf_counter()
+            self._record(uow, batch)
 
-    def _record(self, uow: UnitOfWork, result: ItemResult | ItemFailure) -> None:
-        if isinstance(result, ItemFailure):
-            uow.ingest.mark_failed(result.item_id, result.reason, result.detail)
-            self._counts["failed"] += 1
-            return
-        media = uow.media.by_sha256(result.sha256)
-        duplicate = media is not None
-        if media is None:
-            media = self._store_media(uow, result)
+    def _record(self, uow: UnitOfWork, batch: list[ItemResult | ItemFailure]) -> None:
+        """Write one batch of results with a handful of statements, then commit."""
+        results = [r for r in batch if isinstance(r, ItemResult)]
+        uow.ingest.mark_failed_many(
+            [(f.item_id, f.reason, f.detail) for f in batch if isinstance(f, ItemFailure)]
+        )
+        media_ids = uow.media.ids_by_sha256(r.sha256 for r in results)
+        new: dict[str, ItemResult] = {}
+        for r in results:
+            if r.sha256 not in media_ids:
+                new.setdefault(r.sha256, r)  # the first copy in the batch is the stored one
+        media_ids.update(uow.media.add_many([_new_media(r) for r in new.values()]))
+        uow.features.add_many([f for r in new.values() for f in _features(r, media_ids)])
+        uow.signals.add_many(
+            [(media_ids[r.sha256], PDQ_KIND, *r.pdq) for r in new.values() if r.pdq is not None]
+        )
+        uow.sightings.add_many([self._sighting(r, media_ids[r.sha256]) for r in results])
+        uow.ingest.mark_done_many(
+            [(r.item_id, media_ids[r.sha256], new.get(r.sha256) is not r) for r in results]
+        )
+        if results:
+            self._ctx.blobs.sync()  # workers defer fsync: blobs are durable before rows commit
+        uow.commit()
+        stored = len(new)
+        self._counts["stored"] += stored
+        self._counts["duplicates"] += len(results) - stored
+        self._counts["failed"] += len(batch) - len(results)
+        self._report()
+
+    def _sighting(self, result: ItemResult, media_id: int) -> NewSighting:
         item = self._items[result.item_id]
-        uow.sightings.add(
-            media_id=media.id,
+        return NewSighting(
+            media_id=media_id,
             case_id=self._case_id,
             original_path=item.original_path,
             size=result.size,
@@ -236,41 +252,6 @@ class _Recorder:
             device_label=self._device,
             ingest_item_id=result.item_id,
         )
-        uow.ingest.mark_done(result.item_id, media.id, duplicate=duplicate)
-        self._counts["duplicates" if duplicate else "stored"] += 1
-
-    def _store_media(self, uow: UnitOfWork, result: ItemResult) -> MediaItem:
-        media = uow.media.add(
-            MediaItem(
-                id=0,
-                sha256=result.sha256,
-                sha1=result.sha1,
-                md5=result.md5,
-                size=result.size,
-                media_type=result.media_type,
-                mime_type=result.mime_type,
-                blob_id=result.blob_id,
-                thumbnail_blob_id=result.thumbnail_blob_id,
-                created_at=utcnow(),
-            )
-        )
-        uow.features.add_many(
-            [
-                Feature(
-                    media_id=media.id,
-                    analyzer=f.analyzer,
-                    version=f.version,
-                    status=f.status,
-                    value=f.value,
-                    params=f.params,
-                    reason=f.reason,
-                )
-                for f in result.features
-            ]
-        )
-        if result.pdq is not None and len(result.pdq[0]) == PDQ_BYTES:
-            uow.signals.add(media.id, PDQ_KIND, result.pdq[0], result.pdq[1])
-        return media
 
     def _report(self) -> None:
         if self._on_progress is None:
@@ -284,3 +265,32 @@ class _Recorder:
                 **self._counts,
             )
         )
+
+
+def _new_media(result: ItemResult) -> NewMedia:
+    return NewMedia(
+        sha256=result.sha256,
+        sha1=result.sha1,
+        md5=result.md5,
+        size=result.size,
+        media_type=result.media_type,
+        mime_type=result.mime_type,
+        blob_id=result.blob_id,
+        thumbnail_blob_id=result.thumbnail_blob_id,
+    )
+
+
+def _features(result: ItemResult, media_ids: dict[str, int]) -> list[Feature]:
+    media_id = media_ids[result.sha256]
+    return [
+        Feature(
+            media_id=media_id,
+            analyzer=f.analyzer,
+            version=f.version,
+            status=f.status,
+            value=f.value,
+            params=f.params,
+            reason=f.reason,
+        )
+        for f in result.features
+    ]

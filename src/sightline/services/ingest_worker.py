@@ -103,7 +103,11 @@ class Worker:
 
     def __init__(self, config: WorkerConfig) -> None:
         self._config = config
-        self._blobs = EncryptedLocalBlobStore(config.media_dir, load_master_key(config.key_path))
+        # Durability is deferred: the parent syncs the filesystem once per batch, before the
+        # database rows that refer to these blobs are committed.
+        self._blobs = EncryptedLocalBlobStore(
+            config.media_dir, load_master_key(config.key_path), durable=False
+        )
         self._analyzers: list[Analyzer] = create_analyzers(config.analyzers)
         # Parsing a zip's directory once per process, not once per entry: an archive of
         # 100,000 entries would otherwise cost hours.
@@ -192,8 +196,11 @@ def _pdq(features: tuple[AnalyzedFeature, ...]) -> tuple[bytes, int] | None:
 
 
 def _thumbnail(media: MediaInput) -> bytes:
-    image = media.working_image().copy()
-    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    image = media.working_image()
+    # An integer box reduction of the working copy: 0.3 ms against 2 ms for a resample.
+    factor = -(-max(image.size) // THUMBNAIL_SIDE)
+    if factor > 1:
+        image = image.reduce(factor)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=80)
     return buffer.getvalue()

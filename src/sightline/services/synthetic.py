@@ -12,6 +12,7 @@ import io
 import random
 from collections.abc import Callable
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 
@@ -64,6 +65,15 @@ def _tree(draw: ImageDraw.ImageDraw, rnd: random.Random, width: int, height: int
     draw.rectangle([x - 3, y, x + 3, y + size], fill=(80, 50, 20))
     green = (rnd.randrange(10, 60), rnd.randrange(90, 180), rnd.randrange(10, 60))
     draw.ellipse([x - size // 2, y - size, x + size // 2, y + size // 4], fill=green)
+
+
+def add_grain(image: Image.Image, sigma: float = 8.0, seed: int = 0) -> Image.Image:
+    """Add sensor-like Gaussian noise, so JPEGs compress like camera photos (~300 KiB/MP)."""
+    rng = np.random.default_rng(seed)
+    width, height = image.size
+    noise = rng.normal(0.0, sigma, (height, width, 1))
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32) + noise
+    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
 
 
 def encode(image: Image.Image, fmt: str = "JPEG", **options: object) -> bytes:

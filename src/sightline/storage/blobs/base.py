@@ -34,6 +34,10 @@ class BlobStore(abc.ABC):
         """Encrypt ``data`` into the blob ``blob_id``, atomically."""
 
     @abc.abstractmethod
+    def sync(self) -> None:
+        """Make every completed write durable (stores opened for bulk writes defer it)."""
+
+    @abc.abstractmethod
     def exists(self, blob_id: str) -> bool:
         """Whether a blob with this id is stored."""
 

@@ -35,6 +35,7 @@ place; the directory is then fsynced so the rename itself survives a power cut.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import hmac
 import io
@@ -98,10 +99,19 @@ class EncryptedLocalBlobStore(BlobStore):
         segment_size: plaintext bytes per STREAM segment. Larger segments cost more memory
             per reader; smaller ones add 16 bytes of tag each. Only affects new writes: the
             reader takes the size from each blob's header.
+        durable: fsync every blob and its directory as it is written (the default). Bulk
+            writers (ingest workers) pass False and have one process call ``sync()`` before
+            anything refers to the new blobs: one filesystem sync per batch instead of four
+            fsyncs per file, which measured ~2 ms of stalled worker time per image.
     """
 
     def __init__(
-        self, root: Path, master_key: MasterKey, *, segment_size: int = DEFAULT_SEGMENT_SIZE
+        self,
+        root: Path,
+        master_key: MasterKey,
+        *,
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
+        durable: bool = True,
     ) -> None:
         if not 1 <= segment_size <= MAX_SEGMENT_SIZE:
             raise InvalidInputError(f"segment_size must be between 1 and {MAX_SEGMENT_SIZE}")
@@ -111,6 +121,7 @@ class EncryptedLocalBlobStore(BlobStore):
         self._wrapping_key = master_key.wrapping_key()
         self._mac_key = master_key.blob_id_mac_key()
         self._segment_size = segment_size
+        self._durable = durable
 
     # -- naming -------------------------------------------------------------------------------
 
@@ -166,7 +177,8 @@ class EncryptedLocalBlobStore(BlobStore):
             with os.fdopen(fd, "wb") as out:
                 self._encrypt(blob_id, source, out)
                 out.flush()
-                os.fsync(out.fileno())
+                if self._durable:
+                    os.fsync(out.fileno())
             os.replace(temp, target)
         except BaseException:
             # An ordinary failure (disk full, bad source) cleans up after itself; only a killed
@@ -174,7 +186,8 @@ class EncryptedLocalBlobStore(BlobStore):
             with contextlib.suppress(OSError):
                 temp.unlink()
             raise
-        _fsync_directory(target.parent)
+        if self._durable:
+            _fsync_directory(target.parent)
 
     def _encrypt(self, blob_id: str, source: BinaryIO, out: BinaryIO) -> None:
         data_key = AESGCM.generate_key(bit_length=256)
@@ -205,7 +218,13 @@ class EncryptedLocalBlobStore(BlobStore):
             except FileExistsError:
                 continue
             # A new directory entry is only durable once its parent directory is synced.
-            _fsync_directory(level.parent)
+            if self._durable:
+                _fsync_directory(level.parent)
+
+    def sync(self) -> None:
+        """Make every completed write on the store's filesystem durable, whoever wrote it."""
+        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _syncfs(self._root)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -387,6 +406,25 @@ def _read_full(handle: BinaryIO, size: int) -> bytes:
         parts.append(chunk)
         remaining -= len(chunk)
     return b"".join(parts)
+
+
+def _syncfs(directory: Path) -> None:
+    """Flush the filesystem holding ``directory`` (Linux ``syncfs``), else everything.
+
+    Python's ``os`` has no ``syncfs``; ctypes reaches libc's. ``os.sync`` is the portable
+    fallback: correct, but it flushes every filesystem of the machine.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if os.name == "nt" or not hasattr(libc, "syncfs"):
+        os.sync()
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if libc.syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+    finally:
+        os.close(fd)
 
 
 def _fsync_directory(directory: Path) -> None:

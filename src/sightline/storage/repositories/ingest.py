@@ -149,21 +149,27 @@ class IngestRepository:
         ).all()
         return [PendingItem(*row) for row in rows]
 
-    def mark_done(self, item_id: int, media_id: int, *, duplicate: bool) -> None:
-        """Record a processed item."""
-        self._session.execute(
-            update(IngestItemRow)
-            .where(IngestItemRow.id == item_id)
-            .values(state=ItemState.DONE.value, media_id=media_id, duplicate=duplicate)
-        )
+    def mark_done_many(self, done: Sequence[tuple[int, int, bool]]) -> None:
+        """Record processed items: ``(item id, media id, duplicate)``, in one statement."""
+        if done:
+            self._session.execute(
+                update(IngestItemRow),
+                [
+                    {"id": i, "state": ItemState.DONE.value, "media_id": m, "duplicate": d}
+                    for i, m, d in done
+                ],
+            )
 
-    def mark_failed(self, item_id: int, reason: str, detail: str) -> None:
-        """Record an item that could not be taken, with a stable reason code."""
-        self._session.execute(
-            update(IngestItemRow)
-            .where(IngestItemRow.id == item_id)
-            .values(state=ItemState.FAILED.value, reason=reason, detail=detail)
-        )
+    def mark_failed_many(self, failed: Sequence[tuple[int, str, str]]) -> None:
+        """Record items that could not be taken: ``(item id, reason, detail)``."""
+        if failed:
+            self._session.execute(
+                update(IngestItemRow),
+                [
+                    {"id": i, "state": ItemState.FAILED.value, "reason": r, "detail": d}
+                    for i, r, d in failed
+                ],
+            )
 
     def failures(self, job_id: int) -> list[IngestItem]:
         """Failed items of a job."""

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from sightline.domain.models import (
-    BinarySignal,
     Feature,
     FeatureStatus,
     MediaItem,
-    Sighting,
     SightingLocation,
 )
 from sightline.storage.orm import (
@@ -24,6 +23,7 @@ from sightline.storage.orm import (
     FeatureRow,
     MediaRow,
     SightingRow,
+    utcnow,
 )
 
 
@@ -42,27 +42,60 @@ def _media(row: MediaRow) -> MediaItem:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class NewMedia:
+    """A media item to insert."""
+
+    sha256: str
+    sha1: str
+    md5: str
+    size: int
+    media_type: str
+    mime_type: str | None
+    blob_id: str
+    thumbnail_blob_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewSighting:
+    """A sighting to insert."""
+
+    media_id: int
+    case_id: int
+    original_path: str
+    size: int
+    modified_at: datetime | None
+    device_label: str | None
+    ingest_item_id: int | None = None
+    created_at: datetime | None = None
+
+
 class MediaRepository:
     """Unique media files."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def add(self, item: MediaItem) -> MediaItem:
-        """Insert a media item (its ``id`` and ``created_at`` are assigned here)."""
-        row = MediaRow(
-            sha256=item.sha256,
-            sha1=item.sha1,
-            md5=item.md5,
-            size=item.size,
-            media_type=item.media_type,
-            mime_type=item.mime_type,
-            blob_id=item.blob_id,
-            thumbnail_blob_id=item.thumbnail_blob_id,
+    def add_many(self, items: Sequence[NewMedia]) -> dict[str, int]:
+        """Insert media items in one statement; returns SHA-256 -> new id."""
+        if not items:
+            return {}
+        now = utcnow()
+        rows = self._session.execute(
+            insert(MediaRow).returning(MediaRow.sha256, MediaRow.id),
+            [{**asdict(item), "created_at": now} for item in items],
         )
-        self._session.add(row)
-        self._session.flush()
-        return _media(row)
+        return {str(sha): int(i) for sha, i in rows}
+
+    def ids_by_sha256(self, hashes: Iterable[str]) -> dict[str, int]:
+        """SHA-256 -> id of the items already stored among ``hashes``."""
+        wanted = list(set(hashes))
+        if not wanted:
+            return {}
+        rows = self._session.execute(
+            select(MediaRow.sha256, MediaRow.id).where(MediaRow.sha256.in_(wanted))
+        )
+        return {str(sha): int(i) for sha, i in rows}
 
     def by_sha256(self, sha256: str) -> MediaItem | None:
         """The item with this SHA-256, if stored."""
@@ -104,42 +137,27 @@ class SightingRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def add(
-        self,
-        *,
-        media_id: int,
-        case_id: int,
-        original_path: str,
-        size: int,
-        modified_at: datetime | None,
-        device_label: str | None,
-        ingest_item_id: int | None = None,
-        created_at: datetime | None = None,
-    ) -> Sighting:
-        """Record one sighting."""
-        row = SightingRow(
-            media_id=media_id,
-            case_id=case_id,
-            original_path=original_path,
-            size=size,
-            file_modified_at=modified_at,
-            file_created_at=created_at,
-            device_label=device_label,
-            ingest_item_id=ingest_item_id,
-        )
-        self._session.add(row)
-        self._session.flush()
-        return Sighting(
-            id=row.id,
-            media_id=row.media_id,
-            case_id=row.case_id,
-            original_path=row.original_path,
-            size=row.size,
-            modified_at=row.file_modified_at,
-            created_at=row.file_created_at,
-            device_label=row.device_label,
-            ingest_item_id=row.ingest_item_id,
-            recorded_at=row.recorded_at,
+    def add_many(self, sightings: Sequence[NewSighting]) -> None:
+        """Record sightings in one statement."""
+        if not sightings:
+            return
+        now = utcnow()
+        self._session.execute(
+            insert(SightingRow),
+            [
+                {
+                    "media_id": s.media_id,
+                    "case_id": s.case_id,
+                    "original_path": s.original_path,
+                    "size": s.size,
+                    "file_modified_at": s.modified_at,
+                    "file_created_at": s.created_at,
+                    "device_label": s.device_label,
+                    "ingest_item_id": s.ingest_item_id,
+                    "recorded_at": now,
+                }
+                for s in sightings
+            ],
         )
 
     def locations(self, media_ids: Iterable[int]) -> dict[int, list[SightingLocation]]:
@@ -183,20 +201,24 @@ class FeatureRepository:
         self._session = session
 
     def add_many(self, features: Sequence[Feature]) -> None:
-        """Store features (one per media item, analyzer and version)."""
-        self._session.add_all(
-            FeatureRow(
-                media_id=f.media_id,
-                analyzer=f.analyzer,
-                version=f.version,
-                status=f.status.value,
-                value=dict(f.value),
-                params=dict(f.params),
-                reason=f.reason,
-            )
-            for f in features
+        """Store features (one per media item, analyzer and version) in one statement."""
+        if not features:
+            return
+        self._session.execute(
+            insert(FeatureRow),
+            [
+                {
+                    "media_id": f.media_id,
+                    "analyzer": f.analyzer,
+                    "version": f.version,
+                    "status": f.status.value,
+                    "value": dict(f.value),
+                    "params": dict(f.params),
+                    "reason": f.reason,
+                }
+                for f in features
+            ],
         )
-        self._session.flush()
 
     def for_media(self, media_id: int) -> list[Feature]:
         """Every feature of one media item."""
@@ -223,12 +245,14 @@ class SignalRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def add(self, media_id: int, kind: str, code: bytes, quality: int) -> BinarySignal:
-        """Store one binary hash of a media item."""
-        row = BinarySignalRow(media_id=media_id, kind=kind, code=code, quality=quality)
-        self._session.add(row)
-        self._session.flush()
-        return BinarySignal(row.id, row.media_id, row.kind, row.code, row.quality)
+    def add_many(self, signals: Sequence[tuple[int, str, bytes, int]]) -> None:
+        """Store ``(media_id, kind, code, quality)`` rows in one statement."""
+        if not signals:
+            return
+        self._session.execute(
+            insert(BinarySignalRow),
+            [{"media_id": m, "kind": k, "code": c, "quality": q} for m, k, c, q in signals],
+        )
 
     def iter_after(
         self, kind: str, after_id: int, batch: int = 50_000
