@@ -13,11 +13,11 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# PDQ's published threshold: Meta's reference matcher calls two hashes a match at Hamming
-# distance <= 31 of 256 bits; unrelated photos sit far above 80.
-DEFAULT_PDQ_THRESHOLD = 31
-# Meta recommends ignoring PDQ hashes whose quality is below 50 (flat or tiny images).
-DEFAULT_PDQ_MIN_QUALITY = 50
+from sightline.features.hashes import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY
+
+# Defaults of the match thresholds; the reasons are given where they are defined.
+DEFAULT_PDQ_THRESHOLD = PDQ_MATCH_THRESHOLD
+DEFAULT_PDQ_MIN_QUALITY = PDQ_MIN_QUALITY
 
 
 class IngestSettings(BaseModel):

@@ -43,6 +43,14 @@ class BlobIntegrityError(SightlineError):
     exit_code = 5
 
 
+class IndexFileError(BlobIntegrityError, ValueError):
+    """A persisted index is missing a file, fails its checksum, or does not parse.
+
+    It is both a ``BlobIntegrityError`` (stable code ``integrity``) and a ``ValueError``, so
+    callers that treat an unusable index as "rebuild from the database" can catch either.
+    """
+
+
 class NotFoundError(SightlineError):
     """A named resource does not exist."""
 

@@ -11,8 +11,9 @@ import faiss
 import numpy as np
 import pytest
 
-from sightline.indexes.base import MANIFEST_NAME, BinaryIndex
-from sightline.indexes.brute import CHECKSUMS_KEY, BruteForceBinaryIndex, IndexFileError
+from sightline.errors import IndexFileError
+from sightline.indexes.base import MANIFEST_NAME, BinaryIndex, IndexManifest
+from sightline.indexes.brute import BruteForceBinaryIndex
 from sightline.indexes.faiss_binary import (
     INDEX_FILE,
     FaissFlatBinaryIndex,
@@ -73,7 +74,36 @@ def test_multihash_refuses_a_valid_faiss_file_of_another_kind(
     blob = np.asarray(faiss.serialize_index_binary(make()), dtype=np.uint8).tobytes()
     (tmp_path / INDEX_FILE).write_bytes(blob)
     manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
-    manifest["params"][CHECKSUMS_KEY][INDEX_FILE] = hashlib.sha256(blob).hexdigest()
+    manifest["files_sha256"][INDEX_FILE] = hashlib.sha256(blob).hexdigest()
     (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
     with pytest.raises(IndexFileError, match=message):
         FaissMultiHashBinaryIndex.load(tmp_path)
+
+
+def test_manifest_round_trips_its_checksums(tmp_path: Path) -> None:
+    manifest = IndexManifest("brute", 256, 2, 7, {"k": 1}, {"ids.npy": "ab" * 32})
+    manifest.write(tmp_path)
+    assert IndexManifest.read(tmp_path) == manifest
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "[]",
+        "[" * 100_000,
+        '{"format": 1, "backend": "brute"}',
+        '{"format": 1, "backend": "brute", "bits": "x", "count": 0, "checkpoint": 0}',
+        '{"format": 1, "backend": "brute", "bits": 256, "count": 0, "checkpoint": 0, '
+        '"files_sha256": {"ids.npy": 1}}',
+    ],
+)
+def test_malformed_manifest_is_an_index_file_error(text: str, tmp_path: Path) -> None:
+    (tmp_path / MANIFEST_NAME).write_text(text)
+    with pytest.raises(IndexFileError):
+        IndexManifest.read(tmp_path)
+
+
+def test_missing_manifest_is_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        IndexManifest.read(tmp_path)

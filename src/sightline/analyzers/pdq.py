@@ -24,24 +24,24 @@ from PIL import Image
 
 from sightline.analyzers.base import WORKING_SIDE, Analyzer, MediaInput, shrink_to_working
 from sightline.errors import AnalyzerSkipped, InvalidInputError
-from sightline.features.hashes import PdqHash
+from sightline.features.hashes import PDQ_MIN_QUALITY, PdqHash
 
-# Meta recommends discarding PDQ hashes of quality below 50: they come from flat or tiny
-# images, are dominated by noise and match unrelated pictures. Kept equal to
-# ``sightline.config.DEFAULT_PDQ_MIN_QUALITY`` (a test checks it) but defined here, because
-# importing ``sightline.config`` would pull its database dependencies into the analyzer layer.
-DEFAULT_MIN_QUALITY = 50
+DEFAULT_MIN_QUALITY = PDQ_MIN_QUALITY
 
-# Order of the hashes ``pdqhash.compute_dihedral`` returns (Meta's reference order).
+# The eight variants in the order ``pdqhash.compute_dihedral`` returns them, named by what
+# turns the query into the stored image: rotations are counter-clockwise, "mirror" is
+# left-right, "flip_vertical" upside down, "transpose" and "transverse" mirror about the
+# diagonals (Pillow's ``Image.Transpose`` meanings). The order was measured against Pillow's
+# transposes; tests/integration/test_search.py keeps it honest.
 DIHEDRAL_ORDER: tuple[str, ...] = (
     "original",
     "rotate90",
     "rotate180",
     "rotate270",
-    "flip_x",
-    "flip_y",
-    "flip_plus1",
-    "flip_minus1",
+    "flip_vertical",
+    "mirror",
+    "transpose",
+    "transverse",
 )
 
 

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -36,10 +37,15 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = open_context(settings)
+        # Uploads over 1 MiB are spooled to a temporary file by the multipart parser: keep them
+        # inside the private data directory (0700), never in a shared /tmp.
+        scratch = settings.data_dir / "scratch"
+        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+        previous_tempdir, tempfile.tempdir = tempfile.tempdir, str(scratch)
         index = PdqIndexService(ctx)
         index.open()  # load or rebuild before the first request
         app.state.ctx = ctx
@@ -47,6 +53,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         try:
             yield
         finally:
+            tempfile.tempdir = previous_tempdir
             ctx.close()
 
     return lifespan

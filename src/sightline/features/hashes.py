@@ -17,6 +17,12 @@ import numpy.typing as npt
 from sightline.errors import InvalidInputError
 
 PDQ_BITS = 256
+# Meta's published PDQ match threshold: Hamming distance <= 31 of 256 bits; unrelated photos
+# sit far above 80.
+PDQ_MATCH_THRESHOLD = 31
+# Meta recommends discarding PDQ hashes of quality below 50: they come from flat or tiny
+# images, are dominated by noise and match unrelated pictures.
+PDQ_MIN_QUALITY = 50
 PDQ_BYTES = PDQ_BITS // 8
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 

@@ -46,23 +46,17 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from sightline.indexes.base import BinaryIndex, Codes, Hit, Ids, IndexCapabilities
-from sightline.indexes.brute import (
+from sightline.errors import IndexFileError
+from sightline.indexes._files import (
     IDS_FILE,
-    IndexFileError,
-    as_ids,
-    build_params,
-    check_codes,
-    check_ids,
-    check_radius,
+    load_ids,
     npy_bytes,
-    npy_load,
-    read_manifest,
     read_verified,
-    sorted_hits,
-    write_atomic,
-    write_manifest,
+    save_files,
+    start_load,
 )
+from sightline.indexes._validation import as_ids, check_codes, check_ids, check_radius, sorted_hits
+from sightline.indexes.base import BinaryIndex, Codes, Hit, Ids, IndexCapabilities
 
 INDEX_FILE = "index.faissbin"
 
@@ -174,36 +168,22 @@ class _FaissBinaryIndex(BinaryIndex):
 
     def save(self, directory: Path) -> None:
         """Compact, then write the FAISS file and the id map atomically, then the manifest."""
-        directory.mkdir(parents=True, exist_ok=True)
         if self._dead:
             self._compact()
         blob = np.asarray(faiss.serialize_index_binary(self._index), dtype=np.uint8).tobytes()
-        checksums = {
-            INDEX_FILE: write_atomic(directory / INDEX_FILE, blob),
-            IDS_FILE: write_atomic(directory / IDS_FILE, npy_bytes(self._labels)),
-        }
-        write_manifest(self, directory, len(self), checksums)
+        save_files(self, directory, {INDEX_FILE: blob, IDS_FILE: npy_bytes(self._labels)})
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        """Load and verify an index written by ``save``.
+        """Load an index written by ``save``; files are verified before FAISS parses them.
 
         Raises:
             FileNotFoundError: no manifest in ``directory``.
-            IndexFileError: a file is missing, corrupt, or inconsistent with the manifest.
+            IndexFileError: a file is missing, corrupt, or inconsistent with the manifest, or
+                holds another kind of FAISS index.
         """
-        manifest = read_manifest(cls, directory)
-        try:
-            index = cls(manifest.bits)
-        except ValueError as exc:
-            raise IndexFileError(f"index manifest in {directory}: {exc}") from exc
-        if build_params(manifest) != index.params():
-            raise IndexFileError(f"index in {directory} was built with other parameters")
-        labels = npy_load(read_verified(directory, manifest, IDS_FILE), IDS_FILE)
-        if labels.dtype != np.int64 or labels.shape != (manifest.count,):
-            raise IndexFileError(f"{IDS_FILE} in {directory} does not match the manifest")
-        if len(np.unique(labels)) != len(labels):
-            raise IndexFileError(f"{IDS_FILE} in {directory} holds duplicate ids")
+        index, manifest = start_load(cls, directory)
+        labels = load_ids(directory, manifest)
         blob = read_verified(directory, manifest, INDEX_FILE)
         try:
             native = faiss.deserialize_index_binary(np.frombuffer(blob, dtype=np.uint8))
@@ -214,7 +194,6 @@ class _FaissBinaryIndex(BinaryIndex):
             raise IndexFileError(f"{INDEX_FILE} in {directory} does not match the manifest")
         index._index, index._labels = native, labels
         index._alive = np.ones(len(labels), dtype=bool)
-        index.checkpoint = manifest.checkpoint
         return index
 
 

@@ -128,7 +128,8 @@ class Worker:
             reason = getattr(exc, "reason", exc.code)
             return ItemFailure(item.item_id, reason, exc.message)
         except Exception as exc:  # a bug must not stop the batch; the item is reported
-            logger.exception("internal error while ingesting item %s", item.item_id)
+            # Only the type: an exception's message may quote a path or a file's content.
+            logger.error("internal error %s on ingest item %s", type(exc).__name__, item.item_id)
             return ItemFailure(item.item_id, "internal_error", type(exc).__name__)
 
     def _process_path(self, item_id: int, path: Path) -> ItemResult:

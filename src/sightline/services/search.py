@@ -16,28 +16,12 @@ import numpy as np
 
 from sightline.analyzers.base import MediaInput
 from sightline.analyzers.crypto import file_digests
-from sightline.analyzers.pdq import dihedral_hashes
+from sightline.analyzers.pdq import DIHEDRAL_ORDER, dihedral_hashes
 from sightline.domain.models import MediaItem, SightingLocation
 from sightline.errors import AnalysisFailed
 from sightline.features.hashes import PdqHash
 from sightline.services.context import AppContext
 from sightline.services.pdq_index import PdqIndexService
-
-# The eight dihedral variants, in the order ``pdqhash.compute_dihedral`` returns them. A
-# match's ``transform`` says what turns the query into the stored image: rotations are
-# counter-clockwise, "mirror" is left-right, "flip_vertical" upside down, "transpose" and
-# "transverse" mirror about the diagonals (the same meaning as Pillow's ``Image.Transpose``).
-# The order was measured, and a test keeps it honest.
-DIHEDRAL_NAMES: tuple[str, ...] = (
-    "original",
-    "rotate90",
-    "rotate180",
-    "rotate270",
-    "flip_vertical",
-    "mirror",
-    "transpose",
-    "transverse",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +92,7 @@ def _perceptual(
         return {}
     codes = np.stack([v.to_array() for v in variants])
     best: dict[int, tuple[int, str]] = {}
-    for name, hits in zip(DIHEDRAL_NAMES, index.search(codes, threshold), strict=True):
+    for name, hits in zip(DIHEDRAL_ORDER, index.search(codes, threshold), strict=True):
         for hit in hits:
             if hit.id not in best or hit.distance < best[hit.id][0]:
                 best[hit.id] = (hit.distance, name)

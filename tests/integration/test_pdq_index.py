@@ -1,0 +1,76 @@
+"""The process's PDQ index: persisted, caught up incrementally, rebuilt when unusable."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sightline.indexes.base import IndexManifest
+from sightline.jobs.inline import InlineRunner
+from sightline.services.catalog import add_agency
+from sightline.services.context import AppContext
+from sightline.services.ingest import ingest
+from sightline.services.pdq_index import PdqIndexService
+from tests.support.corpus import write_landscape
+
+
+def _ingest_seeds(ctx: AppContext, folder: Path, seeds: range) -> None:
+    for seed in seeds:
+        write_landscape(folder / f"{seed}.jpg", seed)
+    ingest(ctx, [folder], agency_code="TEST-GB", case_reference="C", runner=InlineRunner())
+
+
+@pytest.fixture
+def stored(sqlite_ctx: AppContext, tmp_path: Path) -> AppContext:
+    add_agency(sqlite_ctx, "TEST-GB", "Test unit", "GB")
+    _ingest_seeds(sqlite_ctx, tmp_path / "a", range(1, 5))
+    return sqlite_ctx
+
+
+@pytest.mark.parametrize("backend", ["faiss-multihash", "faiss-flat", "brute"])
+def test_persisted_index_is_loaded_then_caught_up(
+    stored: AppContext, tmp_path: Path, backend: str
+) -> None:
+    stored.settings.match.index_backend = backend
+    first = PdqIndexService(stored)
+    first.save()
+    manifest = IndexManifest.read(first.directory)
+    assert (manifest.backend, manifest.count, manifest.checkpoint) == (backend, 4, 4)
+
+    _ingest_seeds(stored, tmp_path / "b", range(5, 8))
+    second = PdqIndexService(stored)
+    assert second.status().count == 7  # loaded 4 from disk, caught up 3 from the database
+    assert second.status().ready
+    assert second.refresh() == 0
+
+
+def test_new_signals_make_the_status_stale_until_refreshed(
+    stored: AppContext, tmp_path: Path
+) -> None:
+    service = PdqIndexService(stored)
+    service.open()
+    _ingest_seeds(stored, tmp_path / "b", range(5, 7))
+    with stored.uow() as uow:
+        latest = uow.signals.max_id("pdq")
+    index = service.open()
+    assert index.checkpoint < latest  # not refreshed yet: stale
+    assert service.refresh() == 2
+    assert service.status().ready
+
+
+@pytest.mark.parametrize("damage", ["delete", "garbage"])
+def test_missing_or_damaged_index_is_rebuilt_from_the_database(
+    stored: AppContext, damage: str
+) -> None:
+    service = PdqIndexService(stored)
+    service.save()
+    if damage == "delete":
+        shutil.rmtree(service.directory)
+    else:
+        for path in service.directory.iterdir():
+            if path.name != "manifest.json":
+                path.write_bytes(b"not an index")
+    assert PdqIndexService(stored).status().count == 4
+    assert PdqIndexService(stored).rebuild() == 4
