@@ -10,25 +10,15 @@ from fastapi.testclient import TestClient
 
 from sightline.api.app import create_app
 from sightline.config import Settings
-from sightline.jobs.inline import InlineRunner
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.ingest import ingest
-from tests.support.corpus import write_landscape
+from tests.support.corpus import ingest_seeds
 
 
 @pytest.fixture
 def client(sqlite_ctx: AppContext, tmp_path: Path) -> Iterator[TestClient]:
     add_agency(sqlite_ctx, "TEST-DE", "Test unit", "DE")
-    for seed in range(1, 4):
-        write_landscape(tmp_path / f"in/{seed}.jpg", seed)
-    ingest(
-        sqlite_ctx,
-        [tmp_path / "in"],
-        agency_code="TEST-DE",
-        case_reference="AZ-1",
-        runner=InlineRunner(),
-    )
+    ingest_seeds(sqlite_ctx, tmp_path / "in", range(1, 4), agency="TEST-DE", case="AZ-1")
     settings: Settings = sqlite_ctx.settings
     settings.server.max_upload_bytes = 2 * 1024 * 1024
     with TestClient(create_app(settings)) as test_client:
@@ -60,14 +50,7 @@ def test_search_upload_finds_the_stored_copy(client: TestClient, tmp_path: Path)
 def test_ready_turns_stale_then_catches_up(
     client: TestClient, sqlite_ctx: AppContext, tmp_path: Path
 ) -> None:
-    write_landscape(tmp_path / "more/9.jpg", 9)
-    ingest(
-        sqlite_ctx,
-        [tmp_path / "more"],
-        agency_code="TEST-DE",
-        case_reference="AZ-1",
-        runner=InlineRunner(),
-    )
+    ingest_seeds(sqlite_ctx, tmp_path / "more", [9], agency="TEST-DE", case="AZ-1")
     data = (tmp_path / "more/9.jpg").read_bytes()
     response = client.post("/api/v1/search", files={"file": ("q.jpg", data, "image/jpeg")})
     assert "pdq" in response.json()["matches"][0]["signals"]  # matchable without a rebuild

@@ -8,18 +8,14 @@ from pathlib import Path
 import pytest
 
 from sightline.indexes.base import IndexManifest
-from sightline.jobs.inline import InlineRunner
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.ingest import ingest
 from sightline.services.pdq_index import PdqIndexService
-from tests.support.corpus import write_landscape
+from tests.support.corpus import ingest_seeds
 
 
 def _ingest_seeds(ctx: AppContext, folder: Path, seeds: range) -> None:
-    for seed in seeds:
-        write_landscape(folder / f"{seed}.jpg", seed)
-    ingest(ctx, [folder], agency_code="TEST-GB", case_reference="C", runner=InlineRunner())
+    ingest_seeds(ctx, folder, seeds, agency="TEST-GB", case="C")
 
 
 @pytest.fixture

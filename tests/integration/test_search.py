@@ -7,29 +7,19 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from sightline.jobs.inline import InlineRunner
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.ingest import ingest
 from sightline.services.pdq_index import PdqIndexService
 from sightline.services.search import SearchResult, search_file
-from tests.support.corpus import SMALL, write_landscape
+from tests.support.corpus import SMALL, ingest_seeds
 
 
 @pytest.fixture
 def stored(ctx: AppContext, tmp_path: Path) -> AppContext:
     """Seeds 1-6 stored in agency TEST-GB's case CASE-1."""
     add_agency(ctx, "TEST-GB", "Test unit", "GB")
-    for seed in range(1, 7):
-        write_landscape(tmp_path / f"stored/{seed}.jpg", seed)
-    ingest(
-        ctx,
-        [tmp_path / "stored"],
-        agency_code="TEST-GB",
-        case_reference="CASE-1",
-        runner=InlineRunner(),
-    )
+    ingest_seeds(ctx, tmp_path / "stored", range(1, 7), agency="TEST-GB", case="CASE-1")
     return ctx
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sightline.jobs.inline import InlineRunner
 from sightline.services import synthetic
+from sightline.services.context import AppContext
+from sightline.services.ingest import IngestReport, ingest
 
 SMALL = (480, 360)
 
@@ -61,3 +65,12 @@ def mixed_corpus(root: Path) -> Corpus:
     corpus.unique_files += 1
     corpus.failures.update({"escape.jpg": "unsafe_archive_path", "zeros.bin": "archive_bomb"})
     return corpus
+
+
+def ingest_seeds(
+    ctx: AppContext, folder: Path, seeds: Iterable[int], *, agency: str, case: str
+) -> IngestReport:
+    """Write landscapes ``seeds`` into ``folder`` and ingest it inline into the case."""
+    for seed in seeds:
+        write_landscape(folder / f"{seed}.jpg", seed)
+    return ingest(ctx, [folder], agency_code=agency, case_reference=case, runner=InlineRunner())

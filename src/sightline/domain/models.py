@@ -35,6 +35,20 @@ class Case:
 
 
 @dataclass(frozen=True, slots=True)
+class NewMedia:
+    """What ingest learns about a unique file before it is stored (no id yet)."""
+
+    sha256: str
+    sha1: str
+    md5: str
+    size: int
+    media_type: str
+    mime_type: str | None
+    blob_id: str
+    thumbnail_blob_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class MediaItem:
     """One unique file, identified by its SHA-256.
 

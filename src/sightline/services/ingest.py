@@ -38,7 +38,7 @@ from sightline.services.ingest_worker import (
 from sightline.services.runner import TaskRunner
 from sightline.services.sources import SourceFailure, SourceLimits, enumerate_sources
 from sightline.storage.repositories.ingest import NewItem, PendingItem, text_key
-from sightline.storage.repositories.media import NewMedia, NewSighting
+from sightline.storage.repositories.media import NewSighting
 from sightline.storage.unit_of_work import UnitOfWork
 
 PDQ_KIND = "pdq"
@@ -218,26 +218,32 @@ class _Recorder:
         uow.ingest.mark_failed_many(
             [(f.item_id, f.reason, f.detail) for f in batch if isinstance(f, ItemFailure)]
         )
-        media_ids = uow.media.ids_by_sha256(r.sha256 for r in results)
+        media_ids = uow.media.ids_by_sha256(r.media.sha256 for r in results)
         new: dict[str, ItemResult] = {}
         for r in results:
-            if r.sha256 not in media_ids:
-                new.setdefault(r.sha256, r)  # the first copy in the batch is the stored one
-        media_ids.update(uow.media.add_many([_new_media(r) for r in new.values()]))
-        uow.features.add_many([f for r in new.values() for f in _features(r, media_ids)])
+            if r.media.sha256 not in media_ids:
+                new.setdefault(r.media.sha256, r)  # the first copy in the batch is the stored one
+        media_ids.update(uow.media.add_many([r.media for r in new.values()]))
+        stored = list(new.values())
+        uow.features.add_many([f for r in stored for f in _features(r, media_ids)])
         uow.signals.add_many(
-            [(media_ids[r.sha256], PDQ_KIND, *r.pdq) for r in new.values() if r.pdq is not None]
+            [(media_ids[r.media.sha256], PDQ_KIND, *r.pdq) for r in stored if r.pdq is not None]
         )
-        uow.sightings.add_many([self._sighting(r, media_ids[r.sha256]) for r in results])
+        media_of = [media_ids[r.media.sha256] for r in results]
+        uow.sightings.add_many(
+            [self._sighting(r, m) for r, m in zip(results, media_of, strict=True)]
+        )
         uow.ingest.mark_done_many(
-            [(r.item_id, media_ids[r.sha256], new.get(r.sha256) is not r) for r in results]
+            [
+                (r.item_id, m, new.get(r.media.sha256) is not r)
+                for r, m in zip(results, media_of, strict=True)
+            ]
         )
         if results:
             self._ctx.blobs.sync()  # workers defer fsync: blobs are durable before rows commit
         uow.commit()
-        stored = len(new)
-        self._counts["stored"] += stored
-        self._counts["duplicates"] += len(results) - stored
+        self._counts["stored"] += len(stored)
+        self._counts["duplicates"] += len(results) - len(stored)
         self._counts["failed"] += len(batch) - len(results)
         self._report()
 
@@ -247,7 +253,7 @@ class _Recorder:
             media_id=media_id,
             case_id=self._case_id,
             original_path=item.original_path,
-            size=result.size,
+            size=result.media.size,
             modified_at=item.modified_at,
             device_label=self._device,
             ingest_item_id=result.item_id,
@@ -267,21 +273,8 @@ class _Recorder:
         )
 
 
-def _new_media(result: ItemResult) -> NewMedia:
-    return NewMedia(
-        sha256=result.sha256,
-        sha1=result.sha1,
-        md5=result.md5,
-        size=result.size,
-        media_type=result.media_type,
-        mime_type=result.mime_type,
-        blob_id=result.blob_id,
-        thumbnail_blob_id=result.thumbnail_blob_id,
-    )
-
-
 def _features(result: ItemResult, media_ids: dict[str, int]) -> list[Feature]:
-    media_id = media_ids[result.sha256]
+    media_id = media_ids[result.media.sha256]
     return [
         Feature(
             media_id=media_id,

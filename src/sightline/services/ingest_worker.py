@@ -20,7 +20,7 @@ from PIL import Image
 
 from sightline.analyzers.base import Analyzer, MediaInput
 from sightline.analyzers.registry import DEFAULT_ANALYZERS, create_analyzers
-from sightline.domain.models import FeatureStatus
+from sightline.domain.models import FeatureStatus, NewMedia
 from sightline.errors import (
     AnalysisFailed,
     AnalyzerSkipped,
@@ -77,14 +77,7 @@ class ItemResult:
     """A processed file, ready to be recorded."""
 
     item_id: int
-    sha256: str
-    sha1: str
-    md5: str
-    size: int
-    media_type: str
-    mime_type: str | None
-    blob_id: str
-    thumbnail_blob_id: str | None
+    media: NewMedia
     features: tuple[AnalyzedFeature, ...]
     pdq: tuple[bytes, int] | None
 
@@ -147,8 +140,7 @@ class Worker:
             if not self._blobs.exists(thumb_id):
                 self._blobs.put_bytes(thumb_id, _thumbnail(media))
             mime = Image.MIME.get(header.format) if header.format else None
-            return ItemResult(
-                item_id=item_id,
+            media_facts = NewMedia(
                 sha256=sha256,
                 sha1=str(digests["sha1"]),
                 md5=str(digests["md5"]),
@@ -157,9 +149,8 @@ class Worker:
                 mime_type=mime,
                 blob_id=blob_id,
                 thumbnail_blob_id=thumb_id,
-                features=features,
-                pdq=_pdq(features),
             )
+            return ItemResult(item_id, media_facts, features, _pdq(features))
         finally:
             media.close()
 

@@ -14,6 +14,7 @@ from sightline.domain.models import (
     Feature,
     FeatureStatus,
     MediaItem,
+    NewMedia,
     SightingLocation,
 )
 from sightline.storage.orm import (
@@ -40,20 +41,6 @@ def _media(row: MediaRow) -> MediaItem:
         thumbnail_blob_id=row.thumbnail_blob_id,
         created_at=row.created_at,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class NewMedia:
-    """A media item to insert."""
-
-    sha256: str
-    sha1: str
-    md5: str
-    size: int
-    media_type: str
-    mime_type: str | None
-    blob_id: str
-    thumbnail_blob_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
