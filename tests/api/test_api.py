@@ -66,6 +66,9 @@ def test_errors_use_one_envelope(client: TestClient) -> None:
     missing = client.post("/api/v1/search")
     assert missing.status_code == 422
     assert missing.json()["error"]["code"] == "invalid_input"
+    unknown = client.get("/api/v1/nothing-here")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "not_found"
 
 
 def test_openapi_has_stable_operation_ids(client: TestClient) -> None:
@@ -73,3 +76,19 @@ def test_openapi_has_stable_operation_ids(client: TestClient) -> None:
     ids = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
     assert {"health_live", "health_ready", "search_file"} <= ids
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data; boundary=xyz", b"--xyz\r\nnot a part header\r\n\r\ngarbage"),
+        ("multipart/form-data", b"no boundary at all"),
+        ("application/json", b'{"file": "not an upload"}'),
+    ],
+)
+def test_malformed_uploads_get_a_clear_client_error(
+    client: TestClient, content_type: str, body: bytes
+) -> None:
+    response = client.post("/api/v1/search", content=body, headers={"content-type": content_type})
+    assert 400 <= response.status_code < 500
+    assert response.json()["error"]["code"] in {"invalid_input", "bad_request"}

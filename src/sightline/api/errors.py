@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sightline.errors import SightlineError
 
@@ -39,10 +40,27 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _envelope(422, "invalid_input", f"invalid request: {fields}")
 
 
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # registered for this type only
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return _envelope(exc.status_code, code, str(exc.detail))
+
+
 def configure_errors(app: FastAPI) -> None:
-    """Map Sightline errors and request validation errors to the envelope."""
+    """Map Sightline errors, HTTP errors and request validation errors to the envelope."""
     app.add_exception_handler(SightlineError, _sightline_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
