@@ -21,10 +21,11 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from benchmarks.common import new_store, percentile
+from sightline.features.hashes import PDQ_KIND
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services import synthetic
 from sightline.services.context import AppContext
-from sightline.services.ingest import PDQ_KIND, ingest
+from sightline.services.ingest import ingest
 from sightline.services.pdq_index import PdqIndexService
 from sightline.services.search import search_file
 from sightline.storage.orm import BinarySignalRow, CaseRow, MediaRow, SightingRow, utcnow

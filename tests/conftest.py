@@ -40,7 +40,9 @@ def postgres_url() -> Iterator[str]:
     name = f"sl_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        # template0 takes no connections, so parallel test workers never collide on it
+        # ("source database template1 is being accessed by other users").
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:

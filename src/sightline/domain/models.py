@@ -183,3 +183,122 @@ class SightingLocation:
     agency_code: str
     original_path: str
     device_label: str | None
+
+
+class ListKind(enum.StrEnum):
+    """A hash list either marks known material or suppresses false positives."""
+
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+
+
+@dataclass(frozen=True, slots=True)
+class HashListEntryData:
+    """One entry of an imported hash list, as parsed (no ids yet).
+
+    Digests are lower-case hex; ``pdq`` is 64 hex characters; ``photodna`` is kept as the
+    opaque base64 text it arrived as (PhotoDNA is proprietary: stored, never computed).
+    """
+
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    photodna: str | None = None
+    external_id: str | None = None
+    series: str | None = None
+    victim_identified: bool | None = None
+    offender_identified: bool | None = None
+    is_distributed: bool | None = None
+    baseline: bool | None = None
+    media_type: str | None = None
+    submissions: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HashList:
+    """An imported list of known hashes owned by an agency."""
+
+    id: int
+    owner_agency_id: int
+    name: str
+    kind: ListKind
+    pdq_threshold: int
+    enabled: bool
+    entry_count: int
+    created_at: datetime
+
+
+class TriageStatus(enum.StrEnum):
+    """What a specialist needs to know first about an item in a case."""
+
+    KNOWN_IDENTIFIED = "known-identified"
+    KNOWN = "known"
+    NEW = "new"
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntryRef:
+    """A hash-list entry with the facts about its list that matching needs."""
+
+    id: int
+    list_id: int
+    list_name: str
+    list_kind: ListKind
+    list_enabled: bool
+    owner_agency_id: int
+    pdq_threshold: int
+    external_id: str | None
+    series: str | None
+    victim_identified: bool | None
+    quarantined: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRecord:
+    """A stored match: a media item linked to another item or to a list entry."""
+
+    id: int
+    media_id: int
+    signal: str
+    distance: int
+    threshold: int | None
+    target_media_id: int | None
+    entry_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTriage:
+    """Triage of one media item in one case."""
+
+    case_id: int
+    media_id: int
+    status: TriageStatus
+    stack_media_id: int
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Tells an agency that material in one of its cases matches elsewhere.
+
+    The counterpart is another agency's case (``kind`` "overlap") or a hash-list entry
+    (``kind`` "hashlist"). What of the counterpart a reader may see is decided by the access
+    policy when the alert is shown, not here.
+    """
+
+    id: int
+    agency_id: int
+    case_id: int
+    media_id: int
+    kind: str
+    counterpart_agency_id: int
+    counterpart_case_id: int | None
+    counterpart_media_id: int | None
+    entry_id: int | None
+    signal: str
+    distance: int
+    created_at: datetime
+    acknowledged_at: datetime | None

@@ -17,6 +17,8 @@ import numpy.typing as npt
 from sightline.errors import InvalidInputError
 
 PDQ_BITS = 256
+# The storage name of PDQ signals (binary_signals.kind, index directory names).
+PDQ_KIND = "pdq"
 # Meta's published PDQ match threshold: Hamming distance <= 31 of 256 bits; unrelated photos
 # sit far above 80.
 PDQ_MATCH_THRESHOLD = 31

@@ -24,6 +24,7 @@ from sightline.domain.models import (
     JobStatus,
     JobSummary,
 )
+from sightline.features.hashes import PDQ_KIND
 from sightline.services.context import AppContext
 from sightline.services.ingest_worker import (
     ItemFailure,
@@ -35,13 +36,14 @@ from sightline.services.ingest_worker import (
     make_scratch_dir,
     run_item,
 )
+from sightline.services.matching import MatchingEngine, Sighted
+from sightline.services.pdq_index import PdqIndexService
 from sightline.services.runner import TaskRunner
 from sightline.services.sources import SourceFailure, SourceLimits, enumerate_sources
 from sightline.storage.repositories.ingest import NewItem, PendingItem, text_key
 from sightline.storage.repositories.media import NewSighting
 from sightline.storage.unit_of_work import UnitOfWork
 
-PDQ_KIND = "pdq"
 _ENUMERATION_BATCH = 1_000
 
 
@@ -67,6 +69,7 @@ class IngestReport:
     failures: list[IngestItem]
     elapsed_s: float
     processed_this_run: int
+    alerts_raised: int = 0
 
 
 ProgressCallback = Callable[[IngestProgress], None]
@@ -81,6 +84,7 @@ def ingest(
     runner: TaskRunner,
     device_label: str | None = None,
     on_progress: ProgressCallback | None = None,
+    engine: MatchingEngine | None = None,
 ) -> IngestReport:
     """Ingest ``paths`` into the agency's case (created if new) and report the outcome."""
     started = time.perf_counter()
@@ -110,8 +114,12 @@ def ingest(
         )
         work = [WorkItem(p.id, p.locator) for p in pending]
         results = runner.map_unordered(run_item, work, initializer=init_worker, initargs=(config,))
-        recorder = _Recorder(ctx, job.id, case.id, device_label, pending, started, on_progress)
+        engine = engine or MatchingEngine(ctx, PdqIndexService(ctx))
+        recorder = _Recorder(
+            ctx, job.id, case.id, device_label, engine, pending, started, on_progress
+        )
         recorder.consume(results)
+        alerts = recorder.alerts
     finally:
         close_worker()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -128,6 +136,7 @@ def ingest(
         failures=failures,
         elapsed_s=time.perf_counter() - started,
         processed_this_run=len(pending),
+        alerts_raised=alerts,
     )
 
 
@@ -179,6 +188,7 @@ class _Recorder:
         job_id: int,
         case_id: int,
         device_label: str | None,
+        engine: MatchingEngine,
         pending: list[PendingItem],
         started: float,
         on_progress: ProgressCallback | None,
@@ -187,6 +197,8 @@ class _Recorder:
         self._job_id = job_id
         self._case_id = case_id
         self._device = device_label
+        self._engine = engine
+        self.alerts = 0
         self._items = {item.id: item for item in pending}
         self._started = started
         self._on_progress = on_progress
@@ -242,6 +254,20 @@ class _Recorder:
         if results:
             self._ctx.blobs.sync()  # workers defer fsync: blobs are durable before rows commit
         uow.commit()
+        self.alerts += self._engine.match_sightings(
+            [
+                Sighted(
+                    case_id=self._case_id,
+                    media_id=m,
+                    md5=r.media.md5,
+                    sha1=r.media.sha1,
+                    sha256=r.media.sha256,
+                    pdq=r.pdq[0] if r.pdq else None,
+                    new_media=new.get(r.media.sha256) is r,
+                )
+                for r, m in zip(results, media_of, strict=True)
+            ]
+        )
         self._counts["stored"] += len(stored)
         self._counts["duplicates"] += len(results) - len(stored)
         self._counts["failed"] += len(batch) - len(results)

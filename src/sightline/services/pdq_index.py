@@ -1,4 +1,4 @@
-"""The PDQ index of a running process: loaded from disk, caught up from the database.
+"""The PDQ indexes of a running process: loaded from disk, caught up from the database.
 
 The database is the source of truth; the index is a cache of the ``binary_signals`` table.
 Its checkpoint is the newest signal id it contains. On open, a persisted index whose
@@ -12,17 +12,62 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from sightline.features.hashes import PDQ_KIND
 from sightline.indexes.base import BinaryIndex, Hit, IndexManifest
 from sightline.indexes.registry import index_registry
 from sightline.services.context import AppContext
-from sightline.services.ingest import PDQ_KIND
+from sightline.storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
+
+
+class SignalSource(Protocol):
+    """Where an index's codes come from: a table with increasing ids."""
+
+    name: str
+
+    def batches_after(self, uow: UnitOfWork, after_id: int) -> Iterator[list[tuple[int, bytes]]]:
+        """``(id, packed code)`` batches with ids above ``after_id``, in id order."""
+        ...
+
+    def latest(self, uow: UnitOfWork) -> int:
+        """The newest id (0 when empty)."""
+        ...
+
+
+class MediaSignals:
+    """PDQ hashes of stored media (``binary_signals``)."""
+
+    name = PDQ_KIND
+
+    def batches_after(self, uow: UnitOfWork, after_id: int) -> Iterator[list[tuple[int, bytes]]]:
+        """Signals newer than the checkpoint."""
+        return uow.signals.iter_after(PDQ_KIND, after_id)
+
+    def latest(self, uow: UnitOfWork) -> int:
+        """Newest signal id."""
+        return uow.signals.max_id(PDQ_KIND)
+
+
+class ListSignals:
+    """PDQ hashes of hash-list entries (``hash_list_entries``)."""
+
+    name = "pdq-lists"
+
+    def batches_after(self, uow: UnitOfWork, after_id: int) -> Iterator[list[tuple[int, bytes]]]:
+        """Entries newer than the checkpoint."""
+        return uow.hashlists.pdq_after(after_id)
+
+    def latest(self, uow: UnitOfWork) -> int:
+        """Newest entry id with a PDQ hash."""
+        return uow.hashlists.max_pdq_id()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +88,9 @@ class IndexStatus:
 class PdqIndexService:
     """Owns one process's PDQ index; thread-safe."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, source: SignalSource | None = None) -> None:
         self._ctx = ctx
+        self._source: SignalSource = source or MediaSignals()
         self._backend = ctx.settings.match.index_backend
         self._cls = index_registry().get(self._backend)
         self._cls.configure_threads(ctx.settings.match.index_threads)
@@ -54,7 +100,7 @@ class PdqIndexService:
     @property
     def directory(self) -> Path:
         """Where this backend's index is persisted."""
-        return self._ctx.settings.index_dir / f"{PDQ_KIND}-{self._backend}"
+        return self._ctx.settings.index_dir / f"{self._source.name}-{self._backend}"
 
     def open(self) -> BinaryIndex:
         """Load (or rebuild) the index and catch it up; idempotent."""
@@ -83,7 +129,7 @@ class PdqIndexService:
             index = self._index if self._index is not None else self.open()
             added = 0
             with self._ctx.uow() as uow:
-                for batch in uow.signals.iter_after(PDQ_KIND, index.checkpoint):
+                for batch in self._source.batches_after(uow, index.checkpoint):
                     ids = np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch))
                     codes = np.frombuffer(b"".join(c for _, c in batch), dtype=np.uint8)
                     index.add(ids, codes.reshape(len(batch), -1))
@@ -119,5 +165,5 @@ class PdqIndexService:
         with self._lock:
             index = self.open()
             with self._ctx.uow() as uow:
-                latest = uow.signals.max_id(PDQ_KIND)
+                latest = self._source.latest(uow)
             return IndexStatus(self._backend, len(index), index.checkpoint, latest)

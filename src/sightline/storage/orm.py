@@ -188,3 +188,110 @@ class IngestItemRow(Base):
     reason: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
     media_id: Mapped[int | None] = mapped_column(ForeignKey("media_items.id"))
+
+
+class HashListRow(Base):
+    """An imported hash list (bank)."""
+
+    __tablename__ = "hash_lists"
+    __table_args__ = (UniqueConstraint("owner_agency_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    pdq_threshold: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HashListEntryRow(Base):
+    """One entry of a hash list; ``pdq`` holds the packed 32 bytes."""
+
+    __tablename__ = "hash_list_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("hash_lists.id"), index=True)
+    md5: Mapped[str | None] = mapped_column(String(32), index=True)
+    sha1: Mapped[str | None] = mapped_column(String(40), index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    pdq: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    photodna: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    series: Mapped[str | None] = mapped_column(String(300))
+    victim_identified: Mapped[bool | None]
+    offender_identified: Mapped[bool | None]
+    is_distributed: Mapped[bool | None]
+    baseline: Mapped[bool | None]
+    media_type: Mapped[str | None] = mapped_column(String(50))
+    submissions: Mapped[int | None] = mapped_column(Integer)
+    match_count: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[bool] = mapped_column(default=False)
+
+
+class EntryVoteRow(Base):
+    """A reviewer's verdict on a match against a list entry, reported to the list's owner."""
+
+    __tablename__ = "entry_votes"
+    __table_args__ = (UniqueConstraint("entry_id", "media_id", "agency_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("hash_list_entries.id"), index=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media_items.id"))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    reviewer: Mapped[str] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MatchRow(Base):
+    """A link from a media item to another media item or to a hash-list entry."""
+
+    __tablename__ = "matches"
+    __table_args__ = (UniqueConstraint("media_id", "target_key", "signal"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media_items.id"), index=True)
+    # "m:<media id>" or "e:<entry id>": one non-null key, so the unique constraint holds on
+    # every backend (NULLs never collide in a unique constraint).
+    target_key: Mapped[str] = mapped_column(String(40))
+    target_media_id: Mapped[int | None] = mapped_column(ForeignKey("media_items.id"), index=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("hash_list_entries.id"), index=True)
+    signal: Mapped[str] = mapped_column(String(16))
+    distance: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseMediaRow(Base):
+    """Triage of one media item within one case: status and duplicate stack."""
+
+    __tablename__ = "case_media"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media_items.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(24))
+    stack_media_id: Mapped[int] = mapped_column(ForeignKey("media_items.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlertRow(Base):
+    """An overlap alert to one agency about one of its cases."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("case_id", "media_id", "counterpart_key"),
+        Index("ix_alerts_agency_id_id", "agency_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    media_id: Mapped[int] = mapped_column(ForeignKey("media_items.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    # "c:<case id>/<media id>" for another case, "e:<entry id>" for a hash-list entry.
+    counterpart_key: Mapped[str] = mapped_column(String(60))
+    counterpart_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    counterpart_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    counterpart_media_id: Mapped[int | None] = mapped_column(ForeignKey("media_items.id"))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("hash_list_entries.id"))
+    signal: Mapped[str] = mapped_column(String(16))
+    distance: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]

@@ -12,7 +12,13 @@ from types import TracebackType
 from sqlalchemy.orm import Session, sessionmaker
 
 from sightline.storage.repositories.catalog import AgencyRepository, CaseRepository
+from sightline.storage.repositories.hashlists import HashListRepository
 from sightline.storage.repositories.ingest import IngestRepository
+from sightline.storage.repositories.matching import (
+    AlertRepository,
+    MatchRepository,
+    TriageRepository,
+)
 from sightline.storage.repositories.media import (
     FeatureRepository,
     MediaRepository,
@@ -31,6 +37,10 @@ class UnitOfWork:
     features: FeatureRepository
     signals: SignalRepository
     ingest: IngestRepository
+    hashlists: HashListRepository
+    matches: MatchRepository
+    triage: TriageRepository
+    alerts: AlertRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -46,6 +56,10 @@ class UnitOfWork:
         self.features = FeatureRepository(session)
         self.signals = SignalRepository(session)
         self.ingest = IngestRepository(session)
+        self.hashlists = HashListRepository(session)
+        self.matches = MatchRepository(session)
+        self.triage = TriageRepository(session)
+        self.alerts = AlertRepository(session)
         return self
 
     def __exit__(

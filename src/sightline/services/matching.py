@@ -1,0 +1,235 @@
+"""Real-time matching: every new sighting against all stored material and every hash list.
+
+For each item sighted in a case, the engine finds
+- hash-list entries with the same MD5, SHA-1 or SHA-256 (exact), or a PDQ hash within the
+  list's own threshold (perceptual); quarantined entries and disabled lists are ignored;
+- other media items within the PDQ threshold (near-duplicates), and other cases where the
+  very same file was sighted.
+It records the matches (signal, distance, threshold), the item's triage status in its case
+(known-identified / known / new) with its duplicate stack, and an alert to both agencies when
+material in one agency's case matches material in another agency's case.
+
+Negative lists exist to stop false positives of perceptual hashes (logos, stock images): an
+item that hits a negative list gets no perceptual matches at all; exact matches stand.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sightline.domain.models import (
+    CaseTriage,
+    ListEntryRef,
+    ListKind,
+    TriageStatus,
+)
+from sightline.services.context import AppContext
+from sightline.services.pdq_index import ListSignals, PdqIndexService
+from sightline.storage.repositories.matching import NewAlert, NewMatch
+from sightline.storage.unit_of_work import UnitOfWork
+
+# Flood protection: an entry that has matched more than FLOOD_FACTOR times the median of its
+# list's matching entries, and at least FLOOD_MIN_MATCHES times, is quarantined: a hash that
+# suddenly matches everything is far more likely a bad entry (a blank frame, a logo) than
+# a real series.
+FLOOD_FACTOR = 10
+FLOOD_MIN_MATCHES = 20
+# The widest per-list threshold searched in the list index (the multi-index bound).
+MAX_LIST_THRESHOLD = 31
+
+
+@dataclass(frozen=True, slots=True)
+class Sighted:
+    """One item sighted in one case: what matching needs to know about it."""
+
+    case_id: int
+    media_id: int
+    md5: str
+    sha1: str
+    sha256: str
+    pdq: bytes | None
+    new_media: bool
+
+
+@dataclass
+class ItemMatches:
+    """What one item matched."""
+
+    lists: list[tuple[ListEntryRef, str, int]] = field(default_factory=list)
+    near: list[tuple[int, int]] = field(default_factory=list)  # (other media id, distance)
+    negative: bool = False
+
+
+class MatchingEngine:
+    """Matches sightings; holds the media and hash-list PDQ indexes of this process."""
+
+    def __init__(self, ctx: AppContext, media_index: PdqIndexService) -> None:
+        self._ctx = ctx
+        self.media_index = media_index
+        self.list_index = PdqIndexService(ctx, ListSignals())
+
+    def match_sightings(self, sighted: Sequence[Sighted]) -> int:
+        """Match, triage and alert a batch of sightings in one transaction; returns alerts."""
+        if not sighted:
+            return 0
+        found = self._find(sighted)
+        with self._ctx.uow() as uow:
+            self._record_matches(uow, sighted, found)
+            self._triage(uow, sighted, found)
+            alerts = self._alert(uow, sighted, found)
+            uow.commit()
+        return alerts
+
+    # -- finding --------------------------------------------------------------------------
+
+    def _find(self, sighted: Sequence[Sighted]) -> dict[int, ItemMatches]:
+        found: dict[int, ItemMatches] = {s.media_id: ItemMatches() for s in sighted}
+        with self._ctx.uow() as uow:
+            for s in sighted:
+                hits = uow.hashlists.by_digests(s.md5, s.sha1, s.sha256)
+                found[s.media_id].lists.extend((ref, signal, 0) for ref, signal in hits)
+            self._perceptual_list_hits(uow, sighted, found)
+        for item in found.values():
+            item.lists = [h for h in item.lists if h[0].list_enabled and not h[0].quarantined]
+            item.negative = any(h[0].list_kind is ListKind.NEGATIVE for h in item.lists)
+            if item.negative:
+                item.lists = [h for h in item.lists if h[1] != "pdq"]
+        self._perceptual_media_hits(sighted, found)
+        return found
+
+    def _perceptual_list_hits(
+        self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
+    ) -> None:
+        with_pdq = [s for s in sighted if s.pdq is not None]
+        if not with_pdq:
+            return
+        codes = np.frombuffer(b"".join(s.pdq or b"" for s in with_pdq), dtype=np.uint8)
+        results = self.list_index.search(codes.reshape(len(with_pdq), -1), MAX_LIST_THRESHOLD)
+        refs = uow.hashlists.refs(h.id for hits in results for h in hits)
+        for s, hits in zip(with_pdq, results, strict=True):
+            for hit in hits:
+                ref = refs.get(hit.id)
+                if ref is not None and hit.distance <= ref.pdq_threshold:
+                    found[s.media_id].lists.append((ref, "pdq", hit.distance))
+
+    def _perceptual_media_hits(
+        self, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
+    ) -> None:
+        with_pdq = [s for s in sighted if s.pdq is not None and not found[s.media_id].negative]
+        if not with_pdq:
+            return
+        codes = np.frombuffer(b"".join(s.pdq or b"" for s in with_pdq), dtype=np.uint8)
+        threshold = self._ctx.settings.match.pdq_threshold
+        results = self.media_index.search(codes.reshape(len(with_pdq), -1), threshold)
+        with self._ctx.uow() as uow:
+            owners = uow.signals.media_ids(h.id for hits in results for h in hits)
+        for s, hits in zip(with_pdq, results, strict=True):
+            for hit in hits:
+                other = owners.get(hit.id)
+                if other is not None and other != s.media_id:
+                    found[s.media_id].near.append((other, hit.distance))
+
+    # -- recording ------------------------------------------------------------------------
+
+    def _record_matches(
+        self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
+    ) -> None:
+        matches: list[NewMatch] = []
+        threshold = self._ctx.settings.match.pdq_threshold
+        for s in sighted:
+            item = found[s.media_id]
+            for ref, signal, distance in item.lists:
+                limit = ref.pdq_threshold if signal == "pdq" else None
+                matches.append(NewMatch(s.media_id, signal, distance, limit, entry_id=ref.id))
+            for other, distance in item.near:
+                # One record per pair, from the newer item to the older one.
+                if other < s.media_id:
+                    matches.append(
+                        NewMatch(s.media_id, "pdq", distance, threshold, target_media_id=other)
+                    )
+        new = uow.matches.add_many(matches)
+        entry_ids = [m.entry_id for m in new if m.entry_id is not None]
+        uow.hashlists.count_matches(entry_ids)
+        self._flood_check(uow, {ref.list_id for item in found.values() for ref, _, _ in item.lists})
+
+    def _flood_check(self, uow: UnitOfWork, list_ids: Iterable[int]) -> None:
+        for list_id in list_ids:
+            counts = uow.hashlists.match_counts(list_id)
+            if not counts:
+                continue
+            median = statistics.median(n for _, n in counts)
+            limit = max(FLOOD_MIN_MATCHES, FLOOD_FACTOR * median)
+            uow.hashlists.quarantine(entry for entry, n in counts if n > limit)
+
+    def _triage(
+        self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
+    ) -> None:
+        near_ids = {other for item in found.values() for other, _ in item.near}
+        cases = uow.triage.cases_of(near_ids)
+        rows: list[CaseTriage] = []
+        for s in sighted:
+            item = found[s.media_id]
+            positive = [h for h in item.lists if h[0].list_kind is ListKind.POSITIVE]
+            older = [other for other, _ in item.near if other < s.media_id]
+            if any(ref.victim_identified for ref, _, _ in positive):
+                status, reason = TriageStatus.KNOWN_IDENTIFIED, "hash list: victim identified"
+            elif positive:
+                status, reason = TriageStatus.KNOWN, f"hash list {positive[0][0].list_name!r}"
+            elif not s.new_media or older:
+                status, reason = TriageStatus.KNOWN, "matches stored material"
+            else:
+                status, reason = TriageStatus.NEW, None
+            in_case = [other for other, _ in item.near if s.case_id in cases.get(other, set())]
+            stack = min([s.media_id, *in_case])
+            rows.append(CaseTriage(s.case_id, s.media_id, status, stack, reason))
+        uow.triage.put(rows)
+
+    def _alert(
+        self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
+    ) -> int:
+        pairs: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+        for s in sighted:
+            pairs[s.media_id].append((s.media_id, "sha256", 0))  # the same file elsewhere
+            pairs[s.media_id].extend((other, "pdq", d) for other, d in found[s.media_id].near)
+        cases = uow.triage.cases_of({m for v in pairs.values() for m, _, _ in v})
+        owner = {c.id: c.agency_id for c in uow.cases.list()}
+        alerts: list[NewAlert] = []
+        for s in sighted:
+            mine = owner[s.case_id]
+            for other_media, signal, distance in pairs[s.media_id]:
+                for other_case in cases.get(other_media, set()):
+                    theirs = owner[other_case]
+                    if theirs == mine:
+                        continue
+                    alerts += [
+                        NewAlert(
+                            mine,
+                            s.case_id,
+                            s.media_id,
+                            "overlap",
+                            theirs,
+                            other_case,
+                            other_media,
+                            None,
+                            signal,
+                            distance,
+                        ),
+                        NewAlert(
+                            theirs,
+                            other_case,
+                            other_media,
+                            "overlap",
+                            mine,
+                            s.case_id,
+                            s.media_id,
+                            None,
+                            signal,
+                            distance,
+                        ),
+                    ]
+        return uow.alerts.add_many(alerts)

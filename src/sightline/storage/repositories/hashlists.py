@@ -1,0 +1,297 @@
+"""Hash lists (banks), their entries and reviewers' votes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict
+
+from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from sightline.domain.models import HashList, HashListEntryData, ListEntryRef, ListKind
+from sightline.errors import ConflictError, NotFoundError
+from sightline.storage.orm import EntryVoteRow, HashListEntryRow, HashListRow
+
+
+def _list(row: HashListRow, count: int) -> HashList:
+    return HashList(
+        id=row.id,
+        owner_agency_id=row.owner_agency_id,
+        name=row.name,
+        kind=ListKind(row.kind),
+        pdq_threshold=row.pdq_threshold,
+        enabled=row.enabled,
+        entry_count=count,
+        created_at=row.created_at,
+    )
+
+
+_REF_COLUMNS = (
+    HashListEntryRow.id,
+    HashListEntryRow.list_id,
+    HashListRow.name,
+    HashListRow.kind,
+    HashListRow.enabled,
+    HashListRow.owner_agency_id,
+    HashListRow.pdq_threshold,
+    HashListEntryRow.external_id,
+    HashListEntryRow.series,
+    HashListEntryRow.victim_identified,
+    HashListEntryRow.quarantined,
+)
+
+
+def _ref(row: Sequence[object]) -> ListEntryRef:
+    (id_, list_id, name, kind, enabled, owner, threshold, ext, series, victim, quarantined) = row
+    return ListEntryRef(
+        id=int(id_),  # type: ignore[call-overload]
+        list_id=int(list_id),  # type: ignore[call-overload]
+        list_name=str(name),
+        list_kind=ListKind(str(kind)),
+        list_enabled=bool(enabled),
+        owner_agency_id=int(owner),  # type: ignore[call-overload]
+        pdq_threshold=int(threshold),  # type: ignore[call-overload]
+        external_id=None if ext is None else str(ext),
+        series=None if series is None else str(series),
+        victim_identified=None if victim is None else bool(victim),
+        quarantined=bool(quarantined),
+    )
+
+
+class HashListRepository:
+    """Hash lists and their entries."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def create(self, owner_agency_id: int, name: str, kind: ListKind, threshold: int) -> HashList:
+        """Create an empty list; names are unique per owning agency."""
+        exists = self._session.scalar(
+            select(HashListRow.id).where(
+                HashListRow.owner_agency_id == owner_agency_id, HashListRow.name == name
+            )
+        )
+        if exists is not None:
+            raise ConflictError(f"the agency already has a hash list named {name!r}")
+        row = HashListRow(
+            owner_agency_id=owner_agency_id, name=name, kind=kind.value, pdq_threshold=threshold
+        )
+        self._session.add(row)
+        self._session.flush()
+        return _list(row, 0)
+
+    def get(self, list_id: int) -> HashList:
+        """The list with this id."""
+        row = self._session.get(HashListRow, list_id)
+        if row is None:
+            raise NotFoundError(f"no hash list {list_id}")
+        return _list(row, self._count(list_id))
+
+    def all(self) -> list[HashList]:
+        """Every list, by id."""
+        counts = dict(
+            self._session.execute(
+                select(HashListEntryRow.list_id, func.count(HashListEntryRow.id)).group_by(
+                    HashListEntryRow.list_id
+                )
+            )
+        )
+        rows = self._session.scalars(select(HashListRow).order_by(HashListRow.id))
+        return [_list(row, int(counts.get(row.id, 0))) for row in rows]
+
+    def _count(self, list_id: int) -> int:
+        query = select(func.count(HashListEntryRow.id)).where(HashListEntryRow.list_id == list_id)
+        return int(self._session.scalar(query) or 0)
+
+    def update(
+        self, list_id: int, *, enabled: bool | None = None, threshold: int | None = None
+    ) -> None:
+        """Enable or disable a list, or change its PDQ threshold."""
+        values: dict[str, object] = {}
+        if enabled is not None:
+            values["enabled"] = enabled
+        if threshold is not None:
+            values["pdq_threshold"] = threshold
+        if values:
+            self._session.execute(
+                update(HashListRow).where(HashListRow.id == list_id).values(values)
+            )
+
+    def add_entries(self, list_id: int, entries: Sequence[HashListEntryData]) -> None:
+        """Insert parsed entries in one statement."""
+        if not entries:
+            return
+        rows = [
+            {
+                **asdict(entry),
+                "pdq": bytes.fromhex(entry.pdq) if entry.pdq else None,
+                "list_id": list_id,
+            }
+            for entry in entries
+        ]
+        self._session.execute(insert(HashListEntryRow), rows)
+
+    def refs(self, ids: Iterable[int]) -> dict[int, ListEntryRef]:
+        """Entries with their list's facts, by id."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        query = (
+            select(*_REF_COLUMNS)
+            .join(HashListRow, HashListRow.id == HashListEntryRow.list_id)
+            .where(HashListEntryRow.id.in_(wanted))
+        )
+        return {int(row[0]): _ref(row) for row in self._session.execute(query)}
+
+    def by_digests(
+        self, md5: str | None, sha1: str | None, sha256: str | None
+    ) -> list[tuple[ListEntryRef, str]]:
+        """Entries whose MD5, SHA-1 or SHA-256 equals the given ones, with the digest matched."""
+        clauses = []
+        for column, value in (
+            (HashListEntryRow.md5, md5),
+            (HashListEntryRow.sha1, sha1),
+            (HashListEntryRow.sha256, sha256),
+        ):
+            if value:
+                clauses.append(column == value)
+        if not clauses:
+            return []
+        query = (
+            select(*_REF_COLUMNS, HashListEntryRow.sha1, HashListEntryRow.sha256)
+            .join(HashListRow, HashListRow.id == HashListEntryRow.list_id)
+            .where(or_(*clauses))
+            .order_by(HashListEntryRow.id)
+        )
+        out = []
+        for row in self._session.execute(query):
+            e_sha1, e_sha256 = row[-2:]
+            signal = (
+                "sha256"
+                if sha256 and e_sha256 == sha256
+                else "sha1"
+                if sha1 and e_sha1 == sha1
+                else "md5"
+            )
+            out.append((_ref(row[:-2]), signal))
+        return out
+
+    def pdq_after(self, after_id: int, batch: int = 50_000) -> Iterator[list[tuple[int, bytes]]]:
+        """Yield ``(entry id, packed PDQ)`` batches with ids above ``after_id``."""
+        last = after_id
+        while True:
+            rows = self._session.execute(
+                select(HashListEntryRow.id, HashListEntryRow.pdq)
+                .where(HashListEntryRow.id > last, HashListEntryRow.pdq.is_not(None))
+                .order_by(HashListEntryRow.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return
+            last = int(rows[-1][0])
+            yield [(int(i), bytes(c or b"")) for i, c in rows]
+
+    def max_pdq_id(self) -> int:
+        """The newest entry id holding a PDQ hash (0 when none)."""
+        query = select(func.max(HashListEntryRow.id)).where(HashListEntryRow.pdq.is_not(None))
+        return int(self._session.scalar(query) or 0)
+
+    def pdq_entries(self, list_id: int) -> list[tuple[int, bytes]]:
+        """``(entry id, packed PDQ)`` of one list (retro-hunt)."""
+        rows = self._session.execute(
+            select(HashListEntryRow.id, HashListEntryRow.pdq).where(
+                HashListEntryRow.list_id == list_id, HashListEntryRow.pdq.is_not(None)
+            )
+        )
+        return [(int(i), bytes(c or b"")) for i, c in rows]
+
+    def count_matches(self, entry_ids: Iterable[int]) -> None:
+        """Add one to each entry's match counter (flood protection reads it)."""
+        for entry_id in entry_ids:
+            self._session.execute(
+                update(HashListEntryRow)
+                .where(HashListEntryRow.id == entry_id)
+                .values(match_count=HashListEntryRow.match_count + 1)
+            )
+
+    def match_counts(self, list_id: int) -> list[tuple[int, int]]:
+        """``(entry id, match count)`` of the entries of a list that matched at least once."""
+        rows = self._session.execute(
+            select(HashListEntryRow.id, HashListEntryRow.match_count).where(
+                HashListEntryRow.list_id == list_id, HashListEntryRow.match_count > 0
+            )
+        )
+        return [(int(i), int(n)) for i, n in rows]
+
+    def quarantine(self, entry_ids: Iterable[int]) -> None:
+        """Flag entries that match far more than their peers; they stop producing matches."""
+        ids = list(entry_ids)
+        if ids:
+            self._session.execute(
+                update(HashListEntryRow)
+                .where(HashListEntryRow.id.in_(ids))
+                .values(quarantined=True)
+            )
+
+    def vote(
+        self, entry_id: int, media_id: int, agency_id: int, reviewer: str, verdict: str
+    ) -> None:
+        """Record (or change) an agency's verdict on a match against an entry."""
+        row = self._session.scalar(
+            select(EntryVoteRow).where(
+                EntryVoteRow.entry_id == entry_id,
+                EntryVoteRow.media_id == media_id,
+                EntryVoteRow.agency_id == agency_id,
+            )
+        )
+        if row is None:
+            self._session.add(
+                EntryVoteRow(
+                    entry_id=entry_id,
+                    media_id=media_id,
+                    agency_id=agency_id,
+                    reviewer=reviewer,
+                    verdict=verdict,
+                )
+            )
+        else:
+            row.verdict, row.reviewer = verdict, reviewer
+        self._session.flush()
+
+    def vote_report(self, list_id: int) -> list[tuple[int, str | None, int, int, int, bool]]:
+        """Entries of the list with votes or matches, for its owner.
+
+        Each row: entry id, external id, match count, confirms, rejects, quarantined.
+        """
+        confirms = func.sum(case((EntryVoteRow.verdict == "confirm", 1), else_=0))
+        rows = self._session.execute(
+            select(
+                HashListEntryRow.id,
+                HashListEntryRow.external_id,
+                HashListEntryRow.match_count,
+                func.count(EntryVoteRow.id),
+                confirms,
+                HashListEntryRow.quarantined,
+            )
+            .outerjoin(EntryVoteRow, EntryVoteRow.entry_id == HashListEntryRow.id)
+            .where(
+                HashListEntryRow.list_id == list_id,
+                or_(HashListEntryRow.match_count > 0, EntryVoteRow.id.is_not(None)),
+            )
+            .group_by(HashListEntryRow.id)
+            .order_by(HashListEntryRow.id)
+        )
+        out = []
+        for entry_id, external, matches, votes, confirmed, quarantined in rows:
+            confirmed = int(confirmed or 0)
+            out.append(
+                (
+                    int(entry_id),
+                    external,
+                    int(matches),
+                    confirmed,
+                    int(votes) - confirmed,
+                    bool(quarantined),
+                )
+            )
+        return out

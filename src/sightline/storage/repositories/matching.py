@@ -1,0 +1,272 @@
+"""Matches, per-case triage and alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from sightline.domain.models import Alert, CaseTriage, MatchRecord, TriageStatus
+from sightline.storage.orm import AlertRow, CaseMediaRow, MatchRow, SightingRow, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class NewMatch:
+    """A match to record; exactly one of ``target_media_id`` and ``entry_id`` is set."""
+
+    media_id: int
+    signal: str
+    distance: int
+    threshold: int | None
+    target_media_id: int | None = None
+    entry_id: int | None = None
+
+    @property
+    def target_key(self) -> str:
+        """The single non-null key the unique constraint uses."""
+        return f"m:{self.target_media_id}" if self.entry_id is None else f"e:{self.entry_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert:
+    """An alert to record (deduplicated per case, item and counterpart)."""
+
+    agency_id: int
+    case_id: int
+    media_id: int
+    kind: str
+    counterpart_agency_id: int
+    counterpart_case_id: int | None
+    counterpart_media_id: int | None
+    entry_id: int | None
+    signal: str
+    distance: int
+
+    @property
+    def counterpart_key(self) -> str:
+        """Identifies the counterpart for deduplication."""
+        if self.entry_id is not None:
+            return f"e:{self.entry_id}"
+        return f"c:{self.counterpart_case_id}/{self.counterpart_media_id}"
+
+
+def _match(row: MatchRow) -> MatchRecord:
+    return MatchRecord(
+        id=row.id,
+        media_id=row.media_id,
+        signal=row.signal,
+        distance=row.distance,
+        threshold=row.threshold,
+        target_media_id=row.target_media_id,
+        entry_id=row.entry_id,
+        created_at=row.created_at,
+    )
+
+
+def _alert(row: AlertRow) -> Alert:
+    return Alert(
+        id=row.id,
+        agency_id=row.agency_id,
+        case_id=row.case_id,
+        media_id=row.media_id,
+        kind=row.kind,
+        counterpart_agency_id=row.counterpart_agency_id,
+        counterpart_case_id=row.counterpart_case_id,
+        counterpart_media_id=row.counterpart_media_id,
+        entry_id=row.entry_id,
+        signal=row.signal,
+        distance=row.distance,
+        created_at=row.created_at,
+        acknowledged_at=row.acknowledged_at,
+    )
+
+
+class MatchRepository:
+    """Links between media items and to hash-list entries."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add_many(self, matches: Sequence[NewMatch]) -> list[NewMatch]:
+        """Record matches not yet recorded; returns the ones that are new."""
+        unique = {(m.media_id, m.target_key, m.signal): m for m in matches}
+        if not unique:
+            return []
+        existing = set(
+            self._session.execute(
+                select(MatchRow.media_id, MatchRow.target_key, MatchRow.signal).where(
+                    tuple_(MatchRow.media_id, MatchRow.target_key, MatchRow.signal).in_(
+                        list(unique)
+                    )
+                )
+            )
+        )
+        new = [m for key, m in unique.items() if key not in existing]
+        if new:
+            self._session.execute(
+                insert(MatchRow),
+                [
+                    {
+                        "media_id": m.media_id,
+                        "target_key": m.target_key,
+                        "target_media_id": m.target_media_id,
+                        "entry_id": m.entry_id,
+                        "signal": m.signal,
+                        "distance": m.distance,
+                        "threshold": m.threshold,
+                        "created_at": utcnow(),
+                    }
+                    for m in new
+                ],
+            )
+        return new
+
+    def for_media(self, media_ids: Iterable[int]) -> list[MatchRecord]:
+        """Matches from or to the given items."""
+        wanted = list(set(media_ids))
+        if not wanted:
+            return []
+        rows = self._session.scalars(
+            select(MatchRow)
+            .where(MatchRow.media_id.in_(wanted) | MatchRow.target_media_id.in_(wanted))
+            .order_by(MatchRow.id)
+        )
+        return [_match(row) for row in rows]
+
+
+class TriageRepository:
+    """Per-case status and duplicate stacks."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get_many(self, case_id: int, media_ids: Iterable[int]) -> dict[int, CaseTriage]:
+        """Triage rows of the case for the given items."""
+        wanted = list(set(media_ids))
+        if not wanted:
+            return {}
+        rows = self._session.scalars(
+            select(CaseMediaRow).where(
+                CaseMediaRow.case_id == case_id, CaseMediaRow.media_id.in_(wanted)
+            )
+        )
+        return {row.media_id: _triage(row) for row in rows}
+
+    def put(self, rows: Sequence[CaseTriage]) -> None:
+        """Insert or replace triage rows."""
+        for triage in rows:
+            row = self._session.get(CaseMediaRow, (triage.case_id, triage.media_id))
+            if row is None:
+                row = CaseMediaRow(case_id=triage.case_id, media_id=triage.media_id)
+                self._session.add(row)
+            row.status = triage.status.value
+            row.stack_media_id = triage.stack_media_id
+            row.reason = triage.reason
+            row.updated_at = utcnow()
+        self._session.flush()
+
+    def for_case(self, case_id: int) -> list[CaseTriage]:
+        """Every triaged item of a case, by media id."""
+        rows = self._session.scalars(
+            select(CaseMediaRow)
+            .where(CaseMediaRow.case_id == case_id)
+            .order_by(CaseMediaRow.media_id)
+        )
+        return [_triage(row) for row in rows]
+
+    def cases_of(self, media_ids: Iterable[int]) -> dict[int, set[int]]:
+        """Media id -> the cases it was sighted in."""
+        wanted = list(set(media_ids))
+        out: dict[int, set[int]] = {m: set() for m in wanted}
+        if wanted:
+            rows = self._session.execute(
+                select(SightingRow.media_id, SightingRow.case_id)
+                .where(SightingRow.media_id.in_(wanted))
+                .distinct()
+            )
+            for media_id, case_id in rows:
+                out[int(media_id)].add(int(case_id))
+        return out
+
+
+def _triage(row: CaseMediaRow) -> CaseTriage:
+    return CaseTriage(
+        case_id=row.case_id,
+        media_id=row.media_id,
+        status=TriageStatus(row.status),
+        stack_media_id=row.stack_media_id,
+        reason=row.reason,
+    )
+
+
+class AlertRepository:
+    """Alerts to agencies."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add_many(self, alerts: Sequence[NewAlert]) -> int:
+        """Record alerts not yet recorded; returns how many were new."""
+        unique = {(a.case_id, a.media_id, a.counterpart_key): a for a in alerts}
+        if not unique:
+            return 0
+        existing = set(
+            self._session.execute(
+                select(AlertRow.case_id, AlertRow.media_id, AlertRow.counterpart_key).where(
+                    tuple_(AlertRow.case_id, AlertRow.media_id, AlertRow.counterpart_key).in_(
+                        list(unique)
+                    )
+                )
+            )
+        )
+        new = [a for key, a in unique.items() if key not in existing]
+        if new:
+            self._session.execute(
+                insert(AlertRow),
+                [
+                    {
+                        "agency_id": a.agency_id,
+                        "case_id": a.case_id,
+                        "media_id": a.media_id,
+                        "kind": a.kind,
+                        "counterpart_key": a.counterpart_key,
+                        "counterpart_agency_id": a.counterpart_agency_id,
+                        "counterpart_case_id": a.counterpart_case_id,
+                        "counterpart_media_id": a.counterpart_media_id,
+                        "entry_id": a.entry_id,
+                        "signal": a.signal,
+                        "distance": a.distance,
+                        "created_at": utcnow(),
+                    }
+                    for a in new
+                ],
+            )
+        return len(new)
+
+    def for_agency(self, agency_id: int, *, after_id: int = 0, limit: int = 100) -> list[Alert]:
+        """An agency's alerts, oldest first, paginated by id."""
+        rows = self._session.scalars(
+            select(AlertRow)
+            .where(AlertRow.agency_id == agency_id, AlertRow.id > after_id)
+            .order_by(AlertRow.id)
+            .limit(limit)
+        )
+        return [_alert(row) for row in rows]
+
+    def count(self, agency_id: int | None = None) -> int:
+        """Number of alerts, optionally of one agency."""
+        query = select(func.count(AlertRow.id))
+        if agency_id is not None:
+            query = query.where(AlertRow.agency_id == agency_id)
+        return int(self._session.scalar(query) or 0)
+
+    def acknowledge(self, agency_id: int, alert_id: int) -> bool:
+        """Mark one of the agency's alerts as read; False if it has no such alert."""
+        result = self._session.execute(
+            update(AlertRow)
+            .where(AlertRow.id == alert_id, AlertRow.agency_id == agency_id)
+            .values(acknowledged_at=utcnow())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
