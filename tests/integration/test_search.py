@@ -50,7 +50,7 @@ def test_transformed_copy_matches_by_pdq(
     assert match.signals == ("pdq",)
     assert 0 <= match.distance <= 31
     assert match.threshold == 31
-    assert match.media.sha256 != result.sha256
+    assert match.media.sha256 != result.query.sha256
 
 
 @pytest.mark.parametrize(
@@ -79,13 +79,14 @@ def test_rotations_and_mirrors_match_via_dihedral_hashes(
 def test_unrelated_image_matches_nothing(stored: AppContext, tmp_path: Path) -> None:
     result = _query(stored, tmp_path, synthetic.landscape(777, SMALL), "other.jpg")
     assert result.matches == ()
-    assert result.pdq is not None and result.pdq_quality is not None
+    assert result.pdq is not None
+    assert result.pdq.quality >= 50
 
 
 def test_flat_image_skips_perceptual_search_with_a_note(stored: AppContext, tmp_path: Path) -> None:
     result = _query(stored, tmp_path, Image.new("RGB", (300, 200), "grey"), "flat.png")
     assert result.matches == ()
-    assert any("quality" in note for note in result.notes)
+    assert any("quality" in note for note in result.query.notes)
 
 
 def test_non_image_query_still_gets_exact_search(stored: AppContext, tmp_path: Path) -> None:
@@ -93,4 +94,4 @@ def test_non_image_query_still_gets_exact_search(stored: AppContext, tmp_path: P
     path.write_text("text")
     result = search_file(stored, PdqIndexService(stored), path)
     assert result.matches == () and result.pdq is None
-    assert any("no perceptual search" in note for note in result.notes)
+    assert any("no perceptual search" in note for note in result.query.notes)

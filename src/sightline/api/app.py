@@ -13,9 +13,10 @@ from fastapi import FastAPI
 
 from sightline import __version__
 from sightline.api.errors import configure_errors
-from sightline.api.routes import health, search
+from sightline.api.routes import cases, hashlists, health, match, search
 from sightline.config import Settings
 from sightline.services.context import open_context
+from sightline.services.matching import MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
 
 DESCRIPTION = """
@@ -50,6 +51,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         index.open()  # load or rebuild before the first request
         app.state.ctx = ctx
         app.state.pdq_index = index
+        app.state.engine = MatchingEngine(ctx, index)
         try:
             yield
         finally:
@@ -66,3 +68,6 @@ def _configure_errors(app: FastAPI) -> None:
 def _configure_routes(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(search.router)
+    app.include_router(match.router)
+    app.include_router(cases.router)
+    app.include_router(hashlists.router)

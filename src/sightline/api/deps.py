@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from sightline.services.context import AppContext
+from sightline.services.matching import MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
 
 
@@ -20,5 +21,11 @@ def _index(request: Request) -> PdqIndexService:
     return index
 
 
+def _engine(request: Request) -> MatchingEngine:
+    engine: MatchingEngine = request.app.state.engine
+    return engine
+
+
 ContextDep = Annotated[AppContext, Depends(_context)]
 IndexDep = Annotated[PdqIndexService, Depends(_index)]
+EngineDep = Annotated[MatchingEngine, Depends(_engine)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sightline import __version__
-from sightline.cli import admin, catalog, media, system
+from sightline.cli import admin, catalog, matching, media, system
 
 
 def build_app() -> typer.Typer:
@@ -23,6 +23,10 @@ def build_app() -> typer.Typer:
     app.add_typer(catalog.case_app, name="case")
     app.command("ingest")(media.ingest_command)
     app.command("search")(media.search_command)
+    app.command("match")(matching.match_command)
+    app.add_typer(matching.hashlist_app, name="hashlist")
+    app.command("triage")(matching.triage_command)
+    app.command("alerts")(matching.alerts_command)
     app.add_typer(system.index_app, name="index")
     app.add_typer(system.demo_app, name="demo")
     app.command("serve")(system.serve)

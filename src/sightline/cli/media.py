@@ -92,6 +92,7 @@ def _report_dict(report: IngestReport) -> dict[str, object]:
             {"path": f.locator, "reason": f.reason, "detail": f.detail} for f in report.failures
         ],
         "processed_this_run": report.processed_this_run,
+        "alerts_raised": report.alerts_raised,
         "elapsed_s": round(report.elapsed_s, 3),
     }
 
@@ -101,8 +102,8 @@ def _print_report(report: IngestReport) -> None:
     verb = "resumed" if report.resumed else "finished"
     console.print(
         f"job {report.job_id} {verb}: {s.total} files, {s.stored} stored, "
-        f"{s.duplicates} duplicates, {s.failed} failed, {s.pending} pending "
-        f"({report.elapsed_s:.1f} s)"
+        f"{s.duplicates} duplicates, {s.failed} failed, {s.pending} pending, "
+        f"{report.alerts_raised} overlap alerts ({report.elapsed_s:.1f} s)"
     )
     if report.failures:
         table = Table("file", "reason", "detail", title="files not taken")
@@ -122,7 +123,7 @@ def search_command(
     if as_json:
         print_json(result_as_dict(result))
         return
-    for note in result.notes:
+    for note in result.query.notes:
         console.print(f"note: {note}")
     if not result.matches:
         console.print("no match")

@@ -28,6 +28,7 @@ from sightline.domain.models import (
     ListKind,
     TriageStatus,
 )
+from sightline.features.hashes import PDQ_KIND
 from sightline.services.context import AppContext
 from sightline.services.pdq_index import ListSignals, PdqIndexService
 from sightline.storage.repositories.matching import NewAlert, NewMatch
@@ -85,6 +86,52 @@ class MatchingEngine:
             uow.commit()
         return alerts
 
+    def rematch_lists(self, media_ids: Iterable[int]) -> RematchReport:
+        """Re-match stored items against every enabled list (retro-hunt).
+
+        New list matches are recorded and the items' triage in every case they were sighted
+        in is raised to known or known-identified; a status is never lowered here.
+        """
+        wanted = sorted(set(media_ids))
+        if not wanted:
+            return RematchReport(0, 0, 0)
+        with self._ctx.uow() as uow:
+            media = uow.media.get_many(wanted)
+            codes = uow.signals.codes_of(PDQ_KIND, wanted)
+            cases = uow.triage.cases_of(wanted)
+        sighted = [
+            Sighted(0, m.id, m.md5, m.sha1, m.sha256, codes.get(m.id), new_media=False)
+            for m in media.values()
+        ]
+        found = {s.media_id: ItemMatches() for s in sighted}
+        with self._ctx.uow() as uow:
+            for s in sighted:
+                hits = uow.hashlists.by_digests(s.md5, s.sha1, s.sha256)
+                found[s.media_id].lists.extend((ref, signal, 0) for ref, signal in hits)
+            self._perceptual_list_hits(uow, sighted, found)
+            for item in found.values():
+                _filter_list_hits(item)
+            new_matches = self._record_matches(uow, sighted, found)
+            changed = self._raise_triage(uow, cases, found)
+            uow.commit()
+        return RematchReport(len(sighted), new_matches, changed)
+
+    def _raise_triage(
+        self, uow: UnitOfWork, cases: dict[int, set[int]], found: dict[int, ItemMatches]
+    ) -> int:
+        rows: list[CaseTriage] = []
+        for media_id, item in found.items():
+            status, reason = _list_status(item)
+            if status is None:
+                continue
+            for case_id in cases.get(media_id, set()):
+                current = uow.triage.get_many(case_id, [media_id]).get(media_id)
+                if _upgrade(current, status):
+                    stack = current.stack_media_id if current else media_id
+                    rows.append(CaseTriage(case_id, media_id, status, stack, reason))
+        uow.triage.put(rows)
+        return len(rows)
+
     # -- finding --------------------------------------------------------------------------
 
     def _find(self, sighted: Sequence[Sighted]) -> dict[int, ItemMatches]:
@@ -95,10 +142,7 @@ class MatchingEngine:
                 found[s.media_id].lists.extend((ref, signal, 0) for ref, signal in hits)
             self._perceptual_list_hits(uow, sighted, found)
         for item in found.values():
-            item.lists = [h for h in item.lists if h[0].list_enabled and not h[0].quarantined]
-            item.negative = any(h[0].list_kind is ListKind.NEGATIVE for h in item.lists)
-            if item.negative:
-                item.lists = [h for h in item.lists if h[1] != "pdq"]
+            _filter_list_hits(item)
         self._perceptual_media_hits(sighted, found)
         return found
 
@@ -138,7 +182,7 @@ class MatchingEngine:
 
     def _record_matches(
         self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
-    ) -> None:
+    ) -> int:
         matches: list[NewMatch] = []
         threshold = self._ctx.settings.match.pdq_threshold
         for s in sighted:
@@ -156,6 +200,7 @@ class MatchingEngine:
         entry_ids = [m.entry_id for m in new if m.entry_id is not None]
         uow.hashlists.count_matches(entry_ids)
         self._flood_check(uow, {ref.list_id for item in found.values() for ref, _, _ in item.lists})
+        return len(new)
 
     def _flood_check(self, uow: UnitOfWork, list_ids: Iterable[int]) -> None:
         for list_id in list_ids:
@@ -174,16 +219,12 @@ class MatchingEngine:
         rows: list[CaseTriage] = []
         for s in sighted:
             item = found[s.media_id]
-            positive = [h for h in item.lists if h[0].list_kind is ListKind.POSITIVE]
             older = [other for other, _ in item.near if other < s.media_id]
-            if any(ref.victim_identified for ref, _, _ in positive):
-                status, reason = TriageStatus.KNOWN_IDENTIFIED, "hash list: victim identified"
-            elif positive:
-                status, reason = TriageStatus.KNOWN, f"hash list {positive[0][0].list_name!r}"
-            elif not s.new_media or older:
+            status, reason = _list_status(item)
+            if status is None and (not s.new_media or older):
                 status, reason = TriageStatus.KNOWN, "matches stored material"
-            else:
-                status, reason = TriageStatus.NEW, None
+            if status is None:
+                status = TriageStatus.NEW
             in_case = [other for other, _ in item.near if s.case_id in cases.get(other, set())]
             stack = min([s.media_id, *in_case])
             rows.append(CaseTriage(s.case_id, s.media_id, status, stack, reason))
@@ -233,3 +274,36 @@ class MatchingEngine:
                         ),
                     ]
         return uow.alerts.add_many(alerts)
+
+
+def _filter_list_hits(item: ItemMatches) -> None:
+    """Drop disabled lists and quarantined entries; a negative hit drops perceptual ones."""
+    item.lists = [h for h in item.lists if h[0].list_enabled and not h[0].quarantined]
+    item.negative = any(h[0].list_kind is ListKind.NEGATIVE for h in item.lists)
+    if item.negative:
+        item.lists = [h for h in item.lists if h[1] != "pdq"]
+
+
+def _list_status(item: ItemMatches) -> tuple[TriageStatus | None, str | None]:
+    """The status positive list hits give an item, with the reason; None without any."""
+    positive = [h for h in item.lists if h[0].list_kind is ListKind.POSITIVE]
+    if any(ref.victim_identified for ref, _, _ in positive):
+        return TriageStatus.KNOWN_IDENTIFIED, "hash list: victim identified"
+    if positive:
+        return TriageStatus.KNOWN, f"hash list {positive[0][0].list_name!r}"
+    return None, None
+
+
+@dataclass(frozen=True, slots=True)
+class RematchReport:
+    """Outcome of re-matching stored items against the hash lists."""
+
+    items: int
+    new_matches: int
+    triage_changed: int
+
+
+def _upgrade(current: CaseTriage | None, status: TriageStatus) -> bool:
+    """Whether a list hit should raise the item's status (never lowers one)."""
+    order = [TriageStatus.NEW, TriageStatus.KNOWN, TriageStatus.KNOWN_IDENTIFIED]
+    return current is None or order.index(status) > order.index(current.status)

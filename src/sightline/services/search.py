@@ -37,22 +37,41 @@ class SearchMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Query:
+    """What is searched: digests (any may be missing) and PDQ variants (may be empty).
+
+    A query built from a file carries all three digests and the 8 dihedral PDQ variants; a
+    forensic tool that cannot share the file sends only the hashes it has.
+    """
+
+    md5: str | None
+    sha1: str | None
+    sha256: str | None
+    variants: tuple[PdqHash, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def digests(self) -> dict[str, str | None]:
+        """The digests by name."""
+        return {"md5": self.md5, "sha1": self.sha1, "sha256": self.sha256}
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     """Everything a search found, plus what was computed from the query."""
 
-    md5: str
-    sha1: str
-    sha256: str
-    pdq: str | None
-    pdq_quality: int | None
-    notes: tuple[str, ...]
+    query: Query
     matches: tuple[SearchMatch, ...]
     elapsed_ms: float = field(default=0.0)
 
+    @property
+    def pdq(self) -> PdqHash | None:
+        """The query's own PDQ hash (the first variant), if any."""
+        return self.query.variants[0] if self.query.variants else None
 
-def search_file(ctx: AppContext, index: PdqIndexService, path: Path) -> SearchResult:
-    """Search the store for the file at ``path``."""
-    started = time.perf_counter()
+
+def query_from_file(ctx: AppContext, path: Path) -> Query:
+    """Hash a file the way ingest does, plus the 8 rotations and mirrors of its PDQ."""
     digests = file_digests(path)
     notes: list[str] = []
     variants: list[PdqHash] = []
@@ -63,25 +82,30 @@ def search_file(ctx: AppContext, index: PdqIndexService, path: Path) -> SearchRe
         notes.append(f"no perceptual search: {exc.message}")
     finally:
         media.close()
-    threshold = ctx.settings.match.pdq_threshold
     min_quality = ctx.settings.match.pdq_min_quality
     if variants and variants[0].quality < min_quality:
         notes.append(
             f"no perceptual search: PDQ quality {variants[0].quality} is below {min_quality}"
         )
         variants = []
-    perceptual = _perceptual(index, variants, threshold)
-    matches = _assemble(ctx, digests, perceptual, threshold)
-    return SearchResult(
-        md5=digests["md5"],
-        sha1=digests["sha1"],
-        sha256=digests["sha256"],
-        pdq=variants[0].hex if variants else None,
-        pdq_quality=variants[0].quality if variants else None,
-        notes=tuple(notes),
-        matches=matches,
-        elapsed_ms=(time.perf_counter() - started) * 1000,
-    )
+    return Query(digests["md5"], digests["sha1"], digests["sha256"], tuple(variants), tuple(notes))
+
+
+def search_file(ctx: AppContext, index: PdqIndexService, path: Path) -> SearchResult:
+    """Search the store for the file at ``path``."""
+    started = time.perf_counter()
+    return search_query(ctx, index, query_from_file(ctx, path), started=started)
+
+
+def search_query(
+    ctx: AppContext, index: PdqIndexService, query: Query, *, started: float | None = None
+) -> SearchResult:
+    """Exact and perceptual matches of ``query`` among stored media."""
+    started = time.perf_counter() if started is None else started
+    threshold = ctx.settings.match.pdq_threshold
+    perceptual = _perceptual(index, query.variants, threshold)
+    matches = _assemble(ctx, query.digests, perceptual, threshold)
+    return SearchResult(query, matches, (time.perf_counter() - started) * 1000)
 
 
 def _perceptual(
@@ -92,7 +116,8 @@ def _perceptual(
         return {}
     codes = np.stack([v.to_array() for v in variants])
     best: dict[int, tuple[int, str]] = {}
-    for name, hits in zip(DIHEDRAL_ORDER, index.search(codes, threshold), strict=True):
+    # A hashes-only query has one variant (the hash as sent); a file query has all eight.
+    for name, hits in zip(DIHEDRAL_ORDER, index.search(codes, threshold), strict=False):
         for hit in hits:
             if hit.id not in best or hit.distance < best[hit.id][0]:
                 best[hit.id] = (hit.distance, name)
@@ -101,7 +126,7 @@ def _perceptual(
 
 def _assemble(
     ctx: AppContext,
-    digests: dict[str, str],
+    digests: dict[str, str | None],
     perceptual: dict[int, tuple[int, str]],
     threshold: int,
 ) -> tuple[SearchMatch, ...]:
@@ -140,13 +165,11 @@ def result_as_dict(result: SearchResult) -> dict[str, object]:
     """A JSON-ready view of a search result (used by the CLI's --json and the API)."""
     return {
         "query": {
-            "md5": result.md5,
-            "sha1": result.sha1,
-            "sha256": result.sha256,
-            "pdq": result.pdq,
-            "pdq_quality": result.pdq_quality,
+            **result.query.digests,
+            "pdq": result.pdq.hex if result.pdq else None,
+            "pdq_quality": result.pdq.quality if result.pdq else None,
         },
-        "notes": list(result.notes),
+        "notes": list(result.query.notes),
         "elapsed_ms": round(result.elapsed_ms, 3),
         "matches": [
             {

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from fastapi import APIRouter, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from sightline.api.deps import ContextDep, IndexDep
 from sightline.api.errors import ERROR_RESPONSES
-from sightline.errors import PayloadTooLargeError
+from sightline.api.uploads import uploaded_file
 from sightline.services.search import result_as_dict, search_file
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
@@ -21,9 +18,9 @@ _CHUNK = 1024 * 1024
 class QueryHashes(BaseModel):
     """What was computed from the uploaded file."""
 
-    md5: str
-    sha1: str
-    sha256: str
+    md5: str | None = Field(description="Absent when a tool sent hashes without this one.")
+    sha1: str | None
+    sha256: str | None
     pdq: str | None = Field(description="PDQ of the file as uploaded (64 hex).")
     pdq_quality: int | None
 
@@ -68,27 +65,6 @@ class SearchResponse(BaseModel):
 )
 def search(file: UploadFile, request: Request, ctx: ContextDep, index: IndexDep) -> SearchResponse:
     """Search every case for exact (MD5, SHA-1, SHA-256) and PDQ matches of an uploaded file."""
-    limit = ctx.settings.server.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + _CHUNK:
-        raise PayloadTooLargeError(f"upload exceeds the limit of {limit} bytes")
-    scratch = ctx.settings.data_dir / "scratch"
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=scratch, prefix="query-") as tmp:
-        _copy_limited(file, tmp, limit)
-        tmp.flush()
-        result = search_file(ctx, index, Path(tmp.name))
+    with uploaded_file(ctx, request, file) as path:
+        result = search_file(ctx, index, path)
     return SearchResponse.model_validate(result_as_dict(result))
-
-
-def _copy_limited(
-    upload: UploadFile, out: tempfile._TemporaryFileWrapper[bytes], limit: int
-) -> None:
-    """Copy an upload to ``out``, refusing more than ``limit`` bytes."""
-    written = 0
-    upload.file.seek(0)
-    while chunk := upload.file.read(_CHUNK):
-        written += len(chunk)
-        if written > limit:
-            raise PayloadTooLargeError(f"upload exceeds the limit of {limit} bytes")
-        out.write(chunk)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from sightline.domain.models import HashList, HashListEntryData, ListEntryRef, ListKind
 from sightline.errors import ConflictError, NotFoundError
-from sightline.storage.orm import EntryVoteRow, HashListEntryRow, HashListRow
+from sightline.storage.orm import EntryVoteRow, HashListEntryRow, HashListRow, MediaRow
 
 
 def _list(row: HashListRow, count: int) -> HashList:
@@ -89,13 +89,10 @@ class HashListRepository:
 
     def all(self) -> list[HashList]:
         """Every list, by id."""
-        counts = dict(
-            self._session.execute(
-                select(HashListEntryRow.list_id, func.count(HashListEntryRow.id)).group_by(
-                    HashListEntryRow.list_id
-                )
-            )
+        query = select(HashListEntryRow.list_id, func.count(HashListEntryRow.id)).group_by(
+            HashListEntryRow.list_id
         )
+        counts = {int(list_id): int(n) for list_id, n in self._session.execute(query)}
         rows = self._session.scalars(select(HashListRow).order_by(HashListRow.id))
         return [_list(row, int(counts.get(row.id, 0))) for row in rows]
 
@@ -195,6 +192,28 @@ class HashListRepository:
         """The newest entry id holding a PDQ hash (0 when none)."""
         query = select(func.max(HashListEntryRow.id)).where(HashListEntryRow.pdq.is_not(None))
         return int(self._session.scalar(query) or 0)
+
+    def entry_ids(self, list_id: int) -> list[int]:
+        """Ids of the list's entries, in import order."""
+        query = select(HashListEntryRow.id).where(HashListEntryRow.list_id == list_id)
+        return [int(i) for i in self._session.scalars(query.order_by(HashListEntryRow.id))]
+
+    def media_matching_digests(self, list_id: int) -> list[int]:
+        """Stored media ids whose MD5, SHA-1 or SHA-256 is an entry of the list."""
+        found: set[int] = set()
+        # One indexed join per digest: an OR across three columns would defeat the indexes.
+        for media_column, entry_column in (
+            (MediaRow.md5, HashListEntryRow.md5),
+            (MediaRow.sha1, HashListEntryRow.sha1),
+            (MediaRow.sha256, HashListEntryRow.sha256),
+        ):
+            query = (
+                select(MediaRow.id)
+                .join(HashListEntryRow, entry_column == media_column)
+                .where(HashListEntryRow.list_id == list_id)
+            )
+            found.update(int(i) for i in self._session.scalars(query))
+        return sorted(found)
 
     def pdq_entries(self, list_id: int) -> list[tuple[int, bytes]]:
         """``(entry id, packed PDQ)`` of one list (retro-hunt)."""

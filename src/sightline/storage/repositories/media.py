@@ -147,6 +147,15 @@ class SightingRepository:
             ],
         )
 
+    def names_in_case(self, case_id: int) -> dict[int, str]:
+        """Media id -> file name of its first sighting in the case."""
+        rows = self._session.execute(
+            select(SightingRow.media_id, SightingRow.original_path)
+            .where(SightingRow.case_id == case_id)
+            .order_by(SightingRow.id.desc())
+        )
+        return {int(m): str(p).rsplit("/", 1)[-1] for m, p in rows}
+
     def locations(self, media_ids: Iterable[int]) -> dict[int, list[SightingLocation]]:
         """Every sighting of the given items, with case reference and agency code."""
         wanted = list(set(media_ids))
@@ -264,6 +273,18 @@ class SignalRepository:
             select(func.max(BinarySignalRow.id)).where(BinarySignalRow.kind == kind)
         )
         return int(value or 0)
+
+    def codes_of(self, kind: str, media_ids: Iterable[int]) -> dict[int, bytes]:
+        """Media id -> packed code of this kind, for the given items that have one."""
+        wanted = list(set(media_ids))
+        if not wanted:
+            return {}
+        rows = self._session.execute(
+            select(BinarySignalRow.media_id, BinarySignalRow.code).where(
+                BinarySignalRow.kind == kind, BinarySignalRow.media_id.in_(wanted)
+            )
+        )
+        return {int(m): bytes(c) for m, c in rows}
 
     def media_ids(self, ids: Iterable[int]) -> dict[int, int]:
         """Signal id -> media id."""

@@ -1,0 +1,185 @@
+"""Hash lists over the API: import (retro-hunt in the background), configure, vote, report."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Form, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from sightline.api.deps import ContextDep, EngineDep
+from sightline.api.errors import ERROR_RESPONSES
+from sightline.api.uploads import uploaded_file
+from sightline.domain.models import HashList, ListKind
+from sightline.services import hashlists
+from sightline.services.context import AppContext
+from sightline.services.matching import MatchingEngine
+
+router = APIRouter(prefix="/api/v1/hashlists", tags=["hashlists"])
+logger = logging.getLogger(__name__)
+
+
+class HashListRead(BaseModel):
+    """A hash list."""
+
+    id: int
+    name: str
+    kind: str = Field(description="positive (known material) or negative (suppresses).")
+    pdq_threshold: int
+    enabled: bool
+    entries: int
+
+
+class ParseErrorRead(BaseModel):
+    """A row that was not imported."""
+
+    line: int
+    message: str
+
+
+class ImportRead(BaseModel):
+    """Outcome of an import; the retro-hunt runs in the background afterwards."""
+
+    hash_list: HashListRead
+    imported: int
+    rejected: int
+    errors: list[ParseErrorRead] = Field(description="The first 100 rejected rows.")
+    retro_hunt: str = Field(description="'scheduled' or 'skipped'.")
+
+
+class ListUpdate(BaseModel):
+    """Fields to change; a change that can widen matching schedules a retro-hunt."""
+
+    enabled: bool | None = None
+    pdq_threshold: int | None = Field(default=None, ge=0, le=31)
+
+
+class VoteCreate(BaseModel):
+    """A reviewer's verdict on a match against one entry."""
+
+    entry_id: int
+    media_id: int
+    agency: str
+    reviewer: str
+    verdict: str = Field(description="confirm or reject")
+
+
+class EntryReportRead(BaseModel):
+    """Matches and votes of one entry, for the list's owner."""
+
+    entry_id: int
+    external_id: str | None
+    matches: int
+    confirmed: int
+    rejected: int
+    quarantined: bool
+
+
+def _read(hash_list: HashList) -> HashListRead:
+    return HashListRead(
+        id=hash_list.id,
+        name=hash_list.name,
+        kind=hash_list.kind.value,
+        pdq_threshold=hash_list.pdq_threshold,
+        enabled=hash_list.enabled,
+        entries=hash_list.entry_count,
+    )
+
+
+def _retro_hunt(ctx: AppContext, engine: MatchingEngine, list_id: int) -> None:
+    report = hashlists.retro_hunt(ctx, engine, list_id)
+    logger.info(
+        "retro-hunt of list %s: %s items, %s new matches", list_id, report.items, report.new_matches
+    )
+
+
+@router.get("", operation_id="list_hashlists", response_model=list[HashListRead])
+def list_hashlists(ctx: ContextDep) -> list[HashListRead]:
+    """Every hash list."""
+    return [_read(h) for h in hashlists.list_lists(ctx)]
+
+
+@router.post(
+    "",
+    operation_id="import_hashlist",
+    status_code=201,
+    response_model=ImportRead,
+    responses=ERROR_RESPONSES,
+)
+def import_hashlist(
+    request: Request,
+    ctx: ContextDep,
+    engine: EngineDep,
+    background: BackgroundTasks,
+    file: UploadFile,
+    owner: Annotated[str, Form(description="Owning agency code")],
+    name: Annotated[str, Form()],
+    kind: Annotated[ListKind, Form()] = ListKind.POSITIVE,
+    pdq_threshold: Annotated[int, Form(ge=0, le=31)] = 31,
+    format: Annotated[str | None, Form(description="csv or icse; detected if absent")] = None,
+) -> ImportRead:
+    """Import a CSV or ICSE list; everything already stored is re-matched in the background."""
+    with uploaded_file(ctx, request, file) as path, path.open("rb") as stream:
+        report = hashlists.import_list(
+            ctx, stream, owner=owner, name=name, kind=kind, threshold=pdq_threshold, fmt=format
+        )
+    background.add_task(_retro_hunt, ctx, engine, report.hash_list.id)
+    return ImportRead(
+        hash_list=_read(report.hash_list),
+        imported=report.imported,
+        rejected=report.rejected,
+        errors=[ParseErrorRead(line=e.line, message=e.message) for e in report.errors],
+        retro_hunt="scheduled",
+    )
+
+
+@router.patch(
+    "/{list_id}",
+    operation_id="update_hashlist",
+    response_model=HashListRead,
+    responses=ERROR_RESPONSES,
+)
+def update_hashlist(
+    list_id: int, body: ListUpdate, ctx: ContextDep, engine: EngineDep, background: BackgroundTasks
+) -> HashListRead:
+    """Enable, disable or re-threshold a list (a retro-hunt follows in the background)."""
+    updated = hashlists.configure(ctx, list_id, enabled=body.enabled, threshold=body.pdq_threshold)
+    if updated.enabled and (body.enabled or body.pdq_threshold is not None):
+        background.add_task(_retro_hunt, ctx, engine, list_id)
+    return _read(updated)
+
+
+@router.post(
+    "/{list_id}/votes", operation_id="vote_on_entry", status_code=204, responses=ERROR_RESPONSES
+)
+def vote(list_id: int, body: VoteCreate, ctx: ContextDep) -> None:
+    """Record a reviewer's verdict on a match against an entry of the list."""
+    hashlists.vote(
+        ctx,
+        entry_id=body.entry_id,
+        media_id=body.media_id,
+        agency=body.agency,
+        reviewer=body.reviewer,
+        verdict=body.verdict,
+        list_id=list_id,
+    )
+
+
+@router.get(
+    "/{list_id}/report", operation_id="hashlist_report", response_model=list[EntryReportRead]
+)
+def report(list_id: int, ctx: ContextDep) -> list[EntryReportRead]:
+    """Per entry: matches, confirm and reject votes, quarantine (for the list's owner)."""
+    return [_entry(r) for r in hashlists.owner_report(ctx, list_id)]
+
+
+def _entry(r: hashlists.EntryReport) -> EntryReportRead:
+    return EntryReportRead(
+        entry_id=r.entry_id,
+        external_id=r.external_id,
+        matches=r.matches,
+        confirmed=r.confirmed,
+        rejected=r.rejected,
+        quarantined=r.quarantined,
+    )

@@ -1,0 +1,82 @@
+"""``POST /api/v1/match``: match a file, or only its hashes, against everything."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from sightline.api.deps import ContextDep, EngineDep
+from sightline.api.errors import ERROR_RESPONSES
+from sightline.api.routes.search import SearchResponse
+from sightline.api.uploads import uploaded_file
+from sightline.errors import InvalidInputError
+from sightline.services.match import match_as_dict, match_query, query_from_hashes
+from sightline.services.search import query_from_file
+
+router = APIRouter(prefix="/api/v1", tags=["match"])
+
+
+class ListMatchRead(BaseModel):
+    """A hash-list entry that matched, and why."""
+
+    list_id: int
+    list: str
+    list_kind: str = Field(description="positive (known material) or negative (suppresses).")
+    entry_id: int
+    external_id: str | None
+    series: str | None
+    victim_identified: bool | None
+    signal: str = Field(description="md5, sha1, sha256 or pdq.")
+    distance: int
+    threshold: int | None = Field(description="The list's PDQ threshold, for PDQ matches.")
+
+
+class MatchResponse(SearchResponse):
+    """Matches among stored media and hash lists, with the triage status they imply."""
+
+    status: str = Field(description="known-identified, known or new.")
+    suppressed_by_negative_list: bool
+    list_matches: list[ListMatchRead]
+    lists_hit: list[int]
+
+
+@router.post(
+    "/match",
+    operation_id="match",
+    response_model=MatchResponse,
+    responses=ERROR_RESPONSES,
+)
+def match(
+    request: Request,
+    ctx: ContextDep,
+    engine: EngineDep,
+    file: UploadFile | None = None,
+    md5: Annotated[str | None, Form()] = None,
+    sha1: Annotated[str | None, Form()] = None,
+    sha256: Annotated[str | None, Form()] = None,
+    pdq: Annotated[str | None, Form(description="64 hex characters")] = None,
+    lists: Annotated[str | None, Form(description="Comma-separated list ids to use")] = None,
+) -> MatchResponse:
+    """Match an uploaded file, or hashes only, against stored media and hash lists.
+
+    Send either ``file`` or at least one of ``md5``, ``sha1``, ``sha256``, ``pdq``.
+    """
+    list_ids = _list_ids(lists)
+    if file is not None:
+        with uploaded_file(ctx, request, file) as path:
+            query = query_from_file(ctx, path)
+    else:
+        query = query_from_hashes(md5=md5, sha1=sha1, sha256=sha256, pdq=pdq)
+    result = match_query(ctx, engine, query, list_ids=list_ids)
+    return MatchResponse.model_validate(match_as_dict(result))
+
+
+def _list_ids(raw: str | None) -> set[int] | None:
+    if not raw:
+        return None
+    try:
+        return {int(part) for part in raw.split(",") if part.strip()}
+    except ValueError:
+        raise InvalidInputError("lists: comma-separated list ids, e.g. 1,4") from None

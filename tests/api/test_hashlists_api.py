@@ -1,0 +1,79 @@
+"""Hash lists over the API: import with background retro-hunt, configure, vote, report."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sightline.api.app import create_app
+from sightline.services.catalog import add_agency
+from sightline.services.context import AppContext
+from tests.support.corpus import ingest_seeds
+
+
+@pytest.fixture
+def client(sqlite_ctx: AppContext, tmp_path: Path) -> Iterator[TestClient]:
+    add_agency(sqlite_ctx, "TEST-FR", "unit", "FR")
+    ingest_seeds(sqlite_ctx, tmp_path / "in", range(1, 4), agency="TEST-FR", case="PV-1")
+    with TestClient(create_app(sqlite_ctx.settings)) as test_client:
+        yield test_client
+
+
+def _csv(tmp_path: Path) -> bytes:
+    md5 = hashlib.md5((tmp_path / "in/2.jpg").read_bytes()).hexdigest()
+    return f"md5,id,series\n{md5},A-1,Alpha\nnot-hex,A-2,Beta\n".encode()
+
+
+def test_import_runs_the_retro_hunt_in_the_background(client: TestClient, tmp_path: Path) -> None:
+    response = client.post(
+        "/api/v1/hashlists",
+        files={"file": ("list.csv", _csv(tmp_path), "text/csv")},
+        data={"owner": "TEST-FR", "name": "national"},
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["imported"], body["rejected"], body["retro_hunt"]) == (1, 1, "scheduled")
+    assert body["errors"][0]["line"] == 3
+    triage = client.get("/api/v1/agencies/TEST-FR/cases/PV-1/triage").json()
+    assert triage["counts"]["known"] == 1  # the background retro-hunt has run
+    list_id = body["hash_list"]["id"]
+
+    [listed] = client.get("/api/v1/hashlists").json()
+    assert (listed["name"], listed["entries"], listed["enabled"]) == ("national", 1, True)
+    disabled = client.patch(f"/api/v1/hashlists/{list_id}", json={"enabled": False}).json()
+    assert disabled["enabled"] is False
+    bad = client.patch(f"/api/v1/hashlists/{list_id}", json={"pdq_threshold": 99})
+    assert bad.status_code == 422
+
+
+def test_votes_reach_the_owner_report(client: TestClient, tmp_path: Path) -> None:
+    body = client.post(
+        "/api/v1/hashlists",
+        files={"file": ("list.csv", _csv(tmp_path), "text/csv")},
+        data={"owner": "TEST-FR", "name": "national"},
+    ).json()
+    list_id = body["hash_list"]["id"]
+    match = client.post(
+        "/api/v1/match", files={"file": ("q.jpg", (tmp_path / "in/2.jpg").read_bytes())}
+    ).json()
+    media_id, entry_id = match["matches"][0]["media_id"], match["list_matches"][0]["entry_id"]
+    vote = {"entry_id": entry_id, "media_id": media_id, "agency": "TEST-FR", "reviewer": "R. One"}
+    assert (
+        client.post(
+            f"/api/v1/hashlists/{list_id}/votes", json={**vote, "verdict": "reject"}
+        ).status_code
+        == 204
+    )
+    wrong = client.post(f"/api/v1/hashlists/{list_id}/votes", json={**vote, "verdict": "maybe"})
+    assert wrong.status_code == 422
+    [row] = client.get(f"/api/v1/hashlists/{list_id}/report").json()
+    assert (row["external_id"], row["matches"], row["confirmed"], row["rejected"]) == (
+        "A-1",
+        1,
+        0,
+        1,
+    )
