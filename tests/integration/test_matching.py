@@ -77,14 +77,16 @@ def test_overlap_between_agencies_triage_and_alerts(agencies: AppContext, tmp_pa
     (tmp_path / "de/copy.jpg").write_bytes((tmp_path / "gb/2.jpg").read_bytes())
     _write(tmp_path / "de/reencoded.jpg", 1, "reencode")
     _write(tmp_path / "de/fresh.jpg", 50)
+    _write(tmp_path / "de/mirrored.jpg", 3, "mirror")  # found through its dihedral hashes
     second = _ingest(ctx, tmp_path / "de", "TEST-DE", "DE-7")
 
     assert _status(ctx, "TEST-DE", "DE-7") == {
         "copy.jpg": TriageStatus.KNOWN,
         "reencoded.jpg": TriageStatus.KNOWN,
+        "mirrored.jpg": TriageStatus.KNOWN,
         "fresh.jpg": TriageStatus.NEW,
     }
-    assert second.alerts_raised == 4  # two overlapping items, one alert to each side
+    assert second.alerts_raised == 6  # three overlapping items, one alert to each side
     with ctx.uow() as uow:
         gb, de = uow.agencies.get("TEST-GB"), uow.agencies.get("TEST-DE")
         to_gb, to_de = uow.alerts.for_agency(gb.id), uow.alerts.for_agency(de.id)

@@ -101,6 +101,9 @@ class MediaInput:
     max_pixels: int = DEFAULT_MAX_PIXELS
     _header: Image.Image | None = field(default=None, init=False, repr=False)
     _working: Image.Image | None = field(default=None, init=False, repr=False)
+    # Values one analyzer derives that a caller may reuse without recomputing them (the PDQ
+    # analyzer leaves the 8 dihedral hashes here for ingest-time matching).
+    derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def size(self) -> int:
@@ -167,6 +170,7 @@ class MediaInput:
             self._header.close()
         self._header = None
         self._working = None
+        self.derived.clear()
 
 
 class Analyzer(abc.ABC):

@@ -51,7 +51,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         index.open()  # load or rebuild before the first request
         app.state.ctx = ctx
         app.state.pdq_index = index
-        app.state.engine = MatchingEngine(ctx, index)
+        app.state.engine = engine = MatchingEngine(ctx, index)
+        engine.list_index.open()
         try:
             yield
         finally:

@@ -7,6 +7,8 @@ and slightly cropped copies, mirror images and rotations, in folders and in a zi
 
 from __future__ import annotations
 
+import hashlib
+import io
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -18,7 +20,11 @@ from PIL import Image
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
+from sightline.services.hashlist_formats import ICSE_HEADER
+from sightline.services.hashlists import import_list, retro_hunt
 from sightline.services.ingest import IngestReport, ingest
+from sightline.services.matching import MatchingEngine
+from sightline.services.pdq_index import PdqIndexService
 from sightline.services.runner import TaskRunner
 
 
@@ -66,6 +72,7 @@ def load_demo(
     for agency in AGENCIES:
         add_agency(ctx, agency.code, agency.name, agency.country)
     reports = []
+    engine = MatchingEngine(ctx, PdqIndexService(ctx))
     with tempfile.TemporaryDirectory(prefix="sightline-demo-") as tmp:
         root = Path(tmp)
         for agency, build in zip(AGENCIES, (_gb, _de, _jp), strict=True):
@@ -80,9 +87,23 @@ def load_demo(
                     case_reference=agency.case,
                     runner=runner,
                     device_label=f"{agency.code} demo laptop",
+                    engine=engine,
                 )
             )
+        _demo_hash_list(ctx, engine, root / AGENCIES[0].code)
     return reports
+
+
+def _demo_hash_list(ctx: AppContext, engine: MatchingEngine, gb_folder: Path) -> None:
+    """An ICSE-style list owned by the JP agency: two GB images, one series identified."""
+    rows = [ICSE_HEADER]
+    for seed, identified in ((3, "true"), (4, "false")):
+        md5 = hashlib.md5((gb_folder / f"IMG_{1000 + seed}.jpg").read_bytes()).hexdigest()  # noqa: S324 - the exchange key
+        fields = [md5.upper(), "", "", f"DEMO-{seed}", "true", identified, "false"]
+        rows.append(";".join([*fields, f"Demo series {seed}", "1", "true", "Image", "false"]))
+    stream = io.BytesIO("\r\n".join(rows).encode())
+    report = import_list(ctx, stream, owner=AGENCIES[2].code, name="Demo ICSE export")
+    retro_hunt(ctx, engine, report.hash_list.id)
 
 
 def _save(image: Image.Image, path: Path, fmt: str) -> Path:

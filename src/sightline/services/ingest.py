@@ -263,6 +263,7 @@ class _Recorder:
                     sha1=r.media.sha1,
                     sha256=r.media.sha256,
                     pdq=r.pdq[0] if r.pdq else None,
+                    variants=r.pdq_variants,
                     new_media=new.get(r.media.sha256) is r,
                 )
                 for r, m in zip(results, media_of, strict=True)

@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image
 
 from sightline.analyzers.base import Analyzer, MediaInput
+from sightline.analyzers.pdq import DIHEDRAL_KEY
 from sightline.analyzers.registry import DEFAULT_ANALYZERS, create_analyzers
 from sightline.domain.models import FeatureStatus, NewMedia
 from sightline.errors import (
@@ -80,6 +81,9 @@ class ItemResult:
     media: NewMedia
     features: tuple[AnalyzedFeature, ...]
     pdq: tuple[bytes, int] | None
+    # The 8 dihedral PDQ hashes (packed), for matching mirrored and rotated copies; empty
+    # when PDQ was skipped.
+    pdq_variants: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +154,10 @@ class Worker:
                 blob_id=blob_id,
                 thumbnail_blob_id=thumb_id,
             )
-            return ItemResult(item_id, media_facts, features, _pdq(features))
+            pdq = _pdq(features)
+            variants = media.derived.get(DIHEDRAL_KEY, []) if pdq else []
+            packed = tuple(v.to_bytes() for v in variants)
+            return ItemResult(item_id, media_facts, features, pdq, packed)
         finally:
             media.close()
 

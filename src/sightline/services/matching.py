@@ -55,6 +55,15 @@ class Sighted:
     sha256: str
     pdq: bytes | None
     new_media: bool
+    # The 8 dihedral variants of ``pdq`` when known (ingest); stored items have only ``pdq``.
+    variants: tuple[bytes, ...] = ()
+
+    @property
+    def queries(self) -> tuple[bytes, ...]:
+        """The codes to search: every variant, or the plain hash."""
+        if self.variants:
+            return self.variants
+        return () if self.pdq is None else (self.pdq,)
 
 
 @dataclass
@@ -149,34 +158,29 @@ class MatchingEngine:
     def _perceptual_list_hits(
         self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
     ) -> None:
-        with_pdq = [s for s in sighted if s.pdq is not None]
-        if not with_pdq:
-            return
-        codes = np.frombuffer(b"".join(s.pdq or b"" for s in with_pdq), dtype=np.uint8)
-        results = self.list_index.search(codes.reshape(len(with_pdq), -1), MAX_LIST_THRESHOLD)
-        refs = uow.hashlists.refs(h.id for hits in results for h in hits)
-        for s, hits in zip(with_pdq, results, strict=True):
-            for hit in hits:
-                ref = refs.get(hit.id)
-                if ref is not None and hit.distance <= ref.pdq_threshold:
-                    found[s.media_id].lists.append((ref, "pdq", hit.distance))
+        best = _search_best(self.list_index, sighted, MAX_LIST_THRESHOLD)
+        refs = uow.hashlists.refs(e for hits in best.values() for e in hits)
+        for media_id, hits in best.items():
+            for entry_id, distance in hits.items():
+                ref = refs.get(entry_id)
+                if ref is not None and distance <= ref.pdq_threshold:
+                    found[media_id].lists.append((ref, "pdq", distance))
 
     def _perceptual_media_hits(
         self, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
     ) -> None:
-        with_pdq = [s for s in sighted if s.pdq is not None and not found[s.media_id].negative]
-        if not with_pdq:
-            return
-        codes = np.frombuffer(b"".join(s.pdq or b"" for s in with_pdq), dtype=np.uint8)
+        candidates = [s for s in sighted if not found[s.media_id].negative]
         threshold = self._ctx.settings.match.pdq_threshold
-        results = self.media_index.search(codes.reshape(len(with_pdq), -1), threshold)
+        best = _search_best(self.media_index, candidates, threshold)
         with self._ctx.uow() as uow:
-            owners = uow.signals.media_ids(h.id for hits in results for h in hits)
-        for s, hits in zip(with_pdq, results, strict=True):
-            for hit in hits:
-                other = owners.get(hit.id)
-                if other is not None and other != s.media_id:
-                    found[s.media_id].near.append((other, hit.distance))
+            owners = uow.signals.media_ids(i for hits in best.values() for i in hits)
+        for media_id, hits in best.items():
+            nearest: dict[int, int] = {}
+            for signal_id, distance in hits.items():
+                other = owners.get(signal_id)
+                if other is not None and other != media_id:
+                    nearest[other] = min(distance, nearest.get(other, distance))
+            found[media_id].near.extend(nearest.items())
 
     # -- recording ------------------------------------------------------------------------
 
@@ -274,6 +278,23 @@ class MatchingEngine:
                         ),
                     ]
         return uow.alerts.add_many(alerts)
+
+
+def _search_best(
+    index: PdqIndexService, sighted: Sequence[Sighted], radius: int
+) -> dict[int, dict[int, int]]:
+    """Media id -> {stored id: smallest distance over the item's query variants}."""
+    rows = [(s.media_id, code) for s in sighted for code in s.queries]
+    if not rows:
+        return {}
+    codes = np.frombuffer(b"".join(code for _, code in rows), dtype=np.uint8)
+    results = index.search(codes.reshape(len(rows), -1), radius)
+    best: dict[int, dict[int, int]] = defaultdict(dict)
+    for (media_id, _), hits in zip(rows, results, strict=True):
+        for hit in hits:
+            known = best[media_id].get(hit.id)
+            best[media_id][hit.id] = hit.distance if known is None else min(known, hit.distance)
+    return best
 
 
 def _filter_list_hits(item: ItemMatches) -> None:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from sightline.api.deps import ContextDep, IndexDep
+from sightline.api.deps import ContextDep, EngineDep, IndexDep
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -27,6 +27,9 @@ class Ready(BaseModel):
     index_count: int
     index_checkpoint: int
     latest_signal: int
+    list_index_count: int
+    list_index_checkpoint: int
+    latest_list_entry: int
 
 
 @router.get("/live", operation_id="health_live")
@@ -41,8 +44,8 @@ def live() -> Live:
     response_model=Ready,
     responses={503: {"model": Ready, "description": "Not ready: index stale or DB down."}},
 )
-def ready(ctx: ContextDep, index: IndexDep) -> JSONResponse:
-    """Ready when the database answers and the PDQ index holds every stored hash."""
+def ready(ctx: ContextDep, index: IndexDep, engine: EngineDep) -> JSONResponse:
+    """Ready when the database answers and both PDQ indexes (media, hash lists) are fresh."""
     try:
         with ctx.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -50,7 +53,8 @@ def ready(ctx: ContextDep, index: IndexDep) -> JSONResponse:
     except Exception:  # any database failure means "not ready", never a 500
         database = False
     status = index.status() if database else None
-    is_ready = database and status is not None and status.ready
+    lists = engine.list_index.status() if database else None
+    is_ready = bool(database and status and status.ready and lists and lists.ready)
     body = Ready(
         status="ready" if is_ready else "stale" if database else "unavailable",
         database=database,
@@ -58,5 +62,8 @@ def ready(ctx: ContextDep, index: IndexDep) -> JSONResponse:
         index_count=status.count if status else 0,
         index_checkpoint=status.checkpoint if status else 0,
         latest_signal=status.latest if status else 0,
+        list_index_count=lists.count if lists else 0,
+        list_index_checkpoint=lists.checkpoint if lists else 0,
+        latest_list_entry=lists.latest if lists else 0,
     )
     return JSONResponse(status_code=200 if is_ready else 503, content=body.model_dump())
