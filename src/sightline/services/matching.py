@@ -112,14 +112,8 @@ class MatchingEngine:
             Sighted(0, m.id, m.md5, m.sha1, m.sha256, codes.get(m.id), new_media=False)
             for m in media.values()
         ]
-        found = {s.media_id: ItemMatches() for s in sighted}
         with self._ctx.uow() as uow:
-            for s in sighted:
-                hits = uow.hashlists.by_digests(s.md5, s.sha1, s.sha256)
-                found[s.media_id].lists.extend((ref, signal, 0) for ref, signal in hits)
-            self._perceptual_list_hits(uow, sighted, found)
-            for item in found.values():
-                _filter_list_hits(item)
+            found = self._list_hits(uow, sighted)
             new_matches = self._record_matches(uow, sighted, found)
             changed = self._raise_triage(uow, cases, found)
             uow.commit()
@@ -144,15 +138,20 @@ class MatchingEngine:
     # -- finding --------------------------------------------------------------------------
 
     def _find(self, sighted: Sequence[Sighted]) -> dict[int, ItemMatches]:
-        found: dict[int, ItemMatches] = {s.media_id: ItemMatches() for s in sighted}
         with self._ctx.uow() as uow:
-            for s in sighted:
-                hits = uow.hashlists.by_digests(s.md5, s.sha1, s.sha256)
-                found[s.media_id].lists.extend((ref, signal, 0) for ref, signal in hits)
-            self._perceptual_list_hits(uow, sighted, found)
+            found = self._list_hits(uow, sighted)
+        self._perceptual_media_hits(sighted, found)
+        return found
+
+    def _list_hits(self, uow: UnitOfWork, sighted: Sequence[Sighted]) -> dict[int, ItemMatches]:
+        """Exact and perceptual hash-list hits, filtered (see ``_filter_list_hits``)."""
+        found = {s.media_id: ItemMatches() for s in sighted}
+        for s in sighted:
+            hits = uow.hashlists.by_digests(s.md5, s.sha1, s.sha256)
+            found[s.media_id].lists.extend((ref, signal, 0) for ref, signal in hits)
+        self._perceptual_list_hits(uow, sighted, found)
         for item in found.values():
             _filter_list_hits(item)
-        self._perceptual_media_hits(sighted, found)
         return found
 
     def _perceptual_list_hits(
