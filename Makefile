@@ -6,7 +6,7 @@ PYTHON ?= python3
 
 .PHONY: run test install clean
 
-$(STAMP): pyproject.toml requirements.lock scripts/install-system.sh
+$(STAMP): pyproject.toml setup.py requirements.lock scripts/install-system.sh src/sightline/indexes/_mih.c
 	scripts/install-system.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip

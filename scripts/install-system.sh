@@ -3,7 +3,8 @@
 # PostgreSQL is only needed by the test suite (pass --with-postgres).
 set -euo pipefail
 
-packages=(python3-venv)
+# gcc, libc6-dev and python3-dev build the native index extension (sightline.indexes._mih).
+packages=(python3-venv gcc libc6-dev python3-dev)
 if [[ "${1:-}" == "--with-postgres" ]]; then
   packages+=(postgresql-15)
 fi

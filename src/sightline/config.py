@@ -53,7 +53,8 @@ class MatchSettings(BaseModel):
         default=DEFAULT_PDQ_MIN_QUALITY, ge=0, le=100, description="Lowest usable PDQ quality."
     )
     index_backend: str = Field(
-        default="faiss-multihash", description="Binary index backend used for PDQ."
+        default="mih",
+        description="Binary index backend used for PDQ: mih, faiss-multihash, faiss-flat, brute.",
     )
     index_threads: int = Field(
         default=1,

@@ -19,8 +19,9 @@ from sightline.indexes.faiss_binary import (
     FaissFlatBinaryIndex,
     FaissMultiHashBinaryIndex,
 )
+from sightline.indexes.mih import MihBinaryIndex
 from sightline.indexes.registry import index_registry
-from sightline.indexes.testing import BinaryIndexContract
+from sightline.indexes.testing import BinaryIndexContract, ContractData
 
 
 class TestBruteForce(BinaryIndexContract):
@@ -35,8 +36,21 @@ class TestFaissMultiHash(BinaryIndexContract):
     backend = FaissMultiHashBinaryIndex
 
 
+class TestMih(BinaryIndexContract):
+    backend = MihBinaryIndex
+
+    def build(self, data: ContractData) -> BinaryIndex:
+        """Three batches with a small merge threshold: tables and delta both hold codes."""
+        index = MihBinaryIndex(bits=256, merge_threshold=1_000)
+        for part in np.array_split(np.arange(len(data.ids)), 3):
+            index.add(data.ids[part], data.codes[part])
+        index.add(data.ids[:10], data.codes[:10])  # replaced in place, left in the delta
+        assert index.stats()["merged"] and index.stats()["delta"]
+        return index
+
+
 COVERED: list[type[BinaryIndex]] = [
-    cls.backend for cls in (TestBruteForce, TestFaissFlat, TestFaissMultiHash)
+    cls.backend for cls in (TestBruteForce, TestFaissFlat, TestFaissMultiHash, TestMih)
 ]
 
 
