@@ -146,8 +146,9 @@ class MatchingEngine:
     def _list_hits(self, uow: UnitOfWork, sighted: Sequence[Sighted]) -> dict[int, ItemMatches]:
         """Exact and perceptual hash-list hits, filtered (see ``_filter_list_hits``)."""
         found = {s.media_id: ItemMatches() for s in sighted}
+        exact = uow.hashlists.by_digest_sets([(s.md5, s.sha1, s.sha256) for s in sighted])
         for s in sighted:
-            hits = uow.hashlists.by_digests(s.md5, s.sha1, s.sha256)
+            hits = exact[(s.md5, s.sha1, s.sha256)]
             found[s.media_id].lists.extend((ref, signal, 0) for ref, signal in hits)
         self._perceptual_list_hits(uow, sighted, found)
         for item in found.values():

@@ -144,33 +144,48 @@ class HashListRepository:
         self, md5: str | None, sha1: str | None, sha256: str | None
     ) -> list[tuple[ListEntryRef, str]]:
         """Entries whose MD5, SHA-1 or SHA-256 equals the given ones, with the digest matched."""
-        clauses = []
-        for column, value in (
-            (HashListEntryRow.md5, md5),
-            (HashListEntryRow.sha1, sha1),
-            (HashListEntryRow.sha256, sha256),
-        ):
-            if value:
-                clauses.append(column == value)
+        return self.by_digest_sets([(md5, sha1, sha256)]).get((md5, sha1, sha256), [])
+
+    def by_digest_sets(
+        self, digests: Sequence[tuple[str | None, str | None, str | None]]
+    ) -> dict[tuple[str | None, str | None, str | None], list[tuple[ListEntryRef, str]]]:
+        """For many ``(md5, sha1, sha256)`` at once (one query): the entries each matches.
+
+        Each hit names the strongest digest that matched (sha256, then sha1, then md5).
+        """
+        wanted = {
+            "md5": {d[0] for d in digests if d[0]},
+            "sha1": {d[1] for d in digests if d[1]},
+            "sha256": {d[2] for d in digests if d[2]},
+        }
+        clauses = [
+            getattr(HashListEntryRow, kind).in_(sorted(values))
+            for kind, values in wanted.items()
+            if values
+        ]
+        out: dict[tuple[str | None, str | None, str | None], list[tuple[ListEntryRef, str]]] = {
+            d: [] for d in digests
+        }
         if not clauses:
-            return []
+            return out
         query = (
-            select(*_REF_COLUMNS, HashListEntryRow.sha1, HashListEntryRow.sha256)
+            select(
+                *_REF_COLUMNS, HashListEntryRow.md5, HashListEntryRow.sha1, HashListEntryRow.sha256
+            )
             .join(HashListRow, HashListRow.id == HashListEntryRow.list_id)
             .where(or_(*clauses))
             .order_by(HashListEntryRow.id)
         )
-        out = []
-        for row in self._session.execute(query):
-            e_sha1, e_sha256 = row[-2:]
-            signal = (
-                "sha256"
-                if sha256 and e_sha256 == sha256
-                else "sha1"
-                if sha1 and e_sha1 == sha1
-                else "md5"
-            )
-            out.append((_ref(row[:-2]), signal))
+        rows = [(_ref(row[:-3]), row[-3], row[-2], row[-1]) for row in self._session.execute(query)]
+        for key in out:
+            md5, sha1, sha256 = key
+            for ref, e_md5, e_sha1, e_sha256 in rows:
+                if sha256 and e_sha256 == sha256:
+                    out[key].append((ref, "sha256"))
+                elif sha1 and e_sha1 == sha1:
+                    out[key].append((ref, "sha1"))
+                elif md5 and e_md5 == md5:
+                    out[key].append((ref, "md5"))
         return out
 
     def pdq_after(self, after_id: int, batch: int = 50_000) -> Iterator[list[tuple[int, bytes]]]:

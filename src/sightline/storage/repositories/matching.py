@@ -95,7 +95,8 @@ class MatchRepository:
         if not unique:
             return []
         existing = set(
-            self._session.execute(
+            tuple(row)
+            for row in self._session.execute(
                 select(MatchRow.media_id, MatchRow.target_key, MatchRow.signal).where(
                     tuple_(MatchRow.media_id, MatchRow.target_key, MatchRow.signal).in_(
                         list(unique)
@@ -155,17 +156,32 @@ class TriageRepository:
         return {row.media_id: _triage(row) for row in rows}
 
     def put(self, rows: Sequence[CaseTriage]) -> None:
-        """Insert or replace triage rows."""
-        for triage in rows:
-            row = self._session.get(CaseMediaRow, (triage.case_id, triage.media_id))
-            if row is None:
-                row = CaseMediaRow(case_id=triage.case_id, media_id=triage.media_id)
-                self._session.add(row)
-            row.status = triage.status.value
-            row.stack_media_id = triage.stack_media_id
-            row.reason = triage.reason
-            row.updated_at = utcnow()
-        self._session.flush()
+        """Insert or replace triage rows (two statements, whatever the number of rows)."""
+        if not rows:
+            return
+        keys = {(r.case_id, r.media_id) for r in rows}
+        query = select(CaseMediaRow.case_id, CaseMediaRow.media_id).where(
+            tuple_(CaseMediaRow.case_id, CaseMediaRow.media_id).in_(list(keys))
+        )
+        existing = {(int(c), int(m)) for c, m in self._session.execute(query)}
+        now = utcnow()
+        values = [
+            {
+                "case_id": r.case_id,
+                "media_id": r.media_id,
+                "status": r.status.value,
+                "stack_media_id": r.stack_media_id,
+                "reason": r.reason,
+                "updated_at": now,
+            }
+            for r in {(r.case_id, r.media_id): r for r in rows}.values()
+        ]
+        new = [v for v in values if (v["case_id"], v["media_id"]) not in existing]
+        old = [v for v in values if (v["case_id"], v["media_id"]) in existing]
+        if new:
+            self._session.execute(insert(CaseMediaRow), new)
+        if old:
+            self._session.execute(update(CaseMediaRow), old)
 
     def for_case(self, case_id: int) -> list[CaseTriage]:
         """Every triaged item of a case, by media id."""
@@ -213,7 +229,8 @@ class AlertRepository:
         if not unique:
             return 0
         existing = set(
-            self._session.execute(
+            tuple(row)
+            for row in self._session.execute(
                 select(AlertRow.case_id, AlertRow.media_id, AlertRow.counterpart_key).where(
                     tuple_(AlertRow.case_id, AlertRow.media_id, AlertRow.counterpart_key).in_(
                         list(unique)
