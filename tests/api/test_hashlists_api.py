@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from sightline.analyzers.base import MediaInput
+from sightline.analyzers.pdq import PdqAnalyzer
 from sightline.api.app import create_app
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from tests.support.corpus import ingest_seeds
+from sightline.services.match import match_query, query_from_hashes
+from sightline.services.matching import MatchingEngine
+from sightline.services.pdq_index import PdqIndexService
+from tests.support.corpus import ingest_seeds, write_landscape
 
 
 @pytest.fixture
@@ -77,3 +82,31 @@ def test_votes_reach_the_owner_report(client: TestClient, tmp_path: Path) -> Non
         0,
         1,
     )
+
+
+def test_deleted_list_stops_matching_in_every_process(
+    client: TestClient, sqlite_ctx: AppContext, tmp_path: Path
+) -> None:
+    listed = write_landscape(tmp_path / "listed.jpg", 77)
+    media = MediaInput(listed)
+    pdq = str(PdqAnalyzer().analyze(media)["hash"])
+    media.close()
+    csv = f"pdq,id\n{pdq},P-1\n".encode()
+    body = client.post(
+        "/api/v1/hashlists",
+        files={"file": ("list.csv", csv, "text/csv")},
+        data={"owner": "TEST-FR", "name": "pdq list"},
+    ).json()
+    assert client.post("/api/v1/match", data={"pdq": pdq}).json()["status"] == "known"
+    other_process = MatchingEngine(sqlite_ctx, PdqIndexService(sqlite_ctx))
+    other_process.list_index.open()
+    other_process.list_index.save()  # a persisted index that still holds the entry
+
+    assert client.delete(f"/api/v1/hashlists/{body['hash_list']['id']}").status_code == 204
+
+    assert client.post("/api/v1/match", data={"pdq": pdq}).json()["status"] == "new"
+    reloaded = MatchingEngine(sqlite_ctx, PdqIndexService(sqlite_ctx))
+    query = query_from_hashes(pdq=pdq)
+    assert match_query(sqlite_ctx, reloaded, query).lists == ()
+    assert reloaded.list_index.status().count == 0  # the removal log reached the loaded copy
+    assert client.get("/api/v1/hashlists").json() == []

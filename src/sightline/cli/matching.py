@@ -102,6 +102,15 @@ def hashlist_configure(
             _retro_hunt(ctx, list_id)
 
 
+@hashlist_app.command("delete")
+@handle_errors
+def hashlist_delete(list_id: int = typer.Argument(..., help="List id.")) -> None:
+    """Delete a list, its entries and the matches and votes recorded against them."""
+    with app_context() as ctx:
+        entries = hashlists.delete_list(ctx, list_id)
+    console.print(f"list {list_id} deleted with its {entries} entries")
+
+
 @hashlist_app.command("vote")
 @handle_errors
 def hashlist_vote(

@@ -19,6 +19,7 @@ from sightline.features.hashes import PDQ_MATCH_THRESHOLD
 from sightline.services.context import AppContext
 from sightline.services.hashlist_formats import ParseError, detect_format, parse
 from sightline.services.matching import MatchingEngine, RematchReport
+from sightline.services.pdq_index import ListSignals
 
 _BATCH = 5_000
 # How many parse errors an import report lists in full (the count is always exact).
@@ -103,6 +104,20 @@ def configure(
         uow.hashlists.update(list_id, enabled=enabled, threshold=threshold)
         uow.commit()
         return uow.hashlists.get(list_id)
+
+
+def delete_list(ctx: AppContext, list_id: int) -> int:
+    """Delete a list, its entries and everything recorded against them; returns entries.
+
+    Its PDQ hashes leave every process's list index through the removal log. Triage statuses
+    the list raised stay as they are: a status is never lowered automatically.
+    """
+    with ctx.uow() as uow:
+        hash_list = uow.hashlists.get(list_id)
+        removed = uow.hashlists.delete(list_id)
+        uow.signals.record_removals(ListSignals.name, removed)
+        uow.commit()
+    return hash_list.entry_count
 
 
 def retro_hunt(ctx: AppContext, engine: MatchingEngine, list_id: int) -> RematchReport:

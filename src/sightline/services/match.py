@@ -102,8 +102,8 @@ _SUPPRESSED = "perceptual matches suppressed: the file is on a negative list"
 def _list_hits(ctx: AppContext, engine: MatchingEngine, query: Query) -> list[ListMatch]:
     out: list[ListMatch] = []
     with ctx.uow() as uow:
-        for ref, signal in uow.hashlists.by_digests(query.md5, query.sha1, query.sha256):
-            out.append(ListMatch(ref, signal, 0, None))
+        for exact, signal in uow.hashlists.by_digests(query.md5, query.sha1, query.sha256):
+            out.append(ListMatch(exact, signal, 0, None))
         if query.variants:
             codes = np.stack([v.to_array() for v in query.variants])
             best: dict[int, int] = {}
@@ -112,8 +112,8 @@ def _list_hits(ctx: AppContext, engine: MatchingEngine, query: Query) -> list[Li
                     best[hit.id] = min(hit.distance, best.get(hit.id, hit.distance))
             refs = uow.hashlists.refs(best)
             for entry_id, distance in sorted(best.items(), key=lambda kv: kv[1]):
-                ref = refs[entry_id]
-                if distance <= ref.pdq_threshold:
+                ref = refs.get(entry_id)  # None: deleted since this index last caught up
+                if ref is not None and distance <= ref.pdq_threshold:
                     out.append(ListMatch(ref, "pdq", distance, ref.pdq_threshold))
     return out
 

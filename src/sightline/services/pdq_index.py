@@ -96,6 +96,7 @@ class PdqIndexService:
         self._cls.configure_threads(ctx.settings.match.index_threads)
         self._lock = threading.RLock()
         self._index: BinaryIndex | None = None
+        self._removal_checkpoint = 0
 
     @property
     def directory(self) -> Path:
@@ -124,11 +125,20 @@ class PdqIndexService:
             return None
 
     def refresh(self) -> int:
-        """Add signals stored since the checkpoint; returns how many were added."""
+        """Add signals stored since the checkpoint and apply logged removals.
+
+        Returns how many codes were added.
+        """
         with self._lock:
             index = self._index if self._index is not None else self.open()
             added = 0
             with self._ctx.uow() as uow:
+                # Removals first: a removed id is never re-added (ids only grow). The removal
+                # log is applied from the start after each load, which is idempotent.
+                removed = uow.signals.removals_after(self._source.name, self._removal_checkpoint)
+                if removed:
+                    index.remove(np.array([item for _, item in removed], dtype=np.int64))
+                    self._removal_checkpoint = removed[-1][0]
                 for batch in self._source.batches_after(uow, index.checkpoint):
                     ids = np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch))
                     codes = np.frombuffer(b"".join(c for _, c in batch), dtype=np.uint8)
@@ -142,6 +152,7 @@ class PdqIndexService:
         with self._lock:
             shutil.rmtree(self.directory, ignore_errors=True)
             self._index = self._cls(bits=256)
+            self._removal_checkpoint = 0
             self.refresh()
             self.save()
             return len(self._index)

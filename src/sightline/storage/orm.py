@@ -295,3 +295,18 @@ class AlertRow(Base):
     distance: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None]
+
+
+class IndexRemovalRow(Base):
+    """A code removed from an index source (a deleted list entry, a removed signal).
+
+    Indexes are caches that catch up by checkpoint; additions are found by id, removals by
+    this log, which every process applies to its copy of the index.
+    """
+
+    __tablename__ = "index_removals"
+    __table_args__ = (Index("ix_index_removals_kind_id", "kind", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    item_id: Mapped[int] = mapped_column(Integer)
+    removed_at: Mapped[datetime] = mapped_column(default=utcnow)

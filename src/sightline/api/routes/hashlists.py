@@ -150,6 +150,14 @@ def update_hashlist(
     return _read(updated)
 
 
+@router.delete(
+    "/{list_id}", operation_id="delete_hashlist", status_code=204, responses=ERROR_RESPONSES
+)
+def delete_hashlist(list_id: int, ctx: ContextDep) -> None:
+    """Delete a list with its entries and what was recorded against them."""
+    hashlists.delete_list(ctx, list_id)
+
+
 @router.post(
     "/{list_id}/votes", operation_id="vote_on_entry", status_code=204, responses=ERROR_RESPONSES
 )

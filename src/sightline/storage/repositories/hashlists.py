@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from sightline.domain.models import HashList, HashListEntryData, ListEntryRef, ListKind
 from sightline.errors import ConflictError, NotFoundError
-from sightline.storage.orm import EntryVoteRow, HashListEntryRow, HashListRow, MediaRow
+from sightline.storage.orm import (
+    AlertRow,
+    EntryVoteRow,
+    HashListEntryRow,
+    HashListRow,
+    MatchRow,
+    MediaRow,
+)
 
 
 def _list(row: HashListRow, count: int) -> HashList:
@@ -207,6 +214,21 @@ class HashListRepository:
         """The newest entry id holding a PDQ hash (0 when none)."""
         query = select(func.max(HashListEntryRow.id)).where(HashListEntryRow.pdq.is_not(None))
         return int(self._session.scalar(query) or 0)
+
+    def delete(self, list_id: int) -> list[int]:
+        """Delete a list with its entries, votes, matches and alerts against its entries.
+
+        Returns the ids of the deleted entries that had a PDQ hash (to remove from indexes).
+        """
+        entries = select(HashListEntryRow.id).where(HashListEntryRow.list_id == list_id)
+        with_pdq = [
+            int(i) for i in self._session.scalars(entries.where(HashListEntryRow.pdq.is_not(None)))
+        ]
+        for row_type in (EntryVoteRow, MatchRow, AlertRow):
+            self._session.execute(delete(row_type).where(row_type.entry_id.in_(entries)))
+        self._session.execute(delete(HashListEntryRow).where(HashListEntryRow.list_id == list_id))
+        self._session.execute(delete(HashListRow).where(HashListRow.id == list_id))
+        return with_pdq
 
     def entry_ids(self, list_id: int) -> list[int]:
         """Ids of the list's entries, in import order."""

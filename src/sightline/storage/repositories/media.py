@@ -22,6 +22,7 @@ from sightline.storage.orm import (
     BinarySignalRow,
     CaseRow,
     FeatureRow,
+    IndexRemovalRow,
     MediaRow,
     SightingRow,
     utcnow,
@@ -273,6 +274,21 @@ class SignalRepository:
             select(func.max(BinarySignalRow.id)).where(BinarySignalRow.kind == kind)
         )
         return int(value or 0)
+
+    def record_removals(self, kind: str, item_ids: Iterable[int]) -> None:
+        """Log codes removed from an index source, for every process's index to apply."""
+        rows = [{"kind": kind, "item_id": i, "removed_at": utcnow()} for i in set(item_ids)]
+        if rows:
+            self._session.execute(insert(IndexRemovalRow), rows)
+
+    def removals_after(self, kind: str, after_id: int) -> list[tuple[int, int]]:
+        """``(log id, removed item id)`` logged after ``after_id``, in order."""
+        rows = self._session.execute(
+            select(IndexRemovalRow.id, IndexRemovalRow.item_id)
+            .where(IndexRemovalRow.kind == kind, IndexRemovalRow.id > after_id)
+            .order_by(IndexRemovalRow.id)
+        )
+        return [(int(i), int(item)) for i, item in rows]
 
     def codes_of(self, kind: str, media_ids: Iterable[int]) -> dict[int, bytes]:
         """Media id -> packed code of this kind, for the given items that have one."""
