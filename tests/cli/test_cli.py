@@ -70,7 +70,9 @@ def test_init_ingest_search_round_trip(tmp_path: Path) -> None:
     assert match["sightings"][0]["agency"] == "TEST-GB"
 
     status = json.loads(sightline(var, "index", "status", "--json").stdout)
-    assert status["count"] == 3 and status["ready"] is True
+    assert status["media"]["count"] == 3
+    assert status["media"]["ready"] is True
+    assert status["lists"]["count"] == 0
     shown = sightline(var, "config", "show").stdout
     assert "match.pdq_threshold = 31" in shown
 

@@ -25,7 +25,9 @@ def _engine(ctx: AppContext) -> MatchingEngine:
 
 
 def _retro_hunt(ctx: AppContext, list_id: int) -> None:
-    report = hashlists.retro_hunt(ctx, _engine(ctx), list_id)
+    engine = _engine(ctx)
+    report = hashlists.retro_hunt(ctx, engine, list_id)
+    engine.list_index.save()  # the next process loads it instead of rebuilding
     console.print(
         f"retro-hunt: {report.items} stored items checked, {report.new_matches} new matches, "
         f"{report.triage_changed} triage statuses raised"

@@ -10,7 +10,7 @@ from sightline.cli.common import app_context, console, handle_errors, load_setti
 from sightline.errors import ConfigurationError
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.demo import is_loaded, load_demo
-from sightline.services.pdq_index import PdqIndexService
+from sightline.services.pdq_index import ListSignals, PdqIndexService
 
 index_app = typer.Typer(help="Inspect and rebuild the PDQ index.", no_args_is_help=True)
 demo_app = typer.Typer(help="Benign demonstration data.", no_args_is_help=True)
@@ -19,30 +19,38 @@ demo_app = typer.Typer(help="Benign demonstration data.", no_args_is_help=True)
 @index_app.command("status")
 @handle_errors
 def index_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Show the PDQ index's size, checkpoint and freshness."""
+    """Show the size, checkpoint and freshness of the media and hash-list PDQ indexes."""
     with app_context() as ctx:
-        status = PdqIndexService(ctx).status()
+        statuses = {
+            "media": PdqIndexService(ctx).status(),
+            "lists": PdqIndexService(ctx, ListSignals()).status(),
+        }
     data = {
-        "backend": status.backend,
-        "count": status.count,
-        "checkpoint": status.checkpoint,
-        "latest": status.latest,
-        "ready": status.ready,
+        name: {
+            "backend": status.backend,
+            "count": status.count,
+            "checkpoint": status.checkpoint,
+            "latest": status.latest,
+            "ready": status.ready,
+        }
+        for name, status in statuses.items()
     }
     if as_json:
         print_json(data)
     else:
-        for key, value in data.items():
-            console.print(f"{key} = {value}", highlight=False)
+        for name, values in data.items():
+            for key, value in values.items():
+                console.print(f"{name}.{key} = {value}", highlight=False)
 
 
 @index_app.command("rebuild")
 @handle_errors
 def index_rebuild() -> None:
-    """Rebuild the PDQ index from the database and persist it."""
+    """Rebuild both PDQ indexes (media, hash lists) from the database and persist them."""
     with app_context() as ctx:
-        count = PdqIndexService(ctx).rebuild()
-    console.print(f"index rebuilt with {count} hashes")
+        media = PdqIndexService(ctx).rebuild()
+        lists = PdqIndexService(ctx, ListSignals()).rebuild()
+    console.print(f"indexes rebuilt: {media} media hashes, {lists} hash-list hashes")
 
 
 @demo_app.command("load")
