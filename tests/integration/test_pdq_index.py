@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from sightline.errors import ConfigurationError
 from sightline.indexes.base import IndexManifest
+from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.pdq_index import PdqIndexService
-from tests.support.corpus import ingest_seeds
+from sightline.services.search import search_file
+from tests.support.corpus import SMALL, ingest_seeds
 
 
 def _ingest_seeds(ctx: AppContext, folder: Path, seeds: range) -> None:
@@ -70,3 +73,15 @@ def test_missing_or_damaged_index_is_rebuilt_from_the_database(
                 path.write_bytes(b"not an index")
     assert PdqIndexService(stored).status().count == 4
     assert PdqIndexService(stored).rebuild() == 4
+
+
+def test_looser_thresholds_need_a_flat_index(stored: AppContext, tmp_path: Path) -> None:
+    stored.settings.match.pdq_threshold = 52
+    with pytest.raises(ConfigurationError, match="faiss-flat"):
+        PdqIndexService(stored)
+    stored.settings.match.index_backend = "faiss-flat"
+    image = synthetic.landscape(3, SMALL)
+    near = image.crop((0, 0, image.width * 97 // 100, image.height))  # ~38 bits from stored
+    (tmp_path / "q.jpg").write_bytes(synthetic.encode(near))
+    [match] = search_file(stored, PdqIndexService(stored), tmp_path / "q.jpg").matches
+    assert 31 < match.distance <= 52

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from sightline.errors import ConfigurationError
 from sightline.features.hashes import PDQ_KIND
 from sightline.indexes.base import BinaryIndex, Hit, IndexManifest
 from sightline.indexes.registry import index_registry
@@ -93,6 +94,13 @@ class PdqIndexService:
         self._source: SignalSource = source or MediaSignals()
         self._backend = ctx.settings.match.index_backend
         self._cls = index_registry().get(self._backend)
+        limit = self._cls.capabilities.max_radius
+        threshold = ctx.settings.match.pdq_threshold
+        if limit is not None and threshold > limit:
+            raise ConfigurationError(
+                f"index backend {self._backend!r} is exact only up to distance {limit}; "
+                f"for a PDQ threshold of {threshold} use faiss-flat (any distance)"
+            )
         self._cls.configure_threads(ctx.settings.match.index_threads)
         self._lock = threading.RLock()
         self._index: BinaryIndex | None = None
