@@ -180,3 +180,24 @@ class EncryptedArchiveEntry(SourceRejected):
     """An archive entry is password-protected; it is reported, never guessed at."""
 
     reason = "encrypted"
+
+
+class AccessDenied(SightlineError):  # noqa: N818 - reads as a sentence in the audit log
+    """The access policy (``domain/access.py``) refused an action.
+
+    ``reason`` is the policy's stable reason code, for the audit log only. The message is the
+    same for every refusal, so it never tells the actor why, nor anything about the case (a
+    case the actor may not know of is reported as not found, never as forbidden).
+    """
+
+    code = "forbidden"
+    http_status = 403
+    exit_code = 9
+
+    def __init__(self, reason: str, message: str = "access denied") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[AccessDenied], tuple[str, str]]:
+        # Keeps the reason when a job's error crosses a process boundary.
+        return (type(self), (self.reason, self.message))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sightline import __version__
-from sightline.cli import admin, catalog, matching, media, system
+from sightline.cli import admin, audit, catalog, matching, media, system
 
 
 def build_app() -> typer.Typer:
@@ -29,6 +29,7 @@ def build_app() -> typer.Typer:
     app.command("alerts")(matching.alerts_command)
     app.add_typer(system.index_app, name="index")
     app.add_typer(system.demo_app, name="demo")
+    app.add_typer(audit.audit_app, name="audit")
     app.command("serve")(system.serve)
     app.command("version")(_version)
     return app

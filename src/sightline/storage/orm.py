@@ -310,3 +310,30 @@ class IndexRemovalRow(Base):
     kind: Mapped[str] = mapped_column(String(32))
     item_id: Mapped[int] = mapped_column(Integer)
     removed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEventRow(Base):
+    """One link of the append-only, hash-chained audit trail (see ``sightline.domain.audit``).
+
+    Ids are assigned by the trail itself (the previous id plus one, under a lock), not by a
+    database sequence: a sequence skips the values of rolled-back transactions, and the
+    verifier must be able to read a gap in ids as a deleted event. ``prev_hash`` is unique, so
+    two events can never claim the same predecessor (the chain cannot fork).
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_actor_id", "actor", "id"),
+        Index("ix_audit_events_action_id", "action", "id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_agency_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

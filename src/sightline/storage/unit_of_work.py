@@ -11,6 +11,7 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from sightline.storage.repositories.audit import AuditRepository
 from sightline.storage.repositories.catalog import AgencyRepository, CaseRepository
 from sightline.storage.repositories.hashlists import HashListRepository
 from sightline.storage.repositories.ingest import IngestRepository
@@ -41,6 +42,7 @@ class UnitOfWork:
     matches: MatchRepository
     triage: TriageRepository
     alerts: AlertRepository
+    audit: AuditRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -60,6 +62,7 @@ class UnitOfWork:
         self.matches = MatchRepository(session)
         self.triage = TriageRepository(session)
         self.alerts = AlertRepository(session)
+        self.audit = AuditRepository(session)
         return self
 
     def __exit__(

@@ -1,0 +1,71 @@
+"""``sightline audit``: an operator verifies the trail and is told which event was tampered with."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from sightline.config import Settings
+from sightline.services import audit
+from sightline.services.context import open_context
+from tests.cli.test_cli import sightline
+
+
+def _record_events(var: Path, count: int) -> None:
+    ctx = open_context(Settings(data_dir=var, database_url=None, environment="production"))
+    try:
+        for i in range(count):
+            with ctx.uow() as uow:
+                audit.record(uow, actor="cli:tester", action="search", resource=f"case:{i + 1}")
+                uow.commit()
+    finally:
+        ctx.close()
+
+
+def _tamper(var: Path, *statements: str) -> None:
+    connection = sqlite3.connect(var / "sightline.db")
+    try:
+        connection.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
+        connection.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
+        for statement in statements:
+            connection.execute(statement)
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def test_verify_show_head_and_tampering(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    sightline(var, "init")
+    assert "empty" in sightline(var, "audit", "head").stdout
+    _record_events(var, 3)
+
+    assert "3 events checked" in sightline(var, "audit", "verify").stdout
+    head = sightline(var, "audit", "head").stdout.strip()
+    assert head.startswith("3:") and len(head) == 2 + 64
+    assert json.loads(sightline(var, "audit", "head", "--json").stdout)["id"] == 3
+    shown = json.loads(sightline(var, "audit", "show", "--after", "1", "--json").stdout)
+    assert [(e["id"], e["resource"]) for e in shown] == [(2, "case:2"), (3, "case:3")]
+    assert "case:1" in sightline(var, "audit", "show", "--action", "search").stdout
+
+    _tamper(var, "DELETE FROM audit_events WHERE id = 3")
+    assert sightline(var, "audit", "verify").returncode == 0  # the newest event, unanchored
+    anchored = sightline(var, "audit", "verify", "--head", head, check=False)
+    assert anchored.returncode == 5
+    assert "event 3" in anchored.stderr
+
+    _tamper(var, "UPDATE audit_events SET resource = 'case:9' WHERE id = 2")
+    result = sightline(var, "audit", "verify", check=False)
+    assert result.returncode == 5
+    assert "tampering detected at event 2" in result.stderr
+    report = json.loads(sightline(var, "audit", "verify", "--json", check=False).stdout)
+    assert (report["ok"], report["first_bad_id"], report["checked"]) == (False, 2, 2)
+
+
+def test_verify_refuses_a_malformed_head(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    sightline(var, "init")
+    result = sightline(var, "audit", "verify", "--head", "3:nothex", check=False)
+    assert result.returncode == 2
+    assert "ID:HASH" in result.stderr
