@@ -88,7 +88,7 @@ class AnalyzerContract:
 
     def example_files(self, tmp_path: Path) -> list[Path]:
         """Valid media the analyzer must produce a value for (write them under ``tmp_path``)."""
-        raise NotImplementedError("an AnalyzerContract subclass must provide example_files")
+        raise TypeError("an AnalyzerContract subclass must provide example_files")
 
     def expected_output(self, path: Path) -> Mapping[str, Any] | None:
         """Known values for an example file (checked as a subset of the output), or ``None``."""

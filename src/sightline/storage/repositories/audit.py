@@ -36,6 +36,7 @@ from sightline.domain.audit import (
     VerifyReport,
     chain_hash,
 )
+from sightline.errors import ConfigurationError
 from sightline.storage.orm import AuditEventRow, utcnow
 
 # Any fixed 64-bit number works; this one spells "SLAUDIT1" so it is easy to spot in pg_locks.
@@ -121,7 +122,9 @@ class AuditRepository:
                 .execution_options(synchronize_session=False)
             )
         else:
-            raise NotImplementedError(f"audit appends are not serialised on {dialect!r}")
+            raise ConfigurationError(
+                f"audit appends can only be serialised on sqlite and postgresql, not {dialect!r}"
+            )
 
     def head(self) -> AuditHead | None:
         """The newest event's id and hash (None while the trail is empty), to anchor outside."""
