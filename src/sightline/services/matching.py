@@ -242,7 +242,9 @@ class MatchingEngine:
             pairs[s.media_id].append((s.media_id, "sha256", 0))  # the same file elsewhere
             pairs[s.media_id].extend((other, "pdq", d) for other, d in found[s.media_id].near)
         cases = uow.triage.cases_of({m for v in pairs.values() for m, _, _ in v})
-        owner = {c.id: c.agency_id for c in uow.cases.list()}
+        owner = uow.cases.owners(
+            {s.case_id for s in sighted} | {c for cs in cases.values() for c in cs}
+        )
         alerts: list[NewAlert] = []
         for s in sighted:
             mine = owner[s.case_id]

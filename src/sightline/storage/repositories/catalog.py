@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -85,6 +87,16 @@ class CaseRepository:
         if row is None:
             raise NotFoundError(f"no case with id {case_id}")
         return _case(row)
+
+    def owners(self, case_ids: Iterable[int]) -> dict[int, int]:
+        """Case id -> owning agency id, for the given cases."""
+        wanted = list(set(case_ids))
+        if not wanted:
+            return {}
+        rows = self._session.execute(
+            select(CaseRow.id, CaseRow.agency_id).where(CaseRow.id.in_(wanted))
+        )
+        return {int(c): int(a) for c, a in rows}
 
     def list(self, agency_id: int | None = None) -> list[Case]:
         """Cases, optionally of one agency, by id."""
