@@ -17,7 +17,7 @@ from sightline.services.context import AppContext
 from sightline.services.match import match_query, query_from_hashes
 from sightline.services.matching import MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
-from tests.support.corpus import ingest_seeds, write_landscape
+from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
 
 
 @pytest.fixture
@@ -107,6 +107,6 @@ def test_deleted_list_stops_matching_in_every_process(
     assert client.post("/api/v1/match", data={"pdq": pdq}).json()["status"] == "new"
     reloaded = MatchingEngine(sqlite_ctx, PdqIndexService(sqlite_ctx))
     query = query_from_hashes(pdq=pdq)
-    assert match_query(sqlite_ctx, reloaded, query).lists == ()
+    assert match_query(sqlite_ctx, reloaded, query, requester=TEST_REQUESTER).lists == ()
     assert reloaded.list_index.status().count == 0  # the removal log reached the loaded copy
     assert client.get("/api/v1/hashlists").json() == []

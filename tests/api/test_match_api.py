@@ -98,3 +98,16 @@ def test_triage_and_alerts_endpoints(client: TestClient) -> None:
     assert client.get("/api/v1/agencies/TEST-DE/cases/NOPE/triage").status_code == 404
     page = client.get("/api/v1/agencies/TEST-DE/alerts", params={"limit": 10}).json()
     assert page == {"items": [], "next_after_id": None}
+
+
+def test_api_matches_are_audited_with_the_client_address(
+    client: TestClient, sqlite_ctx: AppContext
+) -> None:
+    client.post("/api/v1/match", data={"md5": "0" * 32})
+    with sqlite_ctx.uow() as uow:
+        [event] = [e for e in uow.audit.page(0, 100) if e.action == "match"]
+    assert (event.actor, event.source, event.detail) == (
+        "api:anonymous",
+        "testclient",
+        {"media_matches": 0, "list_matches": 0},
+    )

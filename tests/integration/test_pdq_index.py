@@ -14,7 +14,7 @@ from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.pdq_index import PdqIndexService
 from sightline.services.search import search_file
-from tests.support.corpus import SMALL, ingest_seeds
+from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds
 
 
 def _ingest_seeds(ctx: AppContext, folder: Path, seeds: range) -> None:
@@ -83,5 +83,6 @@ def test_looser_thresholds_need_a_flat_index(stored: AppContext, tmp_path: Path)
     image = synthetic.landscape(3, SMALL)
     near = image.crop((0, 0, image.width * 97 // 100, image.height))  # ~38 bits from stored
     (tmp_path / "q.jpg").write_bytes(synthetic.encode(near))
-    [match] = search_file(stored, PdqIndexService(stored), tmp_path / "q.jpg").matches
+    service = PdqIndexService(stored)
+    [match] = search_file(stored, service, tmp_path / "q.jpg", requester=TEST_REQUESTER).matches
     assert 31 < match.distance <= 52

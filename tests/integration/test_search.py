@@ -12,7 +12,7 @@ from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.pdq_index import PdqIndexService
 from sightline.services.search import SearchResult, search_file
-from tests.support.corpus import SMALL, ingest_seeds
+from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds
 
 
 @pytest.fixture
@@ -26,11 +26,13 @@ def stored(ctx: AppContext, tmp_path: Path) -> AppContext:
 def _query(ctx: AppContext, tmp_path: Path, image: Image.Image, name: str) -> SearchResult:
     path = tmp_path / name
     path.write_bytes(synthetic.encode(image, "PNG" if name.endswith(".png") else "JPEG"))
-    return search_file(ctx, PdqIndexService(ctx), path)
+    return search_file(ctx, PdqIndexService(ctx), path, requester=TEST_REQUESTER)
 
 
 def test_exact_copy_matches_all_digests(stored: AppContext, tmp_path: Path) -> None:
-    result = search_file(stored, PdqIndexService(stored), tmp_path / "stored/3.jpg")
+    result = search_file(
+        stored, PdqIndexService(stored), tmp_path / "stored/3.jpg", requester=TEST_REQUESTER
+    )
     [match] = result.matches
     assert set(match.signals) == {"sha256", "sha1", "md5", "pdq"}
     assert match.distance == 0
@@ -92,6 +94,19 @@ def test_flat_image_skips_perceptual_search_with_a_note(stored: AppContext, tmp_
 def test_non_image_query_still_gets_exact_search(stored: AppContext, tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("text")
-    result = search_file(stored, PdqIndexService(stored), path)
+    result = search_file(stored, PdqIndexService(stored), path, requester=TEST_REQUESTER)
     assert result.matches == () and result.pdq is None
     assert any("no perceptual search" in note for note in result.query.notes)
+
+
+def test_every_search_is_audited_without_case_content(stored: AppContext, tmp_path: Path) -> None:
+    _query(stored, tmp_path, synthetic.landscape(2, SMALL), "q.png")
+    _query(stored, tmp_path, synthetic.landscape(900, SMALL), "other.png")
+    with stored.uow() as uow:
+        events = [e for e in uow.audit.page(0, 100) if e.action == "search"]
+        assert uow.audit.verify().ok
+    assert [(e.actor, str(e.outcome), e.detail["media_matches"]) for e in events] == [
+        ("test", "allowed", 1),
+        ("test", "allowed", 0),
+    ]
+    assert all(str(tmp_path) not in str(e.detail) for e in events)

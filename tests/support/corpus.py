@@ -7,12 +7,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sightline.domain.audit import Requester
 from sightline.jobs.inline import InlineRunner
 from sightline.services import synthetic
 from sightline.services.context import AppContext
 from sightline.services.ingest import IngestReport, ingest
 
 SMALL = (480, 360)
+# Who the tests are, for services that audit their callers.
+TEST_REQUESTER = Requester(actor="test", source="cli")
 
 
 def write_landscape(

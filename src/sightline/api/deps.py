@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from sightline.domain.audit import Requester
 from sightline.services.context import AppContext
 from sightline.services.matching import MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
@@ -24,6 +25,12 @@ def _index(request: Request) -> PdqIndexService:
 def _engine(request: Request) -> MatchingEngine:
     engine: MatchingEngine = request.app.state.engine
     return engine
+
+
+def api_requester(request: Request) -> Requester:
+    """Who asks, for the audit trail: anonymous on loopback until authentication exists."""
+    client = request.client.host if request.client else "unknown"
+    return Requester(actor="api:anonymous", source=client)
 
 
 ContextDep = Annotated[AppContext, Depends(_context)]

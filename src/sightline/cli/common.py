@@ -14,7 +14,9 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from sightline.config import Settings
+from sightline.domain.audit import Requester
 from sightline.errors import SightlineError
+from sightline.services.audit import cli_actor
 from sightline.services.context import AppContext, open_context
 
 P = ParamSpec("P")
@@ -41,6 +43,11 @@ def app_context() -> Iterator[AppContext]:
         yield ctx
     finally:
         ctx.close()
+
+
+def cli_requester() -> Requester:
+    """The operator at this terminal, for the audit trail."""
+    return Requester(actor=cli_actor(), source="cli")
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from sightline.cli.common import app_context, console, handle_errors, print_json
+from sightline.cli.common import app_context, cli_requester, console, handle_errors, print_json
 from sightline.domain.models import ListKind
 from sightline.services import hashlists
 from sightline.services.context import AppContext
@@ -218,5 +218,6 @@ def match_command(
 ) -> None:
     """Match FILE against stored media and hash lists; print JSON with every explanation."""
     with app_context() as ctx:
-        result = match_query(ctx, _engine(ctx), query_from_file(ctx, file))
+        query = query_from_file(ctx, file)
+        result = match_query(ctx, _engine(ctx), query, requester=cli_requester())
     print_json(match_as_dict(result))

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sightline.cli.common import app_context, console, handle_errors, print_json
+from sightline.cli.common import app_context, cli_requester, console, handle_errors, print_json
 from sightline.jobs.inline import InlineRunner
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.ingest import IngestProgress, IngestReport, ProgressCallback, ingest
@@ -119,7 +119,7 @@ def search_command(
 ) -> None:
     """Search every case for exact and perceptual matches of FILE."""
     with app_context() as ctx:
-        result = search_file(ctx, PdqIndexService(ctx), file)
+        result = search_file(ctx, PdqIndexService(ctx), file, requester=cli_requester())
     if as_json:
         print_json(result_as_dict(result))
         return

@@ -39,6 +39,20 @@ class AuditOutcome(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Requester:
+    """Who asks a service for something, and from where, as the audit trail records it.
+
+    ``actor`` is ``"cli:<os user>"`` for the command line and the authenticated user or token
+    for the API (``"api:anonymous"`` until authentication exists); ``source`` is ``"cli"`` or
+    the client address.
+    """
+
+    actor: str
+    source: str
+    agency_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewAuditEvent:
     """An event to append; the trail assigns its id, time and hashes.
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sightline.domain.audit import Requester
 from sightline.domain.models import ListEntryRef, ListKind, TriageStatus
 from sightline.errors import InvalidInputError
 from sightline.features.hashes import PdqHash, normalize_digest
@@ -69,6 +70,7 @@ def match_query(
     engine: MatchingEngine,
     query: Query,
     *,
+    requester: Requester,
     list_ids: Collection[int] | None = None,
 ) -> MatchResult:
     """Match a query against stored media and the enabled lists (optionally some of them)."""
@@ -85,7 +87,15 @@ def match_query(
     if negative:
         hits = [h for h in hits if h.signal != "pdq"]
         query = Query(query.md5, query.sha1, query.sha256, (), (*query.notes, _SUPPRESSED))
-    result = search_query(ctx, engine.media_index, query, started=started)
+    result = search_query(
+        ctx,
+        engine.media_index,
+        query,
+        requester=requester,
+        started=started,
+        action="match",
+        detail={"list_matches": len(hits)},
+    )
     positive = [h for h in hits if h.entry.list_kind is ListKind.POSITIVE]
     if any(h.entry.victim_identified for h in positive):
         status = TriageStatus.KNOWN_IDENTIFIED

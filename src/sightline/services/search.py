@@ -8,7 +8,7 @@ rotations and mirror images are searched too (PDQ itself is not invariant to the
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +17,11 @@ import numpy as np
 from sightline.analyzers.base import MediaInput
 from sightline.analyzers.crypto import file_digests
 from sightline.analyzers.pdq import DIHEDRAL_ORDER, dihedral_hashes
+from sightline.domain.audit import Requester
 from sightline.domain.models import MediaItem, SightingLocation
 from sightline.errors import AnalysisFailed
 from sightline.features.hashes import PdqHash
+from sightline.services.audit import record
 from sightline.services.context import AppContext
 from sightline.services.pdq_index import PdqIndexService
 
@@ -91,20 +93,45 @@ def query_from_file(ctx: AppContext, path: Path) -> Query:
     return Query(digests["md5"], digests["sha1"], digests["sha256"], tuple(variants), tuple(notes))
 
 
-def search_file(ctx: AppContext, index: PdqIndexService, path: Path) -> SearchResult:
-    """Search the store for the file at ``path``."""
+def search_file(
+    ctx: AppContext, index: PdqIndexService, path: Path, *, requester: Requester
+) -> SearchResult:
+    """Search the store for the file at ``path`` (audited as a search)."""
     started = time.perf_counter()
-    return search_query(ctx, index, query_from_file(ctx, path), started=started)
+    query = query_from_file(ctx, path)
+    return search_query(ctx, index, query, requester=requester, started=started)
 
 
 def search_query(
-    ctx: AppContext, index: PdqIndexService, query: Query, *, started: float | None = None
+    ctx: AppContext,
+    index: PdqIndexService,
+    query: Query,
+    *,
+    requester: Requester,
+    started: float | None = None,
+    action: str = "search",
+    detail: Mapping[str, int] | None = None,
 ) -> SearchResult:
-    """Exact and perceptual matches of ``query`` among stored media."""
+    """Exact and perceptual matches of ``query`` among stored media.
+
+    Every search is written to the audit trail (who, from where, how many matches; never the
+    query's hashes) in the same transaction that reads the matches.
+    """
     started = time.perf_counter() if started is None else started
     threshold = ctx.settings.match.pdq_threshold
     perceptual = _perceptual(index, query.variants, threshold)
     matches = _assemble(ctx, query.digests, perceptual, threshold)
+    with ctx.uow() as uow:
+        record(
+            uow,
+            actor=requester.actor,
+            action=action,
+            resource="store",
+            source=requester.source,
+            agency_id=requester.agency_id,
+            detail={"media_matches": len(matches), **(detail or {})},
+        )
+        uow.commit()
     return SearchResult(query, matches, (time.perf_counter() - started) * 1000)
 
 

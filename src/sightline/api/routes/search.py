@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, UploadFile
 from pydantic import BaseModel, Field
 
-from sightline.api.deps import ContextDep, IndexDep
+from sightline.api.deps import ContextDep, IndexDep, api_requester
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.uploads import uploaded_file
 from sightline.services.search import result_as_dict, search_file
@@ -66,5 +66,5 @@ class SearchResponse(BaseModel):
 def search(file: UploadFile, request: Request, ctx: ContextDep, index: IndexDep) -> SearchResponse:
     """Search every case for exact (MD5, SHA-1, SHA-256) and PDQ matches of an uploaded file."""
     with uploaded_file(ctx, request, file) as path:
-        result = search_file(ctx, index, path)
+        result = search_file(ctx, index, path, requester=api_requester(request))
     return SearchResponse.model_validate(result_as_dict(result))
