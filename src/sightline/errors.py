@@ -201,3 +201,15 @@ class AccessDenied(SightlineError):  # noqa: N818 - reads as a sentence in the a
     def __reduce__(self) -> tuple[type[AccessDenied], tuple[str, str]]:
         # Keeps the reason when a job's error crosses a process boundary.
         return (type(self), (self.reason, self.message))
+
+
+class AuthenticationFailed(AccessDenied):
+    """Sign-in or token check failed: one message whatever the cause (HTTP 401).
+
+    The cause (unknown user, wrong password or code, lock-out, expired or revoked token) is in
+    ``reason`` for the audit log only, so an attacker learns nothing from the answer.
+    """
+
+    code = "unauthenticated"
+    http_status = 401
+    exit_code = 10

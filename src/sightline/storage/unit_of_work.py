@@ -26,6 +26,7 @@ from sightline.storage.repositories.media import (
     SightingRepository,
     SignalRepository,
 )
+from sightline.storage.repositories.users import ApiTokenRepository, UserRepository
 
 
 class UnitOfWork:
@@ -43,6 +44,8 @@ class UnitOfWork:
     triage: TriageRepository
     alerts: AlertRepository
     audit: AuditRepository
+    users: UserRepository
+    tokens: ApiTokenRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -63,6 +66,8 @@ class UnitOfWork:
         self.triage = TriageRepository(session)
         self.alerts = AlertRepository(session)
         self.audit = AuditRepository(session)
+        self.users = UserRepository(session)
+        self.tokens = ApiTokenRepository(session)
         return self
 
     def __exit__(
