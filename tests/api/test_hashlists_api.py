@@ -110,3 +110,24 @@ def test_deleted_list_stops_matching_in_every_process(
     assert match_query(sqlite_ctx, reloaded, query, requester=TEST_REQUESTER).lists == ()
     assert reloaded.list_index.status().count == 0  # the removal log reached the loaded copy
     assert client.get("/api/v1/hashlists").json() == []
+
+
+def test_hash_list_changes_are_audited(
+    client: TestClient, sqlite_ctx: AppContext, tmp_path: Path
+) -> None:
+    body = client.post(
+        "/api/v1/hashlists",
+        files={"file": ("list.csv", _csv(tmp_path), "text/csv")},
+        data={"owner": "TEST-FR", "name": "national"},
+    ).json()
+    list_id = body["hash_list"]["id"]
+    client.patch(f"/api/v1/hashlists/{list_id}", json={"pdq_threshold": 20})
+    client.delete(f"/api/v1/hashlists/{list_id}")
+    with sqlite_ctx.uow() as uow:
+        events = [e for e in uow.audit.page(0, 100) if e.action.startswith("hashlist.")]
+        assert uow.audit.verify().ok
+    assert [(e.action, e.resource, e.detail) for e in events] == [
+        ("hashlist.import", f"hashlist:{list_id}", {"imported": 1, "rejected": 1}),
+        ("hashlist.configure", f"hashlist:{list_id}", {"threshold": 20}),
+        ("hashlist.delete", f"hashlist:{list_id}", {"entries": 1}),
+    ]

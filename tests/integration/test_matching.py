@@ -19,7 +19,7 @@ from sightline.services.ingest import IngestReport, ingest
 from sightline.services.matching import FLOOD_MIN_MATCHES, MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
 from sightline.storage.unit_of_work import UnitOfWork
-from tests.support.corpus import SMALL, write_landscape
+from tests.support.corpus import SMALL, TEST_REQUESTER, write_landscape
 
 
 @pytest.fixture
@@ -183,9 +183,9 @@ def test_retro_hunt_after_list_import_and_threshold_change(
         "TEST-JP",
     )
     engine = MatchingEngine(ctx, PdqIndexService(ctx))
-    configure(ctx, list_id, threshold=0)
+    configure(ctx, list_id, requester=TEST_REQUESTER, threshold=0)
     assert retro_hunt(ctx, engine, list_id).new_matches == 0  # a crop is not at distance 0
-    configure(ctx, list_id, threshold=31)
+    configure(ctx, list_id, requester=TEST_REQUESTER, threshold=31)
     report = retro_hunt(ctx, engine, list_id)
     assert (report.new_matches, report.triage_changed) == (1, 1)
     assert _status(ctx, "TEST-GB", "GB-5")["31.jpg"] is TriageStatus.KNOWN

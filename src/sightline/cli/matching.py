@@ -49,7 +49,14 @@ def hashlist_import(
     kind = ListKind.NEGATIVE if negative else ListKind.POSITIVE
     with app_context() as ctx, file.open("rb") as stream:
         report = hashlists.import_list(
-            ctx, stream, owner=owner, name=name, kind=kind, threshold=threshold, fmt=fmt
+            ctx,
+            stream,
+            requester=cli_requester(),
+            owner=owner,
+            name=name,
+            kind=kind,
+            threshold=threshold,
+            fmt=fmt,
         )
         console.print(
             f"list {report.hash_list.id} {report.hash_list.name!r}: {report.imported} entries "
@@ -96,7 +103,9 @@ def hashlist_configure(
 ) -> None:
     """Enable, disable or re-threshold a list; stored items are re-matched when it widens."""
     with app_context() as ctx:
-        updated = hashlists.configure(ctx, list_id, enabled=enabled, threshold=threshold)
+        updated = hashlists.configure(
+            ctx, list_id, requester=cli_requester(), enabled=enabled, threshold=threshold
+        )
         console.print(
             f"list {updated.id}: enabled={updated.enabled} threshold={updated.pdq_threshold}"
         )
@@ -109,7 +118,7 @@ def hashlist_configure(
 def hashlist_delete(list_id: int = typer.Argument(..., help="List id.")) -> None:
     """Delete a list, its entries and the matches and votes recorded against them."""
     with app_context() as ctx:
-        entries = hashlists.delete_list(ctx, list_id)
+        entries = hashlists.delete_list(ctx, list_id, requester=cli_requester())
     console.print(f"list {list_id} deleted with its {entries} entries")
 
 
@@ -125,7 +134,13 @@ def hashlist_vote(
     """Confirm or reject a match against a list entry (reported to the list's owner)."""
     with app_context() as ctx:
         hashlists.vote(
-            ctx, entry_id=entry, media_id=media, agency=agency, reviewer=reviewer, verdict=verdict
+            ctx,
+            requester=cli_requester(),
+            entry_id=entry,
+            media_id=media,
+            agency=agency,
+            reviewer=reviewer,
+            verdict=verdict,
         )
     console.print("vote recorded")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from sightline.domain.audit import Requester
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
@@ -37,6 +38,8 @@ class DemoAgency:
     country: str
     case: str
 
+
+DEMO = Requester(actor="system:demo", source="cli")
 
 AGENCIES = (
     DemoAgency("DEMO-GB", "Demo Online Child Protection Unit", "GB", "GB-2026-0001"),
@@ -102,7 +105,9 @@ def _demo_hash_list(ctx: AppContext, engine: MatchingEngine, gb_folder: Path) ->
         fields = [md5.upper(), "", "", f"DEMO-{seed}", "true", identified, "false"]
         rows.append(";".join([*fields, f"Demo series {seed}", "1", "true", "Image", "false"]))
     stream = io.BytesIO("\r\n".join(rows).encode())
-    report = import_list(ctx, stream, owner=AGENCIES[2].code, name="Demo ICSE export")
+    report = import_list(
+        ctx, stream, requester=DEMO, owner=AGENCIES[2].code, name="Demo ICSE export"
+    )
     retro_hunt(ctx, engine, report.hash_list.id)
 
 

@@ -13,13 +13,16 @@ from typing import BinaryIO
 
 import numpy as np
 
+from sightline.domain.audit import Requester
 from sightline.domain.models import HashList, HashListEntryData, ListKind
 from sightline.errors import InvalidInputError, NotFoundError
 from sightline.features.hashes import PDQ_MATCH_THRESHOLD
+from sightline.services.audit import record
 from sightline.services.context import AppContext
 from sightline.services.hashlist_formats import ParseError, detect_format, parse
 from sightline.services.matching import MatchingEngine, RematchReport
 from sightline.services.pdq_index import ListSignals
+from sightline.storage.unit_of_work import UnitOfWork
 
 _BATCH = 5_000
 # How many parse errors an import report lists in full (the count is always exact).
@@ -53,6 +56,7 @@ def import_list(
     ctx: AppContext,
     stream: BinaryIO,
     *,
+    requester: Requester,
     owner: str,
     name: str,
     kind: ListKind = ListKind.POSITIVE,
@@ -82,6 +86,9 @@ def import_list(
                 imported, batch = imported + len(batch), []
         uow.hashlists.add_entries(hash_list.id, batch)
         imported += len(batch)
+        _audit(
+            uow, requester, "hashlist.import", hash_list.id, imported=imported, rejected=rejected
+        )
         uow.commit()
         hash_list = uow.hashlists.get(hash_list.id)
     return ImportReport(hash_list, imported, rejected, errors)
@@ -94,7 +101,12 @@ def list_lists(ctx: AppContext) -> list[HashList]:
 
 
 def configure(
-    ctx: AppContext, list_id: int, *, enabled: bool | None = None, threshold: int | None = None
+    ctx: AppContext,
+    list_id: int,
+    *,
+    requester: Requester,
+    enabled: bool | None = None,
+    threshold: int | None = None,
 ) -> HashList:
     """Enable or disable a list or change its PDQ threshold."""
     if threshold is not None:
@@ -102,11 +114,19 @@ def configure(
     with ctx.uow() as uow:
         uow.hashlists.get(list_id)
         uow.hashlists.update(list_id, enabled=enabled, threshold=threshold)
+        changes = {"enabled": enabled, "threshold": threshold}
+        _audit(
+            uow,
+            requester,
+            "hashlist.configure",
+            list_id,
+            **{k: v for k, v in changes.items() if v is not None},
+        )
         uow.commit()
         return uow.hashlists.get(list_id)
 
 
-def delete_list(ctx: AppContext, list_id: int) -> int:
+def delete_list(ctx: AppContext, list_id: int, *, requester: Requester) -> int:
     """Delete a list, its entries and everything recorded against them; returns entries.
 
     Its PDQ hashes leave every process's list index through the removal log. Triage statuses
@@ -116,6 +136,7 @@ def delete_list(ctx: AppContext, list_id: int) -> int:
         hash_list = uow.hashlists.get(list_id)
         removed = uow.hashlists.delete(list_id)
         uow.signals.record_removals(ListSignals.name, removed)
+        _audit(uow, requester, "hashlist.delete", list_id, entries=hash_list.entry_count)
         uow.commit()
     return hash_list.entry_count
 
@@ -140,6 +161,7 @@ def retro_hunt(ctx: AppContext, engine: MatchingEngine, list_id: int) -> Rematch
 def vote(
     ctx: AppContext,
     *,
+    requester: Requester,
     entry_id: int,
     media_id: int,
     agency: str,
@@ -161,6 +183,7 @@ def vote(
         if not matched:
             raise InvalidInputError(f"media {media_id} has no match against entry {entry_id}")
         uow.hashlists.vote(entry_id, media_id, voter.id, reviewer.strip(), verdict)
+        _audit(uow, requester, "hashlist.vote", entry.list_id, entry=entry_id, verdict=verdict)
         uow.commit()
 
 
@@ -169,6 +192,20 @@ def owner_report(ctx: AppContext, list_id: int) -> list[EntryReport]:
     with ctx.uow() as uow:
         uow.hashlists.get(list_id)
         return [EntryReport(*row) for row in uow.hashlists.vote_report(list_id)]
+
+
+def _audit(
+    uow: UnitOfWork, requester: Requester, action: str, list_id: int, **detail: object
+) -> None:
+    record(
+        uow,
+        actor=requester.actor,
+        action=action,
+        resource=f"hashlist:{list_id}",
+        source=requester.source,
+        agency_id=requester.agency_id,
+        detail=detail,
+    )
 
 
 def _check_threshold(threshold: int) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 
-from sightline.api.deps import ContextDep, EngineDep
+from sightline.api.deps import ContextDep, EngineDep, api_requester
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.uploads import uploaded_file
 from sightline.domain.models import HashList, ListKind
@@ -122,7 +122,14 @@ def import_hashlist(
     """Import a CSV or ICSE list; everything already stored is re-matched in the background."""
     with uploaded_file(ctx, request, file) as path, path.open("rb") as stream:
         report = hashlists.import_list(
-            ctx, stream, owner=owner, name=name, kind=kind, threshold=pdq_threshold, fmt=format
+            ctx,
+            stream,
+            requester=api_requester(request),
+            owner=owner,
+            name=name,
+            kind=kind,
+            threshold=pdq_threshold,
+            fmt=format,
         )
     background.add_task(_retro_hunt, ctx, engine, report.hash_list.id)
     return ImportRead(
@@ -141,10 +148,21 @@ def import_hashlist(
     responses=ERROR_RESPONSES,
 )
 def update_hashlist(
-    list_id: int, body: ListUpdate, ctx: ContextDep, engine: EngineDep, background: BackgroundTasks
+    list_id: int,
+    body: ListUpdate,
+    request: Request,
+    ctx: ContextDep,
+    engine: EngineDep,
+    background: BackgroundTasks,
 ) -> HashListRead:
     """Enable, disable or re-threshold a list (a retro-hunt follows in the background)."""
-    updated = hashlists.configure(ctx, list_id, enabled=body.enabled, threshold=body.pdq_threshold)
+    updated = hashlists.configure(
+        ctx,
+        list_id,
+        requester=api_requester(request),
+        enabled=body.enabled,
+        threshold=body.pdq_threshold,
+    )
     if updated.enabled and (body.enabled or body.pdq_threshold is not None):
         background.add_task(_retro_hunt, ctx, engine, list_id)
     return _read(updated)
@@ -153,18 +171,19 @@ def update_hashlist(
 @router.delete(
     "/{list_id}", operation_id="delete_hashlist", status_code=204, responses=ERROR_RESPONSES
 )
-def delete_hashlist(list_id: int, ctx: ContextDep) -> None:
+def delete_hashlist(list_id: int, request: Request, ctx: ContextDep) -> None:
     """Delete a list with its entries and what was recorded against them."""
-    hashlists.delete_list(ctx, list_id)
+    hashlists.delete_list(ctx, list_id, requester=api_requester(request))
 
 
 @router.post(
     "/{list_id}/votes", operation_id="vote_on_entry", status_code=204, responses=ERROR_RESPONSES
 )
-def vote(list_id: int, body: VoteCreate, ctx: ContextDep) -> None:
+def vote(list_id: int, body: VoteCreate, request: Request, ctx: ContextDep) -> None:
     """Record a reviewer's verdict on a match against an entry of the list."""
     hashlists.vote(
         ctx,
+        requester=api_requester(request),
         entry_id=body.entry_id,
         media_id=body.media_id,
         agency=body.agency,
