@@ -7,11 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sightline.config import Settings
+from sightline.domain.audit import Requester
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext, initialise, open_context
 
 ONE_MEGAPIXEL = (1152, 864)
+# Who the benchmarks are, for services that audit their callers.
+BENCH = Requester(actor="benchmark", source="cli")
 
 
 def new_store(root: Path) -> AppContext:
@@ -19,7 +22,7 @@ def new_store(root: Path) -> AppContext:
     settings = Settings(data_dir=root / "var", environment="development")
     initialise(settings)
     ctx = open_context(settings)
-    add_agency(ctx, "BENCH", "Benchmark agency", "GB")
+    add_agency(ctx, "BENCH", "Benchmark agency", "GB", requester=BENCH)
     return ctx
 
 

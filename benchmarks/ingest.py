@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from benchmarks.common import ONE_MEGAPIXEL, new_store, write_jpeg
+from benchmarks.common import BENCH, ONE_MEGAPIXEL, new_store, write_jpeg
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.ingest import ingest
 
@@ -64,7 +64,14 @@ def main() -> None:
         ctx = new_store(root)
         try:
             started = time.perf_counter()
-            report = ingest(ctx, [folder], agency_code="BENCH", case_reference="B-1", runner=runner)
+            report = ingest(
+                ctx,
+                [folder],
+                agency_code="BENCH",
+                case_reference="B-1",
+                runner=runner,
+                requester=BENCH,
+            )
             ingest_s = time.perf_counter() - started
         finally:
             ctx.close()

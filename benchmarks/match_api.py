@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from benchmarks.common import ONE_MEGAPIXEL, new_store, percentile, write_jpeg
+from benchmarks.common import BENCH, ONE_MEGAPIXEL, new_store, percentile, write_jpeg
 from benchmarks.search import fill
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.ingest import ingest
@@ -63,7 +63,9 @@ def main() -> None:
         real.mkdir()
         jobs = [(real / f"{i}.jpg", i, ONE_MEGAPIXEL, True) for i in range(args.real)]
         list(runner.map_unordered(write_jpeg, jobs))
-        ingest(ctx, [real], agency_code="BENCH", case_reference="B-1", runner=runner)
+        ingest(
+            ctx, [real], agency_code="BENCH", case_reference="B-1", runner=runner, requester=BENCH
+        )
         started = time.perf_counter()
         fill(ctx, args.stored - args.real)
         PdqIndexService(ctx).save()  # the server loads it instead of rebuilding

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert, select
 
-from benchmarks.common import new_store, percentile
-from sightline.domain.audit import Requester
+from benchmarks.common import BENCH, new_store, percentile
 from sightline.features.hashes import PDQ_KIND
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services import synthetic
@@ -32,7 +31,6 @@ from sightline.services.search import search_file
 from sightline.storage.orm import BinarySignalRow, CaseRow, MediaRow, SightingRow, utcnow
 
 QUERY_SIZE = (640, 480)
-BENCH = Requester(actor="benchmark", source="cli")
 
 
 def clustered_codes(n: int, seed: int) -> np.ndarray:
@@ -109,7 +107,12 @@ def main() -> None:
                     synthetic.encode(synthetic.landscape(seed, QUERY_SIZE))
                 )
             ingest(
-                ctx, [real], agency_code="BENCH", case_reference="B-1", runner=ProcessPoolRunner()
+                ctx,
+                [real],
+                agency_code="BENCH",
+                case_reference="B-1",
+                runner=ProcessPoolRunner(),
+                requester=BENCH,
             )
             started = time.perf_counter()
             fill(ctx, args.stored - args.real)

@@ -12,12 +12,12 @@ from sightline.api.app import create_app
 from sightline.config import Settings
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from tests.support.corpus import ingest_seeds
+from tests.support.corpus import TEST_REQUESTER, ingest_seeds
 
 
 @pytest.fixture
 def client(sqlite_ctx: AppContext, tmp_path: Path) -> Iterator[TestClient]:
-    add_agency(sqlite_ctx, "TEST-DE", "Test unit", "DE")
+    add_agency(sqlite_ctx, "TEST-DE", "Test unit", "DE", requester=TEST_REQUESTER)
     ingest_seeds(sqlite_ctx, tmp_path / "in", range(1, 4), agency="TEST-DE", case="AZ-1")
     settings: Settings = sqlite_ctx.settings
     settings.server.max_upload_bytes = 2 * 1024 * 1024

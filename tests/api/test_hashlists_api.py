@@ -22,7 +22,7 @@ from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
 
 @pytest.fixture
 def client(sqlite_ctx: AppContext, tmp_path: Path) -> Iterator[TestClient]:
-    add_agency(sqlite_ctx, "TEST-FR", "unit", "FR")
+    add_agency(sqlite_ctx, "TEST-FR", "unit", "FR", requester=TEST_REQUESTER)
     ingest_seeds(sqlite_ctx, tmp_path / "in", range(1, 4), agency="TEST-FR", case="PV-1")
     with TestClient(create_app(sqlite_ctx.settings)) as test_client:
         yield test_client

@@ -15,13 +15,13 @@ from sightline.api.app import create_app
 from sightline.domain.models import HashListEntryData, ListKind
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from tests.support.corpus import ingest_seeds, write_landscape
+from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
 
 
 @pytest.fixture
 def client(sqlite_ctx: AppContext, tmp_path: Path) -> Iterator[TestClient]:
     ctx = sqlite_ctx
-    add_agency(ctx, "TEST-DE", "unit", "DE")
+    add_agency(ctx, "TEST-DE", "unit", "DE", requester=TEST_REQUESTER)
     ingest_seeds(ctx, tmp_path / "in", range(1, 4), agency="TEST-DE", case="AZ-1")
     listed = write_landscape(tmp_path / "listed.jpg", 40)
     media = MediaInput(listed)

@@ -9,7 +9,7 @@ from sightline.jobs.inline import InlineRunner
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.ingest import IngestProgress, IngestReport, ingest
-from tests.support.corpus import mixed_corpus, write_landscape
+from tests.support.corpus import TEST_REQUESTER, mixed_corpus, write_landscape
 
 
 def _ingest(ctx: AppContext, root: Path, **kwargs: object) -> IngestReport:
@@ -20,12 +20,13 @@ def _ingest(ctx: AppContext, root: Path, **kwargs: object) -> IngestReport:
         case_reference="CASE-1",
         runner=InlineRunner(),
         device_label="laptop",
+        requester=TEST_REQUESTER,
         **kwargs,  # type: ignore[arg-type]
     )
 
 
 def test_ingest_mixed_folder_records_everything(ctx: AppContext, tmp_path: Path) -> None:
-    add_agency(ctx, "TEST-GB", "Test unit", "GB")
+    add_agency(ctx, "TEST-GB", "Test unit", "GB", requester=TEST_REQUESTER)
     corpus = mixed_corpus(tmp_path / "in")
     seen: list[IngestProgress] = []
 
@@ -47,7 +48,7 @@ def test_ingest_mixed_folder_records_everything(ctx: AppContext, tmp_path: Path)
 
 
 def test_features_signals_and_encrypted_blobs(ctx: AppContext, tmp_path: Path) -> None:
-    add_agency(ctx, "TEST-GB", "Test unit", "GB")
+    add_agency(ctx, "TEST-GB", "Test unit", "GB", requester=TEST_REQUESTER)
     path = write_landscape(tmp_path / "in/1.jpg", 1)
     _ingest(ctx, tmp_path / "in")
     plaintext = path.read_bytes()
@@ -72,7 +73,7 @@ def test_features_signals_and_encrypted_blobs(ctx: AppContext, tmp_path: Path) -
 
 
 def test_rerun_is_idempotent_and_picks_up_new_files(ctx: AppContext, tmp_path: Path) -> None:
-    add_agency(ctx, "TEST-GB", "Test unit", "GB")
+    add_agency(ctx, "TEST-GB", "Test unit", "GB", requester=TEST_REQUESTER)
     for seed in range(3):
         write_landscape(tmp_path / f"in/{seed}.jpg", seed)
     first = _ingest(ctx, tmp_path / "in")
@@ -87,7 +88,7 @@ def test_rerun_is_idempotent_and_picks_up_new_files(ctx: AppContext, tmp_path: P
 
 
 def test_pixel_limit_refuses_decompression_bombs(ctx: AppContext, tmp_path: Path) -> None:
-    add_agency(ctx, "TEST-GB", "Test unit", "GB")
+    add_agency(ctx, "TEST-GB", "Test unit", "GB", requester=TEST_REQUESTER)
     ctx.settings.ingest.max_pixels = 100 * 100
     write_landscape(tmp_path / "in/big.jpg", 1)
     report = _ingest(ctx, tmp_path / "in")
@@ -98,3 +99,24 @@ def _sha256(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def test_agency_and_ingest_are_audited_with_counts_only(ctx: AppContext, tmp_path: Path) -> None:
+    add_agency(ctx, "TEST-GB", "Test unit", "GB", requester=TEST_REQUESTER)
+    write_landscape(tmp_path / "in/secret-name.jpg", 1)
+    report = _ingest(ctx, tmp_path / "in")
+    with ctx.uow() as uow:
+        events = uow.audit.page(0, 100)
+        assert uow.audit.verify().ok
+    assert [e.action for e in events] == ["agency.add", "ingest.run"]
+    run = events[1]
+    assert run.resource.startswith("case:")
+    assert run.detail == {
+        "job": report.job_id,
+        "processed": 1,
+        "stored": 1,
+        "duplicates": 0,
+        "failed": 0,
+        "pending": 0,
+    }
+    assert "secret-name" not in str([e.detail for e in events])

@@ -25,12 +25,19 @@ from tests.support.corpus import SMALL, TEST_REQUESTER, write_landscape
 @pytest.fixture
 def agencies(ctx: AppContext) -> AppContext:
     for code, country in (("TEST-GB", "GB"), ("TEST-DE", "DE"), ("TEST-JP", "JP")):
-        add_agency(ctx, code, f"{code} unit", country)
+        add_agency(ctx, code, f"{code} unit", country, requester=TEST_REQUESTER)
     return ctx
 
 
 def _ingest(ctx: AppContext, folder: Path, agency: str, case: str) -> IngestReport:
-    return ingest(ctx, [folder], agency_code=agency, case_reference=case, runner=InlineRunner())
+    return ingest(
+        ctx,
+        [folder],
+        agency_code=agency,
+        case_reference=case,
+        runner=InlineRunner(),
+        requester=TEST_REQUESTER,
+    )
 
 
 def _status(ctx: AppContext, agency: str, case: str) -> dict[str, TriageStatus]:

@@ -23,7 +23,7 @@ def _ingest_seeds(ctx: AppContext, folder: Path, seeds: range) -> None:
 
 @pytest.fixture
 def stored(sqlite_ctx: AppContext, tmp_path: Path) -> AppContext:
-    add_agency(sqlite_ctx, "TEST-GB", "Test unit", "GB")
+    add_agency(sqlite_ctx, "TEST-GB", "Test unit", "GB", requester=TEST_REQUESTER)
     _ingest_seeds(sqlite_ctx, tmp_path / "a", range(1, 5))
     return sqlite_ctx
 

@@ -18,7 +18,7 @@ from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds
 @pytest.fixture
 def stored(ctx: AppContext, tmp_path: Path) -> AppContext:
     """Seeds 1-6 stored in agency TEST-GB's case CASE-1."""
-    add_agency(ctx, "TEST-GB", "Test unit", "GB")
+    add_agency(ctx, "TEST-GB", "Test unit", "GB", requester=TEST_REQUESTER)
     ingest_seeds(ctx, tmp_path / "stored", range(1, 7), agency="TEST-GB", case="CASE-1")
     return ctx
 

@@ -21,6 +21,7 @@ from sightline.errors import (
 from sightline.services import audit, catalog, tokens, users
 from sightline.services.context import AppContext
 from sightline.storage.orm import ApiTokenRow, UserRow
+from tests.support.corpus import TEST_REQUESTER
 
 T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -29,7 +30,9 @@ ACTOR = "cli:tester"
 
 @pytest.fixture
 def agency(ctx: AppContext) -> Agency:
-    return catalog.add_agency(ctx, "UK-NCA", "National Crime Agency", "GB")
+    return catalog.add_agency(
+        ctx, "UK-NCA", "National Crime Agency", "GB", requester=TEST_REQUESTER
+    )
 
 
 def _investigator(ctx: AppContext, name: str = "alice") -> str:

@@ -76,4 +76,11 @@ def ingest_seeds(
     """Write landscapes ``seeds`` into ``folder`` and ingest it inline into the case."""
     for seed in seeds:
         write_landscape(folder / f"{seed}.jpg", seed)
-    return ingest(ctx, [folder], agency_code=agency, case_reference=case, runner=InlineRunner())
+    return ingest(
+        ctx,
+        [folder],
+        agency_code=agency,
+        case_reference=case,
+        runner=InlineRunner(),
+        requester=TEST_REQUESTER,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from sightline.cli.common import app_context, console, handle_errors, print_json
+from sightline.cli.common import app_context, cli_requester, console, handle_errors, print_json
 from sightline.services import catalog
 
 agency_app = typer.Typer(help="Manage member agencies.", no_args_is_help=True)
@@ -21,7 +21,7 @@ def agency_add(
 ) -> None:
     """Register a member agency."""
     with app_context() as ctx:
-        agency = catalog.add_agency(ctx, code, name, country)
+        agency = catalog.add_agency(ctx, code, name, country, requester=cli_requester())
     console.print(f"agency {agency.code} created")
 
 
@@ -49,7 +49,7 @@ def case_add(
 ) -> None:
     """Open a case."""
     with app_context() as ctx:
-        case = catalog.add_case(ctx, agency, reference, title)
+        case = catalog.add_case(ctx, agency, reference, title, requester=cli_requester())
     console.print(f"case {case.reference} created")
 
 

@@ -43,6 +43,7 @@ def ingest_command(
                 runner=runner,
                 device_label=device,
                 on_progress=update,
+                requester=cli_requester(),
             )
         PdqIndexService(ctx).save()  # persist the caught-up index for the next process
     if as_json:

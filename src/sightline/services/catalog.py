@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import re
 
+from sightline.domain.audit import Requester
 from sightline.domain.models import Agency, Case
 from sightline.errors import InvalidInputError
+from sightline.services.audit import record
 from sightline.services.context import AppContext
+from sightline.storage.unit_of_work import UnitOfWork
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
-def add_agency(ctx: AppContext, code: str, name: str, country: str) -> Agency:
+def add_agency(
+    ctx: AppContext, code: str, name: str, country: str, *, requester: Requester
+) -> Agency:
     """Register a member agency.
 
     Raises:
@@ -29,6 +34,7 @@ def add_agency(ctx: AppContext, code: str, name: str, country: str) -> Agency:
         raise InvalidInputError("agency name must not be empty")
     with ctx.uow() as uow:
         agency = uow.agencies.add(code, name.strip(), country)
+        _audit(uow, requester, "agency.add", f"agency:{agency.id}")
         uow.commit()
     return agency
 
@@ -39,7 +45,14 @@ def list_agencies(ctx: AppContext) -> list[Agency]:
         return uow.agencies.list()
 
 
-def add_case(ctx: AppContext, agency_code: str, reference: str, title: str = "") -> Case:
+def add_case(
+    ctx: AppContext,
+    agency_code: str,
+    reference: str,
+    title: str = "",
+    *,
+    requester: Requester,
+) -> Case:
     """Open a case for an agency.
 
     Raises:
@@ -52,6 +65,7 @@ def add_case(ctx: AppContext, agency_code: str, reference: str, title: str = "")
     with ctx.uow() as uow:
         agency = uow.agencies.get(agency_code.strip().upper())
         case = uow.cases.add(agency.id, reference, title.strip())
+        _audit(uow, requester, "case.add", f"case:{case.id}")
         uow.commit()
     return case
 
@@ -62,3 +76,14 @@ def list_cases(ctx: AppContext, agency_code: str | None = None) -> list[tuple[Ca
         agencies = {a.id: a for a in uow.agencies.list()}
         agency_id = uow.agencies.get(agency_code.upper()).id if agency_code else None
         return [(c, agencies[c.agency_id]) for c in uow.cases.list(agency_id)]
+
+
+def _audit(uow: UnitOfWork, requester: Requester, action: str, resource: str) -> None:
+    record(
+        uow,
+        actor=requester.actor,
+        action=action,
+        resource=resource,
+        source=requester.source,
+        agency_id=requester.agency_id,
+    )

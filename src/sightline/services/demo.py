@@ -73,7 +73,7 @@ def load_demo(
 ) -> list[IngestReport]:
     """Create the demo agencies and ingest their cases; returns one report per case."""
     for agency in AGENCIES:
-        add_agency(ctx, agency.code, agency.name, agency.country)
+        add_agency(ctx, agency.code, agency.name, agency.country, requester=DEMO)
     reports = []
     engine = MatchingEngine(ctx, PdqIndexService(ctx))
     with tempfile.TemporaryDirectory(prefix="sightline-demo-") as tmp:
@@ -91,6 +91,7 @@ def load_demo(
                     runner=runner,
                     device_label=f"{agency.code} demo laptop",
                     engine=engine,
+                    requester=DEMO,
                 )
             )
         _demo_hash_list(ctx, engine, root / AGENCIES[0].code)

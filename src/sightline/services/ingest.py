@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sightline.domain.audit import Requester
 from sightline.domain.models import (
     Feature,
     IngestItem,
@@ -25,6 +26,7 @@ from sightline.domain.models import (
     JobSummary,
 )
 from sightline.features.hashes import PDQ_KIND
+from sightline.services.audit import record
 from sightline.services.context import AppContext
 from sightline.services.ingest_worker import (
     ItemFailure,
@@ -82,6 +84,7 @@ def ingest(
     agency_code: str,
     case_reference: str,
     runner: TaskRunner,
+    requester: Requester,
     device_label: str | None = None,
     on_progress: ProgressCallback | None = None,
     engine: MatchingEngine | None = None,
@@ -128,6 +131,22 @@ def ingest(
         if summary.pending == 0:
             uow.ingest.finish(job.id)
         failures = uow.ingest.failures(job.id)
+        record(
+            uow,
+            actor=requester.actor,
+            action="ingest.run",
+            resource=f"case:{case.id}",
+            source=requester.source,
+            agency_id=requester.agency_id,
+            detail={
+                "job": job.id,
+                "processed": len(pending),
+                "stored": summary.stored,
+                "duplicates": summary.duplicates,
+                "failed": summary.failed,
+                "pending": summary.pending,
+            },
+        )
         uow.commit()
     return IngestReport(
         job_id=job.id,
