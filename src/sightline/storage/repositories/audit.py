@@ -35,6 +35,7 @@ from sightline.domain.audit import (
     NewAuditEvent,
     VerifyReport,
     chain_hash,
+    event_hash,
 )
 from sightline.errors import ConfigurationError
 from sightline.storage.orm import AuditEventRow, utcnow
@@ -272,18 +273,7 @@ def _link_problem(row: Row[Any], prev_id: int, prev_hash: str) -> str | None:
         return (
             f"event {row.id} does not follow {before}: events were removed, reordered or inserted"
         )
-    recomputed = chain_hash(
-        row.prev_hash,
-        id=row.id,
-        occurred_at=row.occurred_at,
-        actor=row.actor,
-        actor_agency_id=row.actor_agency_id,
-        action=row.action,
-        resource=row.resource,
-        outcome=row.outcome,
-        source=row.source,
-        detail=row.detail,
-    )
+    recomputed = event_hash(_event(row))
     if recomputed != row.hash:
         return f"event {row.id} was changed: its content no longer matches its hash"
     return None
