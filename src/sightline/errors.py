@@ -213,3 +213,18 @@ class AuthenticationFailed(AccessDenied):
     code = "unauthenticated"
     http_status = 401
     exit_code = 10
+
+
+class TooManyAttempts(SightlineError):  # noqa: N818 - reads as a sentence at the client
+    """Too many failed sign-ins from one address: wait ``retry_after`` seconds (HTTP 429)."""
+
+    code = "too_many_attempts"
+    http_status = 429
+    exit_code = 11
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins from this address; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[type[TooManyAttempts], tuple[int]]:
+        return (type(self), (self.retry_after,))

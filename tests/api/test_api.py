@@ -12,6 +12,7 @@ from sightline.api.app import create_app
 from sightline.config import Settings
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
+from tests.support.api import BASE_URL, authenticated_client
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds
 
 
@@ -21,8 +22,8 @@ def client(sqlite_ctx: AppContext, tmp_path: Path) -> Iterator[TestClient]:
     ingest_seeds(sqlite_ctx, tmp_path / "in", range(1, 4), agency="TEST-DE", case="AZ-1")
     settings: Settings = sqlite_ctx.settings
     settings.server.max_upload_bytes = 2 * 1024 * 1024
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+    with TestClient(create_app(settings), base_url=BASE_URL) as test_client:
+        yield authenticated_client(test_client, sqlite_ctx, "TEST-DE")
 
 
 def test_health(client: TestClient) -> None:

@@ -17,6 +17,7 @@ from sightline.services.context import AppContext
 from sightline.services.match import match_query, query_from_hashes
 from sightline.services.matching import MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
+from tests.support.api import BASE_URL, authenticated_client
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
 
 
@@ -24,8 +25,8 @@ from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
 def client(sqlite_ctx: AppContext, tmp_path: Path) -> Iterator[TestClient]:
     add_agency(sqlite_ctx, "TEST-FR", "unit", "FR", requester=TEST_REQUESTER)
     ingest_seeds(sqlite_ctx, tmp_path / "in", range(1, 4), agency="TEST-FR", case="PV-1")
-    with TestClient(create_app(sqlite_ctx.settings)) as test_client:
-        yield test_client
+    with TestClient(create_app(sqlite_ctx.settings), base_url=BASE_URL) as test_client:
+        yield authenticated_client(test_client, sqlite_ctx, "TEST-FR")
 
 
 def _csv(tmp_path: Path) -> bytes:

@@ -15,6 +15,7 @@ from sightline.api.app import create_app
 from sightline.domain.models import HashListEntryData, ListKind
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
+from tests.support.api import BASE_URL, authenticated_client
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
 
 
@@ -38,8 +39,8 @@ def client(sqlite_ctx: AppContext, tmp_path: Path) -> Iterator[TestClient]:
             ],
         )
         uow.commit()
-    with TestClient(create_app(ctx.settings)) as test_client:
-        yield test_client
+    with TestClient(create_app(ctx.settings), base_url=BASE_URL) as test_client:
+        yield authenticated_client(test_client, ctx, "TEST-DE")
 
 
 def test_match_file_against_stored_media(client: TestClient, tmp_path: Path) -> None:
@@ -107,7 +108,7 @@ def test_api_matches_are_audited_with_the_client_address(
     with sqlite_ctx.uow() as uow:
         [event] = [e for e in uow.audit.page(0, 100) if e.action == "match"]
     assert (event.actor, event.source, event.detail) == (
-        "api:anonymous",
+        "token:1",
         "testclient",
         {"media_matches": 0, "list_matches": 0},
     )

@@ -158,7 +158,22 @@ def test_failures_below_the_limit_are_forgotten_after_a_success(
     _login(ctx, seed)
     with pytest.raises(AccessDenied):
         _login(ctx, seed, password="not the password!")
-    assert _login(ctx, seed).mfa_verified  # one failure after a success does not lock
+    # one failure after a success does not lock (a new code: the first one was used)
+    assert _login(ctx, seed, at=T0 + timedelta(seconds=60)).mfa_verified
+
+
+def test_a_one_time_code_signs_in_once(ctx: AppContext, agency: Agency) -> None:
+    seed = _investigator(ctx)
+    _login(ctx, seed)
+    with pytest.raises(AuthenticationFailed) as replayed:
+        _login(ctx, seed, at=T0 + timedelta(seconds=5))  # same 30-second step, same code
+    assert replayed.value.reason == "totp_replayed"
+    with pytest.raises(AuthenticationFailed):  # the previous step's code is older still
+        code = pyotp.TOTP(seed).at(T0 - timedelta(seconds=30))
+        users.authenticate(
+            ctx, username="alice", password=PASSWORD, totp_code=code, now=T0 + timedelta(seconds=5)
+        )
+    assert _login(ctx, seed, at=T0 + timedelta(seconds=30)).mfa_verified  # the next step's
 
 
 def test_an_expired_certification_cuts_media(ctx: AppContext, agency: Agency) -> None:
@@ -173,7 +188,7 @@ def test_an_expired_certification_cuts_media(ctx: AppContext, agency: Agency) ->
     decision = decide(stale, Action.VIEW_MEDIA, case, now=later)
     assert not decision.allowed and decision.reason is Reason.CERTIFICATION_EXPIRED
     users.revoke_certification(ctx, actor=ACTOR, username="alice")
-    withdrawn = _login(ctx, seed)
+    withdrawn = _login(ctx, seed, at=later + timedelta(minutes=1))
     assert decide(withdrawn, Action.VIEW_MEDIA, case, now=T0).reason is Reason.NOT_CERTIFIED
 
 
@@ -197,7 +212,8 @@ def test_tokens_are_shown_once_stored_hashed_and_refused_when_dead(
         assert row is not None
         assert row.token_hash == hashlib.sha256(secret.encode()).hexdigest()
         assert secret not in repr(vars(row))
-    actor = tokens.resolve_token(ctx, secret, scope="search", now=T0)
+    actor, token = tokens.resolve_token(ctx, secret, scope="search", now=T0)
+    assert token.id == token_id
     assert actor.role is Role.INVESTIGATOR and not actor.mfa_verified
     case = CaseScope(case_id=1, agency_id=agency.id, sharing=SharingLevel.PRIVATE)
     assert decide(actor, Action.VIEW_MEDIA, case, now=T0).reason is Reason.MFA_REQUIRED

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 
 from sightline import __version__
 from sightline.api.errors import configure_errors
-from sightline.api.routes import cases, hashlists, health, match, search
+from sightline.api.routes import cases, hashlists, health, match, search, session
+from sightline.api.throttle import LoginThrottle
 from sightline.config import Settings
 from sightline.services.context import open_context
 from sightline.services.matching import MatchingEngine
@@ -50,6 +51,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         index = PdqIndexService(ctx)
         index.open()  # load or rebuild before the first request
         app.state.ctx = ctx
+        app.state.login_throttle = LoginThrottle()
         app.state.pdq_index = index
         app.state.engine = engine = MatchingEngine(ctx, index)
         engine.list_index.open()
@@ -68,6 +70,7 @@ def _configure_errors(app: FastAPI) -> None:
 
 def _configure_routes(app: FastAPI) -> None:
     app.include_router(health.router)
+    app.include_router(session.router)
     app.include_router(search.router)
     app.include_router(match.router)
     app.include_router(cases.router)

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from sightline.domain.audit import Requester
 from sightline.services.context import AppContext
 from sightline.services.matching import MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
@@ -27,10 +26,9 @@ def _engine(request: Request) -> MatchingEngine:
     return engine
 
 
-def api_requester(request: Request) -> Requester:
-    """Who asks, for the audit trail: anonymous on loopback until authentication exists."""
-    client = request.client.host if request.client else "unknown"
-    return Requester(actor="api:anonymous", source=client)
+def client_address(request: Request) -> str:
+    """The peer's address, for the audit trail and the sign-in throttle."""
+    return request.client.host if request.client else "unknown"
 
 
 ContextDep = Annotated[AppContext, Depends(_context)]

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sightline.errors import SightlineError
+from sightline.errors import AuthenticationFailed, SightlineError, TooManyAttempts
 
 
 class ErrorBody(BaseModel):
@@ -31,7 +31,12 @@ def _envelope(status: int, code: str, message: str) -> JSONResponse:
 
 async def _sightline_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SightlineError)  # registered for this type only
-    return _envelope(exc.http_status, exc.code, exc.message)
+    response = _envelope(exc.http_status, exc.code, exc.message)
+    if isinstance(exc, TooManyAttempts):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, AuthenticationFailed):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -64,6 +69,8 @@ def configure_errors(app: FastAPI) -> None:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorEnvelope, "description": "Not signed in, or the token is not valid."},
+    403: {"model": ErrorEnvelope, "description": "Not permitted (or the CSRF token is missing)."},
     413: {"model": ErrorEnvelope, "description": "Upload too large."},
     422: {"model": ErrorEnvelope, "description": "Invalid input."},
 }

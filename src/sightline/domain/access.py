@@ -119,6 +119,26 @@ class Reason(enum.StrEnum):
     SIGNALS_ONLY = "signals_only"
 
 
+class Scope(enum.StrEnum):
+    """What an API token may be used for (a session may do all of these).
+
+    Scopes narrow a token below its user's rights; they never widen them: the policy above
+    still decides every request.
+    """
+
+    SEARCH = "search"
+    MATCH = "match"
+    CASES_READ = "cases:read"
+    CASES_WRITE = "cases:write"
+    INGEST = "ingest"
+    MEDIA_READ = "media:read"
+    HASHLISTS_READ = "hashlists:read"
+    HASHLISTS_WRITE = "hashlists:write"
+    ALERTS_READ = "alerts:read"
+    AUDIT_READ = "audit:read"
+    ADMIN = "admin"
+
+
 class _Needs(enum.Flag):
     """What an action requires the actor to hold at the moment of asking."""
 
@@ -334,6 +354,15 @@ def case_filter(actor: Actor, action: Action, *, now: datetime) -> CaseFilter:
         level for level, rel in _OTHER.items() if _decide(actor, action, rel, now).allowed
     )
     return CaseFilter(agency_id=actor.agency_id, own_agency=own, other_levels=levels)
+
+
+def scope_for(actor: Actor | None, action: Action, *, now: datetime) -> CaseFilter | None:
+    """:func:`case_filter` for an authenticated actor; ``None`` (no filter) for the operator.
+
+    ``actor`` is ``None`` only for the local operator (the command line on the server, which
+    holds the master key and the database and so can read everything anyway; ADR 0007).
+    """
+    return None if actor is None else case_filter(actor, action, now=now)
 
 
 def allowed_actions(actor: Actor, case: CaseScope, *, now: datetime) -> frozenset[Action]:

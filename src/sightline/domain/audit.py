@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sightline.domain.access import Action, Actor, CaseFilter, scope_for
+
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first event."""
 
@@ -42,14 +44,21 @@ class AuditOutcome(enum.StrEnum):
 class Requester:
     """Who asks a service for something, and from where, as the audit trail records it.
 
-    ``actor`` is ``"cli:<os user>"`` for the command line and the authenticated user or token
-    for the API (``"api:anonymous"`` until authentication exists); ``source`` is ``"cli"`` or
-    the client address.
+    ``actor`` is ``"cli:<os user>"`` for the command line, ``"user:<id>"`` for a signed-in
+    session and ``"token:<id>"`` for an API token; ``source`` is ``"cli"`` or the client
+    address. ``access`` is the authenticated user as the access policy sees them; it is
+    ``None`` only for the local operator (the command line), whom no case filter restricts
+    (ADR 0007).
     """
 
     actor: str
     source: str
     agency_id: int | None = None
+    access: Actor | None = None
+
+    def scope(self, action: Action, *, now: datetime | None = None) -> CaseFilter | None:
+        """Which cases this requester may do ``action`` with (``None``: every case)."""
+        return scope_for(self.access, action, now=now or datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sightline.domain.access import CaseScope, SharingLevel
+
 
 @dataclass(frozen=True, slots=True)
 class Agency:
@@ -21,6 +23,7 @@ class Agency:
     code: str
     name: str
     country: str
+    contact: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,12 @@ class Case:
     reference: str
     title: str
     created_at: datetime
+    sharing: SharingLevel = SharingLevel.PRIVATE
+
+    @property
+    def scope(self) -> CaseScope:
+        """What the access policy needs to know about this case."""
+        return CaseScope(case_id=self.id, agency_id=self.agency_id, sharing=self.sharing)
 
 
 @dataclass(frozen=True, slots=True)

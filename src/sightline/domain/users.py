@@ -53,6 +53,7 @@ class Credentials:
     user: User
     password_hash: str = field(repr=False)
     sealed_totp_secret: bytes | None = field(repr=False)
+    totp_last_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +79,26 @@ class ApiToken:
     revoked_at: datetime | None
     created_at: datetime
     last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A browser session as stored: only hashes of its cookie and CSRF secrets remain.
+
+    Attributes:
+        id: The session's id (safe to show and to audit).
+        user_id: Who signed in.
+        csrf_hash: SHA-256 of the CSRF token the client echoes on changes.
+        created_at: Sign-in time.
+        last_seen_at: Last request (written at most once a minute).
+        expires_at: The absolute end.
+        revoked_at: When it was ended by sign-out or an account change, if it was.
+    """
+
+    id: int
+    user_id: int
+    csrf_hash: str = field(repr=False)
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None

@@ -22,17 +22,20 @@ import getpass
 import math
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from sightline.domain.access import Action, CaseScope, Decision, decide
 from sightline.domain.audit import (
     AuditEvent,
     AuditHead,
     AuditOutcome,
     NewAuditEvent,
+    Requester,
     VerifyReport,
     canonical_json,
 )
-from sightline.errors import InvalidInputError
+from sightline.errors import AccessDenied, InvalidInputError, NotFoundError
 from sightline.services.context import AppContext
 from sightline.storage.unit_of_work import UnitOfWork
 
@@ -91,6 +94,73 @@ def record(
         detail=_detail(detail or {}),
     )
     return uow.audit.append(event)
+
+
+def record_request(
+    uow: UnitOfWork,
+    requester: Requester,
+    action: str,
+    resource: str,
+    *,
+    outcome: AuditOutcome | str = AuditOutcome.ALLOWED,
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """:func:`record` for what ``requester`` asked: actor, source and agency filled in."""
+    return record(
+        uow,
+        actor=requester.actor,
+        action=action,
+        resource=resource,
+        outcome=outcome,
+        source=requester.source,
+        agency_id=requester.agency_id,
+        detail=detail,
+    )
+
+
+def record_denied(
+    ctx: AppContext, requester: Requester, action: str, resource: str, reason: str
+) -> None:
+    """Record a refused attempt in a transaction of its own (the action does not happen)."""
+    with ctx.uow() as uow:
+        record_request(
+            uow, requester, action, resource, outcome=AuditOutcome.DENIED, detail={"reason": reason}
+        )
+        uow.commit()
+
+
+def authorize(
+    ctx: AppContext,
+    requester: Requester,
+    action: Action,
+    case: CaseScope,
+    *,
+    audit_action: str,
+    now: datetime | None = None,
+) -> Decision | None:
+    """Check ``action`` on ``case`` with the policy; record and raise a refusal.
+
+    The local operator (``requester.access is None``) is not checked and gets ``None``. A
+    refused actor who may not even know the case exists gets :class:`NotFoundError`, one who
+    may (or whose own agency owns it) gets :class:`AccessDenied`; both attempts are in the
+    audit trail with the policy's reason.
+
+    Raises:
+        NotFoundError: the case is hidden from the actor.
+        AccessDenied: the actor knows of the case but may not do ``action``.
+    """
+    actor = requester.access
+    if actor is None:
+        return None
+    now = now or datetime.now(UTC)
+    decision = decide(actor, action, case, now=now)
+    if decision.allowed:
+        return decision
+    record_denied(ctx, requester, audit_action, f"case:{case.case_id}", decision.reason)
+    hidden = case.agency_id != actor.agency_id
+    if hidden and not decide(actor, Action.SEE_MATCH_EXISTS, case, now=now).allowed:
+        raise NotFoundError("no such case")
+    raise AccessDenied(decision.reason)
 
 
 def verify(ctx: AppContext, expected_head: AuditHead | None = None) -> VerifyReport:

@@ -16,7 +16,7 @@ import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sightline.domain.access import Actor
+from sightline.domain.access import Actor, Scope
 from sightline.domain.audit import AuditOutcome
 from sightline.domain.users import ApiToken, User
 from sightline.errors import AuthenticationFailed, ConflictError, InvalidInputError
@@ -31,7 +31,6 @@ MAX_TOKEN_TTL = timedelta(days=366)
 """Tokens must expire; a year is the longest a forgotten tool keeps access."""
 
 
-_SCOPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 
 
@@ -56,8 +55,9 @@ def create_token(
     wanted = sorted(set(scopes))
     if not _TOKEN_NAME.match(name):
         raise InvalidInputError("token name: 1-100 letters, digits, spaces, '.', '_' or '-'")
-    if not wanted or not all(_SCOPE.match(s) for s in wanted):
-        raise InvalidInputError("scopes: at least one, lower case, e.g. search or media:read")
+    known = {scope.value for scope in Scope}
+    if not wanted or not set(wanted) <= known:
+        raise InvalidInputError(f"scopes: at least one of {', '.join(sorted(known))}")
     if not timedelta(0) < ttl <= MAX_TOKEN_TTL:
         raise InvalidInputError(f"lifetime: more than 0 and at most {MAX_TOKEN_TTL.days} days")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -86,13 +86,16 @@ def resolve_token(
     ctx: AppContext,
     secret: str,
     *,
-    scope: str,
+    scope: str | None,
     now: datetime | None = None,
     source: str = "api",
-) -> Actor:
-    """The actor a token speaks for, if it is known, live and holds ``scope``.
+) -> tuple[Actor, ApiToken]:
+    """The actor a token speaks for, if it is known, live and holds ``scope``, and the token.
 
-    Token actors never count as MFA-verified, so media stays out of a tool's reach.
+    ``scope=None`` accepts any live token (for "who am I").
+
+    Token actors never count as MFA-verified, so media stays out of a tool's reach. The user
+    is read afresh, so a withdrawn certification or a disabled account takes effect at once.
 
     Raises:
         AuthenticationFailed: unknown, expired, revoked, out of scope, or its user is disabled
@@ -118,7 +121,7 @@ def resolve_token(
             raise AuthenticationFailed(reason or "unknown_token", "invalid or expired token")
         uow.tokens.touch(token.id, now)
         uow.commit()
-    return actor_for(user, mfa_verified=False)
+    return actor_for(user, mfa_verified=False), token
 
 
 def revoke_token(
@@ -156,7 +159,7 @@ def list_tokens(ctx: AppContext, username: str | None = None) -> list[ApiToken]:
 
 
 def _token_refusal(
-    token: ApiToken | None, user: User | None, scope: str, now: datetime
+    token: ApiToken | None, user: User | None, scope: str | None, now: datetime
 ) -> str | None:
     if token is None or user is None:
         return "unknown_token"
@@ -164,7 +167,7 @@ def _token_refusal(
         return "revoked"
     if token.expires_at <= now:
         return "expired"
-    if scope not in token.scopes:
+    if scope is not None and scope not in token.scopes:
         return "out_of_scope"
     if user.disabled:
         return "disabled"

@@ -181,6 +181,9 @@ def authenticate(
             uow.commit()
             raise AuthenticationFailed(reason, LOGIN_FAILED)
         uow.users.set_sign_in_state(user.id, failed_logins=0, locked_until=None)
+        if creds.sealed_totp_secret is not None:
+            seed = _unseal(_totp_key(ctx), user.username, creds.sealed_totp_secret)
+            uow.users.set_totp_last_step(user.id, totp_step(seed, totp_code, now) or 0)
         if _hasher().check_needs_rehash(creds.password_hash):
             uow.users.set_password_hash(user.id, _hasher().hash(password))
         record(
@@ -266,8 +269,24 @@ def _sign_in_refusal(
     if creds.sealed_totp_secret is None:
         return None  # never set by this code: every user gets a secret at creation
     seed = _unseal(_totp_key(ctx), user.username, creds.sealed_totp_secret)
-    if not pyotp.TOTP(seed).verify(code.strip(), for_time=now, valid_window=TOTP_VALID_WINDOW):
+    step = totp_step(seed, code, now)
+    if step is None:
         return "bad_totp"
+    if creds.totp_last_step is not None and step <= creds.totp_last_step:
+        return "totp_replayed"
+    return None
+
+
+def totp_step(seed: str, code: str, now: datetime) -> int | None:
+    """The 30-second step whose code ``code`` is, within the drift window; None if none.
+
+    pyotp's ``verify`` says only yes or no; the step is needed to refuse a replayed code.
+    """
+    totp = pyotp.TOTP(seed)
+    current = totp.timecode(now)
+    for step in range(current - TOTP_VALID_WINDOW, current + TOTP_VALID_WINDOW + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code.strip()):
+            return step
     return None
 
 

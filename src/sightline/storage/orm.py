@@ -77,6 +77,7 @@ class AgencyRow(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))
+    contact: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -89,6 +90,8 @@ class CaseRow(Base):
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
     reference: Mapped[str] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(300), default="")
+    # private | signals | shared (domain.access.SharingLevel); new cases start private.
+    sharing: Mapped[str] = mapped_column(String(16), default="private", server_default="private")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -359,6 +362,8 @@ class UserRow(Base):
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled: Mapped[bool] = mapped_column(default=False)
+    # The 30-second TOTP step last accepted: a code is good for one sign-in only (replay).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ApiTokenRow(Base):
@@ -374,3 +379,23 @@ class ApiTokenRow(Base):
     revoked_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+
+
+class WebSessionRow(Base):
+    """A signed-in browser session; only the SHA-256 of its cookie secret is stored.
+
+    ``csrf_hash`` is the SHA-256 of the CSRF token the client must echo on every unsafe
+    request. A session ends at ``expires_at`` (absolute), after ``idle`` without use, or when
+    revoked (sign-out, password change, disabled user).
+    """
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -26,7 +26,11 @@ from sightline.storage.repositories.media import (
     SightingRepository,
     SignalRepository,
 )
-from sightline.storage.repositories.users import ApiTokenRepository, UserRepository
+from sightline.storage.repositories.users import (
+    ApiTokenRepository,
+    UserRepository,
+    WebSessionRepository,
+)
 
 
 class UnitOfWork:
@@ -46,6 +50,7 @@ class UnitOfWork:
     audit: AuditRepository
     users: UserRepository
     tokens: ApiTokenRepository
+    web_sessions: WebSessionRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -68,6 +73,7 @@ class UnitOfWork:
         self.audit = AuditRepository(session)
         self.users = UserRepository(session)
         self.tokens = ApiTokenRepository(session)
+        self.web_sessions = WebSessionRepository(session)
         return self
 
     def __exit__(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from sightline.api.auth import AlertsReader, CasesReader
 from sightline.api.deps import ContextDep
 from sightline.services.triage import agency_alerts, case_triage, triage_as_dict
 
@@ -53,7 +54,7 @@ class AlertPage(BaseModel):
 
 
 @router.get("/cases/{case}/triage", operation_id="case_triage", response_model=TriageRead)
-def triage(agency: str, case: str, ctx: ContextDep) -> TriageRead:
+def triage(agency: str, case: str, requester: CasesReader, ctx: ContextDep) -> TriageRead:
     """Triage of a case: known-identified, known and new items, duplicates stacked."""
     return TriageRead.model_validate(triage_as_dict(case_triage(ctx, agency, case)))
 
@@ -61,6 +62,7 @@ def triage(agency: str, case: str, ctx: ContextDep) -> TriageRead:
 @router.get("/alerts", operation_id="agency_alerts", response_model=AlertPage)
 def alerts(
     agency: str,
+    requester: AlertsReader,
     ctx: ContextDep,
     after_id: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

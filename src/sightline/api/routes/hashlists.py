@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 
-from sightline.api.deps import ContextDep, EngineDep, api_requester
+from sightline.api.auth import HashlistsReader, HashlistsWriter
+from sightline.api.deps import ContextDep, EngineDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.uploads import uploaded_file
 from sightline.domain.models import HashList, ListKind
@@ -95,7 +96,7 @@ def _retro_hunt(ctx: AppContext, engine: MatchingEngine, list_id: int) -> None:
 
 
 @router.get("", operation_id="list_hashlists", response_model=list[HashListRead])
-def list_hashlists(ctx: ContextDep) -> list[HashListRead]:
+def list_hashlists(requester: HashlistsReader, ctx: ContextDep) -> list[HashListRead]:
     """Every hash list."""
     return [_read(h) for h in hashlists.list_lists(ctx)]
 
@@ -109,6 +110,7 @@ def list_hashlists(ctx: ContextDep) -> list[HashListRead]:
 )
 def import_hashlist(
     request: Request,
+    requester: HashlistsWriter,
     ctx: ContextDep,
     engine: EngineDep,
     background: BackgroundTasks,
@@ -124,7 +126,7 @@ def import_hashlist(
         report = hashlists.import_list(
             ctx,
             stream,
-            requester=api_requester(request),
+            requester=requester,
             owner=owner,
             name=name,
             kind=kind,
@@ -150,7 +152,7 @@ def import_hashlist(
 def update_hashlist(
     list_id: int,
     body: ListUpdate,
-    request: Request,
+    requester: HashlistsWriter,
     ctx: ContextDep,
     engine: EngineDep,
     background: BackgroundTasks,
@@ -159,7 +161,7 @@ def update_hashlist(
     updated = hashlists.configure(
         ctx,
         list_id,
-        requester=api_requester(request),
+        requester=requester,
         enabled=body.enabled,
         threshold=body.pdq_threshold,
     )
@@ -171,19 +173,19 @@ def update_hashlist(
 @router.delete(
     "/{list_id}", operation_id="delete_hashlist", status_code=204, responses=ERROR_RESPONSES
 )
-def delete_hashlist(list_id: int, request: Request, ctx: ContextDep) -> None:
+def delete_hashlist(list_id: int, requester: HashlistsWriter, ctx: ContextDep) -> None:
     """Delete a list with its entries and what was recorded against them."""
-    hashlists.delete_list(ctx, list_id, requester=api_requester(request))
+    hashlists.delete_list(ctx, list_id, requester=requester)
 
 
 @router.post(
     "/{list_id}/votes", operation_id="vote_on_entry", status_code=204, responses=ERROR_RESPONSES
 )
-def vote(list_id: int, body: VoteCreate, request: Request, ctx: ContextDep) -> None:
+def vote(list_id: int, body: VoteCreate, requester: HashlistsWriter, ctx: ContextDep) -> None:
     """Record a reviewer's verdict on a match against an entry of the list."""
     hashlists.vote(
         ctx,
-        requester=api_requester(request),
+        requester=requester,
         entry_id=body.entry_id,
         media_id=body.media_id,
         agency=body.agency,
@@ -196,7 +198,7 @@ def vote(list_id: int, body: VoteCreate, request: Request, ctx: ContextDep) -> N
 @router.get(
     "/{list_id}/report", operation_id="hashlist_report", response_model=list[EntryReportRead]
 )
-def report(list_id: int, ctx: ContextDep) -> list[EntryReportRead]:
+def report(list_id: int, requester: HashlistsReader, ctx: ContextDep) -> list[EntryReportRead]:
     """Per entry: matches, confirm and reject votes, quarantine (for the list's owner)."""
     return [_entry(r) for r in hashlists.owner_report(ctx, list_id)]
 

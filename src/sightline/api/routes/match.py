@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 
-from sightline.api.deps import ContextDep, EngineDep, api_requester
+from sightline.api.auth import MatchRequester
+from sightline.api.deps import ContextDep, EngineDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.routes.search import SearchResponse
 from sightline.api.uploads import uploaded_file
@@ -50,6 +51,7 @@ class MatchResponse(SearchResponse):
 )
 def match(
     request: Request,
+    requester: MatchRequester,
     ctx: ContextDep,
     engine: EngineDep,
     file: UploadFile | None = None,
@@ -69,7 +71,7 @@ def match(
             query = query_from_file(ctx, path)
     else:
         query = query_from_hashes(md5=md5, sha1=sha1, sha256=sha256, pdq=pdq)
-    result = match_query(ctx, engine, query, requester=api_requester(request), list_ids=list_ids)
+    result = match_query(ctx, engine, query, requester=requester, list_ids=list_ids)
     return MatchResponse.model_validate(match_as_dict(result))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, UploadFile
 from pydantic import BaseModel, Field
 
-from sightline.api.deps import ContextDep, IndexDep, api_requester
+from sightline.api.auth import SearchRequester
+from sightline.api.deps import ContextDep, IndexDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.uploads import uploaded_file
 from sightline.services.search import result_as_dict, search_file
@@ -63,8 +64,14 @@ class SearchResponse(BaseModel):
     response_model=SearchResponse,
     responses=ERROR_RESPONSES,
 )
-def search(file: UploadFile, request: Request, ctx: ContextDep, index: IndexDep) -> SearchResponse:
+def search(
+    file: UploadFile,
+    request: Request,
+    requester: SearchRequester,
+    ctx: ContextDep,
+    index: IndexDep,
+) -> SearchResponse:
     """Search every case for exact (MD5, SHA-1, SHA-256) and PDQ matches of an uploaded file."""
     with uploaded_file(ctx, request, file) as path:
-        result = search_file(ctx, index, path, requester=api_requester(request))
+        result = search_file(ctx, index, path, requester=requester)
     return SearchResponse.model_validate(result_as_dict(result))

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
+from sightline.domain.access import CaseFilter, SharingLevel
 from sightline.domain.models import Agency, Case
 from sightline.errors import ConflictError, NotFoundError
 from sightline.storage.orm import AgencyRow, CaseRow
 
 
 def _agency(row: AgencyRow) -> Agency:
-    return Agency(id=row.id, code=row.code, name=row.name, country=row.country)
+    return Agency(id=row.id, code=row.code, name=row.name, country=row.country, contact=row.contact)
 
 
 def _case(row: CaseRow) -> Case:
@@ -23,6 +24,7 @@ def _case(row: CaseRow) -> Case:
         reference=row.reference,
         title=row.title,
         created_at=row.created_at,
+        sharing=SharingLevel(row.sharing),
     )
 
 
@@ -32,11 +34,11 @@ class AgencyRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def add(self, code: str, name: str, country: str) -> Agency:
+    def add(self, code: str, name: str, country: str, contact: str = "") -> Agency:
         """Create an agency; codes are unique."""
         if self.find(code) is not None:
             raise ConflictError(f"agency {code!r} already exists")
-        row = AgencyRow(code=code, name=name, country=country.upper())
+        row = AgencyRow(code=code, name=name, country=country.upper(), contact=contact)
         self._session.add(row)
         self._session.flush()
         return _agency(row)
@@ -65,11 +67,17 @@ class CaseRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def add(self, agency_id: int, reference: str, title: str = "") -> Case:
+    def add(
+        self,
+        agency_id: int,
+        reference: str,
+        title: str = "",
+        sharing: SharingLevel = SharingLevel.PRIVATE,
+    ) -> Case:
         """Create a case; references are unique within an agency."""
         if self.find(agency_id, reference) is not None:
             raise ConflictError(f"case {reference!r} already exists in this agency")
-        row = CaseRow(agency_id=agency_id, reference=reference, title=title)
+        row = CaseRow(agency_id=agency_id, reference=reference, title=title, sharing=sharing.value)
         self._session.add(row)
         self._session.flush()
         return _case(row)
@@ -98,9 +106,47 @@ class CaseRepository:
         )
         return {int(c): int(a) for c, a in rows}
 
-    def list(self, agency_id: int | None = None) -> list[Case]:
-        """Cases, optionally of one agency, by id."""
-        query = select(CaseRow).order_by(CaseRow.id)
+    def list(
+        self,
+        agency_id: int | None = None,
+        *,
+        scope: CaseFilter | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+    ) -> list[Case]:
+        """Cases, optionally of one agency and within an access scope, by id."""
+        query = select(CaseRow).where(CaseRow.id > after_id).order_by(CaseRow.id)
         if agency_id is not None:
             query = query.where(CaseRow.agency_id == agency_id)
+        if scope is not None:
+            query = query.where(case_scope_clause(scope, CaseRow))
+        if limit is not None:
+            query = query.limit(limit)
         return [_case(row) for row in self._session.scalars(query)]
+
+    def set_sharing(self, case_id: int, sharing: SharingLevel) -> Case:
+        """Change who outside the owning agency may see the case."""
+        row = self._session.get(CaseRow, case_id)
+        if row is None:
+            raise NotFoundError(f"no case with id {case_id}")
+        row.sharing = sharing.value
+        self._session.flush()
+        return _case(row)
+
+
+def case_scope_clause(scope: CaseFilter, cases: type[CaseRow] = CaseRow) -> ColumnElement[bool]:
+    """The SQL condition for :class:`~sightline.domain.access.CaseFilter` on ``cases``.
+
+    Every repository that returns case content joins ``cases`` and adds this clause, so what an
+    actor may see is decided by the policy module and applied in the database.
+    """
+    if scope.nothing:
+        return false()
+    if scope.everything:
+        return true()
+    own = cases.agency_id == scope.agency_id
+    levels = sorted(level.value for level in scope.other_levels)
+    other = and_(cases.agency_id != scope.agency_id, cases.sharing.in_(levels))
+    if not scope.own_agency:
+        return other
+    return or_(own, other) if levels else own

@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sightline.domain.access import Role
-from sightline.domain.users import ApiToken, Credentials, User
+from sightline.domain.users import ApiToken, Credentials, User, WebSession
 from sightline.errors import ConflictError, NotFoundError
-from sightline.storage.orm import ApiTokenRow, UserRow
+from sightline.storage.orm import ApiTokenRow, UserRow, WebSessionRow
 
 
 def _user(row: UserRow) -> User:
@@ -100,7 +100,7 @@ class UserRepository:
         )
         if row is None:
             return None
-        return Credentials(_user(row), row.password_hash, row.totp_secret)
+        return Credentials(_user(row), row.password_hash, row.totp_secret, row.totp_last_step)
 
     def count_with_role(self, role: Role) -> int:
         """How many users have ``role``."""
@@ -125,6 +125,18 @@ class UserRepository:
         """Replace the stored hash (a new password, or a rehash with stronger parameters)."""
         self._require(user_id).password_hash = password_hash
         self._session.flush()
+
+    def set_totp_last_step(self, user_id: int, step: int) -> None:
+        """Remember the TOTP time step just used, so its code cannot be replayed."""
+        self._require(user_id).totp_last_step = step
+        self._session.flush()
+
+    def set_disabled(self, user_id: int, disabled: bool) -> User:
+        """Switch the account off (or on again)."""
+        row = self._require(user_id)
+        row.disabled = disabled
+        self._session.flush()
+        return _user(row)
 
     def set_sign_in_state(
         self, user_id: int, *, failed_logins: int, locked_until: datetime | None
@@ -200,3 +212,80 @@ class ApiTokenRepository:
         if row is None:
             raise NotFoundError(f"no API token with id {token_id}")
         return row
+
+
+def _web_session(row: WebSessionRow) -> WebSession:
+    return WebSession(
+        id=row.id,
+        user_id=row.user_id,
+        csrf_hash=row.csrf_hash,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class WebSessionRepository:
+    """Browser sessions, found by the SHA-256 of their cookie secret."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(
+        self,
+        *,
+        user_id: int,
+        token_hash: str,
+        csrf_hash: str,
+        source: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int:
+        """Store a new session (hashes only); returns its id."""
+        row = WebSessionRow(
+            user_id=user_id,
+            token_hash=token_hash,
+            csrf_hash=csrf_hash,
+            source=source,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=expires_at,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row.id
+
+    def find_by_hash(self, token_hash: str) -> WebSession | None:
+        """The session whose secret hashes to ``token_hash``, if any."""
+        query = select(WebSessionRow).where(WebSessionRow.token_hash == token_hash)
+        row = self._session.scalar(query)
+        return None if row is None else _web_session(row)
+
+    def touch(self, session_id: int, at: datetime) -> None:
+        """Remember the session's latest request."""
+        row = self._session.get(WebSessionRow, session_id)
+        if row is not None:
+            row.last_seen_at = at
+            self._session.flush()
+
+    def revoke(self, session_id: int, at: datetime) -> None:
+        """End one session (sign-out)."""
+        row = self._session.get(WebSessionRow, session_id)
+        if row is None:
+            raise NotFoundError(f"no session with id {session_id}")
+        if row.revoked_at is None:
+            row.revoked_at = at
+            self._session.flush()
+
+    def revoke_all(self, user_id: int, at: datetime) -> int:
+        """End every live session of a user; returns how many were live."""
+        rows = self._session.scalars(
+            select(WebSessionRow).where(
+                WebSessionRow.user_id == user_id, WebSessionRow.revoked_at.is_(None)
+            )
+        ).all()
+        for row in rows:
+            row.revoked_at = at
+        self._session.flush()
+        return len(rows)
