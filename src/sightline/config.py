@@ -74,6 +74,13 @@ class ServerSettings(BaseModel):
     max_upload_bytes: int = Field(
         default=256 * 1024**2, gt=0, description="Largest accepted upload in bytes."
     )
+    tls_certfile: Path | None = Field(
+        default=None,
+        description="PEM certificate chain; with tls_keyfile, serve HTTPS (needed off loopback).",
+    )
+    tls_keyfile: Path | None = Field(
+        default=None, description="PEM private key of tls_certfile (keep it 0600)."
+    )
 
 
 class Settings(BaseSettings):

@@ -80,7 +80,7 @@ def test_init_ingest_search_round_trip(tmp_path: Path) -> None:
 def test_serve_refuses_non_loopback(tmp_path: Path) -> None:
     result = sightline(tmp_path / "var", "serve", "--host", "0.0.0.0", check=False)
     assert result.returncode == 3
-    assert "loopback" in result.stderr
+    assert "refusing to serve plain HTTP" in result.stderr
 
 
 @pytest.mark.parametrize("args", [["--help"], ["ingest", "--help"], ["search", "--help"]])

@@ -75,18 +75,34 @@ def serve(
     host: str | None = typer.Option(None, "--host", help="Bind address (default: settings)."),
     port: int | None = typer.Option(None, "--port", help="Port (default: settings)."),
 ) -> None:
-    """Serve the API (health endpoints, search, OpenAPI docs at /docs)."""
+    """Serve the API (OpenAPI docs at /docs); HTTPS when a TLS certificate is configured.
+
+    Off loopback the API must speak HTTPS: session cookies are Secure and tokens are bearer
+    secrets, so a plain-HTTP listener on a network would hand both to any eavesdropper.
+    """
     import uvicorn
 
     from sightline.api.app import create_app
 
     settings = load_settings()
     bind = host or settings.server.host
-    if not _is_loopback(bind):
+    tls = settings.server.tls_certfile, settings.server.tls_keyfile
+    if (tls[0] is None) != (tls[1] is None):
         raise ConfigurationError(
-            "the API has no authentication yet, so it only binds to a loopback address"
+            "set both SIGHTLINE_SERVER__TLS_CERTFILE and SIGHTLINE_SERVER__TLS_KEYFILE, or neither"
         )
-    uvicorn.run(create_app(settings), host=bind, port=port or settings.server.port)
+    if not _is_loopback(bind) and tls[0] is None:
+        raise ConfigurationError(
+            f"refusing to serve plain HTTP on {bind}: set SIGHTLINE_SERVER__TLS_CERTFILE and "
+            "SIGHTLINE_SERVER__TLS_KEYFILE, or bind to a loopback address"
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=bind,
+        port=port or settings.server.port,
+        ssl_certfile=None if tls[0] is None else str(tls[0]),
+        ssl_keyfile=None if tls[1] is None else str(tls[1]),
+    )
 
 
 def _is_loopback(host: str) -> bool:
