@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sightline.features.hashes import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY
@@ -66,6 +66,12 @@ class MatchSettings(BaseModel):
     )
 
 
+DEFAULT_PASSWORDS = frozenset(
+    {"", "postgres", "password", "sightline", "changeme", "secret", "admin", "root", "test"}
+)
+"""Database passwords refused outside development: the ones scanners try first."""
+
+
 class ServerSettings(BaseModel):
     """Where the API listens."""
 
@@ -114,6 +120,24 @@ class Settings(BaseSettings):
         if value not in {"production", "development"}:
             raise ValueError("environment must be 'production' or 'development'")
         return value
+
+    @model_validator(mode="after")
+    def _no_default_secrets(self) -> Settings:
+        """Outside development, refuse a database password that is a well-known default."""
+        if self.environment == "development" or self.database_url is None:
+            return self
+        from sqlalchemy.engine import make_url  # local import: config must stay light
+
+        url = make_url(self.database_url.get_secret_value())
+        password = url.password
+        if password is not None and (
+            password.lower() in DEFAULT_PASSWORDS or password == url.username
+        ):
+            raise ValueError(
+                "database_url: the password is a well-known default or the user name; "
+                "set a generated one (or SIGHTLINE_ENVIRONMENT=development for a throw-away store)"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -45,3 +45,27 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://postgres:postgres@db.example/sightline",
+        "postgresql+psycopg://sightline:Sightline@db.example/sightline",
+        "postgresql+psycopg://app:changeme@db.example/sightline",
+        "postgresql+psycopg://app:app@db.example/sightline",
+    ],
+)
+def test_default_database_passwords_are_refused_outside_development(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("SIGHTLINE_DATABASE_URL", url)
+    with pytest.raises(ValidationError, match="well-known default"):
+        Settings()
+    monkeypatch.setenv("SIGHTLINE_ENVIRONMENT", "development")
+    assert Settings().database_url is not None  # a throw-away store may use one
+
+
+def test_generated_database_passwords_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGHTLINE_DATABASE_URL", "postgresql+psycopg://app:x9Vq2-Lm@db/sightline")
+    assert Settings().database_url is not None
