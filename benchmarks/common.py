@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+import socket
 import statistics
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sightline.config import Settings
+from sightline.domain.access import Role, Scope
 from sightline.domain.audit import Requester
-from sightline.services import synthetic
+from sightline.services import synthetic, tokens, users
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext, initialise, open_context
 
@@ -41,3 +45,32 @@ def percentile(values: Sequence[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, int(q) - 1))]
+
+
+def certified_token(ctx: AppContext, agency_code: str, username: str) -> tuple[int, str]:
+    """A certified investigator of ``agency_code`` and an all-scope API token; (id, secret)."""
+    users.create_user(
+        ctx,
+        actor="benchmark",
+        agency_code=agency_code,
+        username=username,
+        password=secrets.token_urlsafe(24),
+        role=Role.INVESTIGATOR,
+    )
+    until = datetime.now(UTC) + timedelta(days=30)
+    users.certify(ctx, actor="benchmark", username=username, until=until)
+    return tokens.create_token(
+        ctx,
+        actor="benchmark",
+        username=username,
+        name="benchmark",
+        scopes=[scope.value for scope in Scope],
+        ttl=timedelta(days=1),
+    )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,17 +23,19 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from benchmarks.common import BENCH, ONE_MEGAPIXEL, new_store, percentile, write_jpeg
+from benchmarks.common import (
+    BENCH,
+    ONE_MEGAPIXEL,
+    certified_token,
+    free_port,
+    new_store,
+    percentile,
+    write_jpeg,
+)
 from benchmarks.search import fill
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.ingest import ingest
 from sightline.services.pdq_index import PdqIndexService
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_ready(client: httpx.Client, deadline_s: float) -> None:
@@ -75,12 +76,13 @@ def main() -> None:
         unrelated = [(queries / f"u{i}.jpg", 10_000 + i, ONE_MEGAPIXEL, True) for i in range(50)]
         files = sorted(real.iterdir())[:150] + list(runner.map_unordered(write_jpeg, unrelated))
         payloads = [p.read_bytes() for p in files]
+        _, token = certified_token(ctx, "BENCH", "bench-tool")
         ctx.close()
-        _serve_and_measure(root, payloads, args.requests)
+        _serve_and_measure(root, payloads, args.requests, token)
 
 
-def _serve_and_measure(root: Path, payloads: list[bytes], n: int) -> None:
-    port = _free_port()
+def _serve_and_measure(root: Path, payloads: list[bytes], n: int, token: str) -> None:
+    port = free_port()
     env = {**os.environ, "SIGHTLINE_DATA_DIR": str(root / "var")}
     server = subprocess.Popen(
         [sys.executable, "-m", "sightline", "serve", "--port", str(port)],
@@ -89,7 +91,11 @@ def _serve_and_measure(root: Path, payloads: list[bytes], n: int) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=60,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
             _wait_ready(client, 600)
             for payload in payloads[:20]:  # warm-up
                 client.post("/api/v1/match", files={"file": ("q.jpg", payload, "image/jpeg")})

@@ -3,8 +3,9 @@
 # PostgreSQL is only needed by the test suite (pass --with-postgres).
 set -euo pipefail
 
-# gcc, libc6-dev and python3-dev build the native index extension (sightline.indexes._mih).
-packages=(python3-venv gcc libc6-dev python3-dev)
+# gcc, libc6-dev and python3-dev build the native index extension (sightline.indexes._mih);
+# apache2-utils brings `ab`, the load generator of `python -m benchmarks.api`.
+packages=(python3-venv gcc libc6-dev python3-dev apache2-utils)
 if [[ "${1:-}" == "--with-postgres" ]]; then
   packages+=(postgresql-15)
 fi

@@ -40,7 +40,9 @@ def test_search_upload_finds_the_stored_copy(client: TestClient, tmp_path: Path)
     assert response.status_code == 200
     [match] = response.json()["matches"]
     assert "sha256" in match["signals"]
+    assert match["visibility"] == "full"
     assert match["sightings"][0] == {
+        "visibility": "full",
         "agency": "TEST-DE",
         "case": "AZ-1",
         "original_path": str(tmp_path / "in/2.jpg"),

@@ -1,4 +1,8 @@
-"""Hash lists over the API: import with background retro-hunt, configure, vote, report."""
+"""Hash lists over the API: import with background retro-hunt, configure, vote, report.
+
+Changing a list is administering its owning agency, so these tests sign in as the agency's
+administrator (a session: administering needs the second factor a token never has).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,13 @@ from fastapi.testclient import TestClient
 from sightline.analyzers.base import MediaInput
 from sightline.analyzers.pdq import PdqAnalyzer
 from sightline.api.app import create_app
+from sightline.domain.access import Role
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.match import match_query, query_from_hashes
 from sightline.services.matching import MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
-from tests.support.api import BASE_URL, authenticated_client
+from tests.support.api import BASE_URL, add_person, bearer, sign_in, token_for
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
 
 
@@ -25,8 +30,10 @@ from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
 def client(sqlite_ctx: AppContext, tmp_path: Path) -> Iterator[TestClient]:
     add_agency(sqlite_ctx, "TEST-FR", "unit", "FR", requester=TEST_REQUESTER)
     ingest_seeds(sqlite_ctx, tmp_path / "in", range(1, 4), agency="TEST-FR", case="PV-1")
+    admin = add_person(sqlite_ctx, "TEST-FR", "admin-fr", Role.AGENCY_ADMIN)
     with TestClient(create_app(sqlite_ctx.settings), base_url=BASE_URL) as test_client:
-        yield authenticated_client(test_client, sqlite_ctx, "TEST-FR")
+        sign_in(test_client, admin)
+        yield test_client
 
 
 def _csv(tmp_path: Path) -> bytes:
@@ -127,8 +134,36 @@ def test_hash_list_changes_are_audited(
     with sqlite_ctx.uow() as uow:
         events = [e for e in uow.audit.page(0, 100) if e.action.startswith("hashlist.")]
         assert uow.audit.verify().ok
-    assert [(e.action, e.resource, e.detail) for e in events] == [
-        ("hashlist.import", f"hashlist:{list_id}", {"imported": 1, "rejected": 1}),
-        ("hashlist.configure", f"hashlist:{list_id}", {"threshold": 20}),
-        ("hashlist.delete", f"hashlist:{list_id}", {"entries": 1}),
+    hunted = {"items": 1, "new_matches": 1, "triage_changed": 1}
+    again = {"items": 1, "new_matches": 0, "triage_changed": 0}
+    assert [(e.actor, e.action, e.resource, e.detail) for e in events] == [
+        ("user:1", "hashlist.import", f"hashlist:{list_id}", {"imported": 1, "rejected": 1}),
+        ("system", "hashlist.retro_hunt", f"hashlist:{list_id}", hunted),
+        ("user:1", "hashlist.configure", f"hashlist:{list_id}", {"threshold": 20}),
+        ("system", "hashlist.retro_hunt", f"hashlist:{list_id}", again),
+        ("user:1", "hashlist.delete", f"hashlist:{list_id}", {"entries": 1}),
+    ]
+
+
+def test_tokens_and_other_agencies_cannot_change_lists(
+    client: TestClient, sqlite_ctx: AppContext, tmp_path: Path
+) -> None:
+    add_agency(sqlite_ctx, "TEST-IT", "unit", "IT", requester=TEST_REQUESTER)
+    add_person(sqlite_ctx, "TEST-FR", "tool-fr", Role.AGENCY_ADMIN)
+    upload = {"file": ("list.csv", _csv(tmp_path), "text/csv")}
+    tool = bearer(token_for(sqlite_ctx, "tool-fr"))
+    as_token = client.post(
+        "/api/v1/hashlists", files=upload, data={"owner": "TEST-FR", "name": "n"}, headers=tool
+    )
+    assert as_token.status_code == 403  # no second factor with a token: no administering
+    elsewhere = client.post(
+        "/api/v1/hashlists", files=upload, data={"owner": "TEST-IT", "name": "n"}
+    )
+    assert elsewhere.status_code == 403
+    assert client.get("/api/v1/hashlists").json() == []
+    with sqlite_ctx.uow() as uow:
+        denied = [e for e in uow.audit.page(0, 100) if e.outcome == "denied"]
+    assert [(e.action, e.detail["reason"]) for e in denied] == [
+        ("hashlist.import", "mfa_required"),
+        ("hashlist.import", "other_agency"),
     ]

@@ -86,3 +86,20 @@ def test_serve_refuses_non_loopback(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["--help"], ["ingest", "--help"], ["search", "--help"]])
 def test_help_works(tmp_path: Path, args: list[str]) -> None:
     assert "Usage" in sightline(tmp_path, *args).stdout
+
+
+def test_case_sharing_from_the_command_line(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    sightline(var, "init")
+    sightline(var, "agency", "add", "TEST-GB", "--name", "Test unit", "--country", "GB")
+    added = sightline(var, "case", "add", "C-1", "--agency", "TEST-GB", "--sharing", "signals")
+    assert "(signals)" in added.stdout
+    assert "now shared" in sightline(var, "case", "share", "TEST-GB", "C-1", "shared").stdout
+    [case] = json.loads(sightline(var, "case", "list", "--json").stdout)
+    assert (case["reference"], case["sharing"]) == ("C-1", "shared")
+    wrong = sightline(var, "case", "share", "TEST-GB", "C-1", "public", check=False)
+    assert wrong.returncode != 0
+    events = json.loads(sightline(var, "audit", "show", "--json").stdout)
+    assert [e["detail"] for e in events if e["action"] == "case.update"] == [
+        {"sharing_old": "signals", "sharing_new": "shared"}
+    ]

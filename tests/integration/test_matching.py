@@ -9,6 +9,7 @@ import pytest
 
 from sightline.analyzers.base import MediaInput
 from sightline.analyzers.pdq import PdqAnalyzer
+from sightline.domain.access import SharingLevel
 from sightline.domain.models import HashListEntryData, ListKind, TriageStatus
 from sightline.jobs.inline import InlineRunner
 from sightline.services import synthetic
@@ -80,6 +81,15 @@ def test_overlap_between_agencies_triage_and_alerts(agencies: AppContext, tmp_pa
     assert first.alerts_raised == 0
     assert set(_status(ctx, "TEST-GB", "GB-1").values()) == {TriageStatus.NEW}
 
+    (tmp_path / "de0").mkdir()
+    (tmp_path / "de0/copy.jpg").write_bytes((tmp_path / "gb/3.jpg").read_bytes())
+    _ingest(ctx, tmp_path / "de0", "TEST-DE", "DE-6")
+    # GB-1 is private: "known" would tell DE that GB holds the file, so it stays new for DE.
+    assert _status(ctx, "TEST-DE", "DE-6") == {"copy.jpg": TriageStatus.NEW}
+    with ctx.uow() as uow:
+        uow.cases.set_sharing(_case_id(uow, "TEST-GB", "GB-1"), SharingLevel.SIGNALS)
+        uow.commit()
+
     (tmp_path / "de").mkdir()
     (tmp_path / "de/copy.jpg").write_bytes((tmp_path / "gb/2.jpg").read_bytes())
     _write(tmp_path / "de/reencoded.jpg", 1, "reencode")
@@ -96,7 +106,8 @@ def test_overlap_between_agencies_triage_and_alerts(agencies: AppContext, tmp_pa
     assert second.alerts_raised == 6  # three overlapping items, one alert to each side
     with ctx.uow() as uow:
         gb, de = uow.agencies.get("TEST-GB"), uow.agencies.get("TEST-DE")
-        to_gb, to_de = uow.alerts.for_agency(gb.id), uow.alerts.for_agency(de.id)
+        to_gb = [view.alert for view in uow.alerts.for_agency(gb.id)]
+        to_de = [view.alert for view in uow.alerts.for_agency(de.id)]
     assert {a.signal for a in to_gb} == {"sha256", "pdq"}
     assert all(a.counterpart_agency_id == de.id for a in to_gb)
     assert all(a.counterpart_agency_id == gb.id for a in to_de)

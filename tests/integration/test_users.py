@@ -168,10 +168,10 @@ def test_a_one_time_code_signs_in_once(ctx: AppContext, agency: Agency) -> None:
     with pytest.raises(AuthenticationFailed) as replayed:
         _login(ctx, seed, at=T0 + timedelta(seconds=5))  # same 30-second step, same code
     assert replayed.value.reason == "totp_replayed"
+    older = pyotp.TOTP(seed).at(T0 - timedelta(seconds=30))
     with pytest.raises(AuthenticationFailed):  # the previous step's code is older still
-        code = pyotp.TOTP(seed).at(T0 - timedelta(seconds=30))
         users.authenticate(
-            ctx, username="alice", password=PASSWORD, totp_code=code, now=T0 + timedelta(seconds=5)
+            ctx, username="alice", password=PASSWORD, totp_code=older, now=T0 + timedelta(seconds=5)
         )
     assert _login(ctx, seed, at=T0 + timedelta(seconds=30)).mfa_verified  # the next step's
 

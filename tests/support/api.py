@@ -13,7 +13,7 @@ from sightline.domain.access import Role, Scope
 from sightline.services import tokens, users
 from sightline.services.context import AppContext
 
-PASSWORD = "a long test password, benign"  # noqa: S105 - a test fixture, not a secret
+PASSWORD = "a long test password, benign"
 ALL_SCOPES = [scope.value for scope in Scope]
 BASE_URL = "https://testserver"  # the session cookie is Secure: tests speak https
 
@@ -73,11 +73,15 @@ def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def sign_in(client: TestClient, person: Person) -> str:
-    """Sign ``person`` in on ``client`` (the cookie stays in its jar); returns the CSRF token."""
+def sign_in(client: TestClient, person: Person, at: datetime | None = None) -> str:
+    """Sign ``person`` in on ``client`` (the cookie stays in its jar); returns the CSRF token.
+
+    A one-time code signs in once: a second sign-in of the same person within 30 seconds
+    needs ``at`` one step (30 s) later.
+    """
     response = client.post(
         "/api/v1/session",
-        json={"username": person.username, "password": PASSWORD, "totp_code": person.code()},
+        json={"username": person.username, "password": PASSWORD, "totp_code": person.code(at)},
     )
     assert response.status_code == 201, response.text
     csrf: str = response.json()["csrf_token"]

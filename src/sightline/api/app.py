@@ -13,12 +13,25 @@ from fastapi import FastAPI
 
 from sightline import __version__
 from sightline.api.errors import configure_errors
-from sightline.api.routes import cases, hashlists, health, match, search, session
+from sightline.api.routes import (
+    agencies,
+    audit,
+    cases,
+    hashlists,
+    health,
+    ingest,
+    match,
+    media,
+    search,
+    session,
+    users,
+)
 from sightline.api.throttle import LoginThrottle
 from sightline.config import Settings
 from sightline.services.context import open_context
 from sightline.services.matching import MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
+from sightline.services.uploads_ingest import UploadJobs
 
 DESCRIPTION = """
 Sightline's API for investigators' tools. Every response error uses one envelope:
@@ -55,9 +68,11 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         app.state.pdq_index = index
         app.state.engine = engine = MatchingEngine(ctx, index)
         engine.list_index.open()
+        app.state.upload_jobs = upload_jobs = UploadJobs(ctx, engine)
         try:
             yield
         finally:
+            upload_jobs.close()
             tempfile.tempdir = previous_tempdir
             ctx.close()
 
@@ -75,3 +90,8 @@ def _configure_routes(app: FastAPI) -> None:
     app.include_router(match.router)
     app.include_router(cases.router)
     app.include_router(hashlists.router)
+    app.include_router(agencies.router)
+    app.include_router(users.router)
+    app.include_router(audit.router)
+    app.include_router(media.router)
+    app.include_router(ingest.router)

@@ -58,7 +58,9 @@ _HTTP_CODES = {
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # registered for this type only
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return _envelope(exc.status_code, code, str(exc.detail))
+    response = _envelope(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})  # e.g. Allow on 405, as RFC 9110 requires
+    return response
 
 
 def configure_errors(app: FastAPI) -> None:
@@ -69,6 +71,7 @@ def configure_errors(app: FastAPI) -> None:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorEnvelope, "description": "The body could not be parsed."},
     401: {"model": ErrorEnvelope, "description": "Not signed in, or the token is not valid."},
     403: {"model": ErrorEnvelope, "description": "Not permitted (or the CSRF token is missing)."},
     413: {"model": ErrorEnvelope, "description": "Upload too large."},

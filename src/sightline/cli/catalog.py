@@ -6,7 +6,13 @@ import typer
 from rich.table import Table
 
 from sightline.cli.common import app_context, cli_requester, console, handle_errors, print_json
+from sightline.domain.access import SharingLevel
 from sightline.services import catalog
+
+_SHARING = (
+    "private (other agencies see nothing), signals (they learn a match exists: agency and "
+    "reference) or shared (they see metadata, and media with a second factor)."
+)
 
 agency_app = typer.Typer(help="Manage member agencies.", no_args_is_help=True)
 case_app = typer.Typer(help="Manage cases.", no_args_is_help=True)
@@ -46,11 +52,27 @@ def case_add(
     reference: str = typer.Argument(..., help="The agency's case reference."),
     agency: str = typer.Option(..., "--agency", help="Owning agency code."),
     title: str = typer.Option("", "--title", help="Short title."),
+    sharing: SharingLevel = typer.Option(SharingLevel.PRIVATE, "--sharing", help=_SHARING),
 ) -> None:
     """Open a case."""
     with app_context() as ctx:
-        case = catalog.add_case(ctx, agency, reference, title, requester=cli_requester())
-    console.print(f"case {case.reference} created")
+        case = catalog.add_case(
+            ctx, agency, reference, title, requester=cli_requester(), sharing=sharing
+        )
+    console.print(f"case {case.reference} created ({case.sharing.value})")
+
+
+@case_app.command("share")
+@handle_errors
+def case_share(
+    agency: str = typer.Argument(..., help="Owning agency code."),
+    reference: str = typer.Argument(..., help="The agency's case reference."),
+    sharing: SharingLevel = typer.Argument(..., help=_SHARING),
+) -> None:
+    """Set who outside the owning agency may see a case (audited)."""
+    with app_context() as ctx:
+        case = catalog.share_case(ctx, agency, reference, sharing, requester=cli_requester())
+    console.print(f"case {case.reference} is now {case.sharing.value}")
 
 
 @case_app.command("list")
@@ -59,15 +81,17 @@ def case_list(
     agency: str | None = typer.Option(None, "--agency", help="Only this agency's cases."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List cases."""
+    """List cases with their sharing level."""
     with app_context() as ctx:
-        rows = catalog.list_cases(ctx, agency)
+        rows = catalog.list_cases(ctx, agency, requester=cli_requester())
+    data = [
+        {"agency": a.code, "reference": c.reference, "title": c.title, "sharing": c.sharing.value}
+        for c, a in rows
+    ]
     if as_json:
-        print_json(
-            [{"agency": a.code, "reference": c.reference, "title": c.title} for c, a in rows]
-        )
+        print_json(data)
         return
-    table = Table("agency", "reference", "title")
-    for c, a in rows:
-        table.add_row(a.code, c.reference, c.title)
+    table = Table("agency", "reference", "title", "sharing")
+    for row in data:
+        table.add_row(*row.values())
     console.print(table)

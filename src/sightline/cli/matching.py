@@ -15,7 +15,7 @@ from sightline.services.match import match_as_dict, match_query
 from sightline.services.matching import MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
 from sightline.services.search import query_from_file
-from sightline.services.triage import agency_alerts, case_triage, triage_as_dict
+from sightline.services.triage import agency_alerts, alert_as_dict, case_triage, triage_as_dict
 
 hashlist_app = typer.Typer(help="Import and manage hash lists (banks).", no_args_is_help=True)
 
@@ -153,7 +153,7 @@ def hashlist_report(
 ) -> None:
     """Per entry: matches, confirm and reject votes, quarantine (for the list's owner)."""
     with app_context() as ctx:
-        rows = hashlists.owner_report(ctx, list_id)
+        rows = hashlists.owner_report(ctx, list_id, requester=cli_requester())
     data = [_row(r) for r in rows]
     if as_json:
         print_json(data)
@@ -183,7 +183,7 @@ def triage_command(
 ) -> None:
     """Counts by status (known-identified, known, new) and the stacks, new items first."""
     with app_context() as ctx:
-        report = case_triage(ctx, agency, case)
+        report = case_triage(ctx, agency, case, requester=cli_requester())
     if as_json:
         print_json(triage_as_dict(report))
         return
@@ -205,25 +205,20 @@ def alerts_command(
 ) -> None:
     """An agency's overlap alerts: which of its items match which other agency's case."""
     with app_context() as ctx:
-        rows = agency_alerts(ctx, agency)
-    data = [
-        {
-            "id": a.id,
-            "case": case,
-            "media_id": a.media_id,
-            "other_agency": other,
-            "other_case": other_case,
-            "signal": a.signal,
-            "distance": a.distance,
-        }
-        for a, case, other, other_case in rows
-    ]
+        lines = agency_alerts(ctx, agency, requester=cli_requester())
+    data = [alert_as_dict(line) for line in lines]
     if as_json:
         print_json(data)
         return
     table = Table("id", "case", "media", "other agency", "other case", "signal", "distance")
     for row in data:
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(
+            *(
+                str(row[key])
+                for key in ("id", "case", "media_id", "other_agency", "other_case", "signal")
+            ),
+            str(row["distance"]),
+        )
     console.print(table)
 
 

@@ -14,10 +14,11 @@ from datetime import UTC, date, datetime, time, timedelta
 import typer
 from rich.table import Table
 
-from sightline.cli.common import app_context, console, handle_errors, print_json
+from sightline.cli.common import app_context, cli_requester, console, handle_errors, print_json
 from sightline.domain.access import Role
 from sightline.domain.users import User
 from sightline.errors import InvalidInputError
+from sightline.services import accounts
 from sightline.services import tokens as token_service
 from sightline.services import users as user_service
 from sightline.services.audit import cli_actor
@@ -110,6 +111,39 @@ def user_revoke_certification(
     with app_context() as ctx:
         user = user_service.revoke_certification(ctx, actor=cli_actor(), username=username)
     console.print(f"user {user.username} is no longer certified")
+
+
+@user_app.command("disable")
+@handle_errors
+def user_disable(
+    username: str = typer.Argument(..., help="The user to switch off."),
+) -> None:
+    """Disable an account: its sessions end and its tokens are refused at once."""
+    with app_context() as ctx:
+        user, ended = accounts.set_disabled(ctx, cli_requester(), username, disabled=True)
+    console.print(f"user {user.username} disabled; {ended} live session(s) ended")
+
+
+@user_app.command("enable")
+@handle_errors
+def user_enable(
+    username: str = typer.Argument(..., help="The user to switch on again."),
+) -> None:
+    """Enable a disabled account (sign-in needs password and one-time code as before)."""
+    with app_context() as ctx:
+        user, _ = accounts.set_disabled(ctx, cli_requester(), username, disabled=False)
+    console.print(f"user {user.username} enabled")
+
+
+@user_app.command("reset-password")
+@handle_errors
+def user_reset_password(
+    username: str = typer.Argument(..., help="The user whose password is replaced."),
+) -> None:
+    """Set a new password for a user (prompted twice); their sessions end."""
+    with app_context() as ctx:
+        ended = accounts.reset_password(ctx, cli_requester(), username, _password())
+    console.print(f"password of {username} replaced; {ended} live session(s) ended")
 
 
 @user_app.command("list")

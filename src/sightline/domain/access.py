@@ -365,6 +365,17 @@ def scope_for(actor: Actor | None, action: Action, *, now: datetime) -> CaseFilt
     return None if actor is None else case_filter(actor, action, now=now)
 
 
+def agency_may_know(agency_id: int, case: CaseScope) -> bool:
+    """Whether an agency's people (content roles) may learn that ``case`` holds a match.
+
+    What automatic work done for an agency (the triage status of its new material) may take
+    into account: its own cases and other agencies' signals-only and shared cases, never a
+    private one. It is the table's "match" column for an investigator, read for the agency.
+    """
+    rel = Relation.OWN if case.agency_id == agency_id else _OTHER[case.sharing]
+    return Action.SEE_MATCH_EXISTS in _GRANTS[rel][Role.INVESTIGATOR]
+
+
 def allowed_actions(actor: Actor, case: CaseScope, *, now: datetime) -> frozenset[Action]:
     """Every action ``actor`` may take on ``case`` at ``now`` (to show or hide controls).
 
@@ -419,3 +430,86 @@ def _refusal(role: Role, action: Action, rel: Relation) -> Reason:
     if action is Action.EDIT_CASE:
         return Reason.ROLE_CANNOT_EDIT
     return Reason.ROLE_CANNOT_EXPORT
+
+
+# --- Administration beyond one case: agencies, roles, the audit trail ----------------------
+
+_GRANTABLE: Mapping[Role, frozenset[Role]] = {
+    Role.SYSTEM_ADMIN: frozenset(Role),
+    Role.AGENCY_ADMIN: frozenset({Role.VIEWER, Role.INVESTIGATOR, Role.AGENCY_ADMIN}),
+}
+"""Which roles an administrator may give (or act on): nobody grants above their own reach.
+
+Coordinators see match existence in every agency and system administrators administer every
+agency, so only a system administrator creates, certifies or disables either.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit events an actor may read: all (``agency_id`` None) or one agency's actors'."""
+
+    agency_id: int | None
+
+
+def decide_system_administration(actor: Actor, *, now: datetime) -> Decision:
+    """Whether ``actor`` may administer the system as a whole (create agencies, verify audit).
+
+    A new agency has no id to decide on, so this is the system administrator's alone, with a
+    second factor as for every administration.
+
+    Raises:
+        ValueError: ``now`` is naive.
+    """
+    _require_aware(now, "now")
+    if actor.role is not Role.SYSTEM_ADMIN:
+        return Decision(allowed=False, reason=Reason.ROLE_CANNOT_ADMINISTER)
+    if not actor.mfa_verified:
+        return Decision(allowed=False, reason=Reason.MFA_REQUIRED)
+    return Decision(allowed=True, reason=Reason.SYSTEM_ADMIN)
+
+
+def decide_role_administration(
+    actor: Actor, agency_id: int, role: Role, *, now: datetime
+) -> Decision:
+    """Whether ``actor`` may create or act on a user of ``role`` in agency ``agency_id``.
+
+    It needs :attr:`Action.ADMINISTER` on the agency and a role within the actor's reach: an
+    agency administrator handles viewers, investigators and agency administrators of its own
+    agency; a system administrator handles every role everywhere.
+
+    Raises:
+        ValueError: ``now`` is naive.
+    """
+    decision = decide(actor, Action.ADMINISTER, AgencyScope(agency_id), now=now)
+    if decision.allowed and role not in _GRANTABLE.get(actor.role, frozenset()):
+        return Decision(allowed=False, reason=Reason.ROLE_CANNOT_ADMINISTER)
+    return decision
+
+
+def decide_audit_read(actor: Actor, *, now: datetime) -> Decision:
+    """Whether ``actor`` may read the audit trail (of its own agency at least).
+
+    Reading who did what is administration: it needs :attr:`Action.ADMINISTER` on the actor's
+    own agency (agency or system administrator, second factor).
+
+    Raises:
+        ValueError: ``now`` is naive.
+    """
+    return decide(actor, Action.ADMINISTER, AgencyScope(actor.agency_id), now=now)
+
+
+def audit_filter(actor: Actor, *, now: datetime) -> AuditFilter:
+    """Which audit events ``actor`` may read.
+
+    A system administrator reads every event, an agency administrator those whose actor
+    belongs to its agency.
+
+    Raises:
+        AccessDenied: :func:`decide_audit_read` refuses.
+        ValueError: ``now`` is naive.
+    """
+    decision = decide_audit_read(actor, now=now)
+    if not decision.allowed:
+        raise AccessDenied(decision.reason)
+    return AuditFilter(None if actor.role is Role.SYSTEM_ADMIN else actor.agency_id)

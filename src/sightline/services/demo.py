@@ -17,9 +17,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from sightline.domain.access import SharingLevel
 from sightline.domain.audit import Requester
 from sightline.services import synthetic
-from sightline.services.catalog import add_agency
+from sightline.services.catalog import add_agency, add_case
 from sightline.services.context import AppContext
 from sightline.services.hashlist_formats import ICSE_HEADER
 from sightline.services.hashlists import import_list, retro_hunt
@@ -37,14 +38,23 @@ class DemoAgency:
     name: str
     country: str
     case: str
+    sharing: SharingLevel
 
 
 DEMO = Requester(actor="system:demo", source="cli")
 
 AGENCIES = (
-    DemoAgency("DEMO-GB", "Demo Online Child Protection Unit", "GB", "GB-2026-0001"),
-    DemoAgency("DEMO-DE", "Demo Landeskriminalamt Referat 5", "DE", "DE-2026-0117"),
-    DemoAgency("DEMO-JP", "Demo Prefectural Police Cyber Unit", "JP", "JP-2026-0042"),
+    # One case per sharing level, so the demo shows each: GB shares its media, DE lets others
+    # know a match exists, JP keeps its case to itself.
+    DemoAgency(
+        "DEMO-GB", "Demo Online Child Protection Unit", "GB", "GB-2026-0001", SharingLevel.SHARED
+    ),
+    DemoAgency(
+        "DEMO-DE", "Demo Landeskriminalamt Referat 5", "DE", "DE-2026-0117", SharingLevel.SIGNALS
+    ),
+    DemoAgency(
+        "DEMO-JP", "Demo Prefectural Police Cyber Unit", "JP", "JP-2026-0042", SharingLevel.PRIVATE
+    ),
 )
 
 # (seed, transform name or "copy", format) of the images the DE and JP cases share with GB.
@@ -82,6 +92,7 @@ def load_demo(
             folder = root / agency.code
             folder.mkdir()
             inputs = build(folder, size)
+            add_case(ctx, agency.code, agency.case, requester=DEMO, sharing=agency.sharing)
             reports.append(
                 ingest(
                     ctx,

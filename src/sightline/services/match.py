@@ -4,6 +4,11 @@ Like search, plus every enabled hash list, with each match explained (signal, di
 threshold, the list or the case), and the triage status the file would get: known-identified,
 known or new. A tool that cannot share the file sends its hashes only (MD5, SHA-1, SHA-256,
 PDQ); a PDQ sent alone is matched as given (its rotations cannot be derived from a hash).
+
+Stored-media matches are filtered for the requester like a search (full, signal-only or left
+out; see :mod:`sightline.services.search`), and the status only counts what the requester is
+shown, so ``known`` never hints at a case it may not know of. Hash-list matches are not case
+content: every requester allowed to match sees them.
 """
 
 from __future__ import annotations
@@ -73,7 +78,10 @@ def match_query(
     requester: Requester,
     list_ids: Collection[int] | None = None,
 ) -> MatchResult:
-    """Match a query against stored media and the enabled lists (optionally some of them)."""
+    """Match a query against stored media and the enabled lists (optionally some of them).
+
+    Stored-media matches are only those ``requester`` may know of (audited as ``match``).
+    """
     started = time.perf_counter()
     hits = _list_hits(ctx, engine, query)
     hits = [

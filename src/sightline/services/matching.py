@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from sightline.domain.access import CaseScope, agency_may_know
 from sightline.domain.models import (
     CaseTriage,
     ListEntryRef,
@@ -219,13 +220,14 @@ class MatchingEngine:
         self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
     ) -> None:
         near_ids = {other for item in found.values() for other, _ in item.near}
-        cases = uow.triage.cases_of(near_ids)
+        cases = uow.triage.cases_of(near_ids | {s.media_id for s in sighted if not s.new_media})
+        scopes = uow.cases.scopes({c for cs in cases.values() for c in cs} | _case_ids(sighted))
         rows: list[CaseTriage] = []
         for s in sighted:
             item = found[s.media_id]
             older = [other for other, _ in item.near if other < s.media_id]
             status, reason = _list_status(item)
-            if status is None and (not s.new_media or older):
+            if status is None and self._known_to(s, older, cases, scopes):
                 status, reason = TriageStatus.KNOWN, "matches stored material"
             if status is None:
                 status = TriageStatus.NEW
@@ -233,6 +235,26 @@ class MatchingEngine:
             stack = min([s.media_id, *in_case])
             rows.append(CaseTriage(s.case_id, s.media_id, status, stack, reason))
         uow.triage.put(rows)
+
+    @staticmethod
+    def _known_to(
+        s: Sighted,
+        older: Iterable[int],
+        cases: Mapping[int, set[int]],
+        scopes: Mapping[int, CaseScope],
+    ) -> bool:
+        """Whether the item or an older near-duplicate is stored where its agency may know.
+
+        The item's own earlier sightings count except the case being triaged (which holds it
+        now); older near-duplicates count wherever they are. A match only in another agency's
+        private case leaves the item *new*: *known* would tell this agency that the other one
+        holds the material.
+        """
+        agency_id = scopes[s.case_id].agency_id
+        places = [c for m in older for c in cases.get(m, ())]
+        if not s.new_media:
+            places += [c for c in cases.get(s.media_id, ()) if c != s.case_id]
+        return any(agency_may_know(agency_id, scopes[c]) for c in places)
 
     def _alert(
         self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
@@ -305,6 +327,10 @@ def _filter_list_hits(item: ItemMatches) -> None:
     item.negative = any(h[0].list_kind is ListKind.NEGATIVE for h in item.lists)
     if item.negative:
         item.lists = [h for h in item.lists if h[1] != "pdq"]
+
+
+def _case_ids(sighted: Sequence[Sighted]) -> set[int]:
+    return {s.case_id for s in sighted}
 
 
 def _list_status(item: ItemMatches) -> tuple[TriageStatus | None, str | None]:

@@ -3,6 +3,12 @@
 A query file is hashed like an ingested one. Exact matches come from any of the three
 digests; perceptual matches from PDQ within the threshold, where the query's eight
 rotations and mirror images are searched too (PDQ itself is not invariant to them).
+
+What a requester sees of a match is decided by the access policy, in the database: the
+sightings of cases it may view the metadata of come in full (agency, case, original path,
+device); for cases it may only know a match exists in, the agency code and case reference
+(whom to contact) and nothing else, not even the stored item's id or digest; a stored item
+with neither is left out, so the result does not tell that anything matched there.
 """
 
 from __future__ import annotations
@@ -17,18 +23,31 @@ import numpy as np
 from sightline.analyzers.base import MediaInput
 from sightline.analyzers.crypto import file_digests
 from sightline.analyzers.pdq import DIHEDRAL_ORDER, dihedral_hashes
+from sightline.domain.access import Action
 from sightline.domain.audit import Requester
 from sightline.domain.models import MediaItem, SightingLocation
 from sightline.errors import AnalysisFailed
 from sightline.features.hashes import PdqHash
-from sightline.services.audit import record
+from sightline.services.audit import record_request
 from sightline.services.context import AppContext
 from sightline.services.pdq_index import PdqIndexService
+from sightline.storage.repositories.media import MatchedCase
+from sightline.storage.unit_of_work import UnitOfWork
+
+FULL = "full"
+"""A match the requester may see the sightings of."""
+SIGNAL_ONLY = "signal-only"
+"""A match the requester may only know exists: agency code and case reference, nothing else."""
 
 
 @dataclass(frozen=True, slots=True)
 class SearchMatch:
-    """One stored media item that matches the query, with the evidence."""
+    """One stored media item that matches the query, with the evidence.
+
+    ``locations`` are the sightings the requester may see in full; ``restricted`` the cases
+    it may only know the item was seen in. An item with only restricted cases is
+    ``signal-only``: its id, digest, distance and transform are not shown.
+    """
 
     media: MediaItem
     signals: tuple[str, ...]
@@ -36,6 +55,12 @@ class SearchMatch:
     threshold: int | None
     transform: str | None
     locations: tuple[SightingLocation, ...]
+    restricted: tuple[MatchedCase, ...] = ()
+
+    @property
+    def visibility(self) -> str:
+        """``full`` or ``signal-only``."""
+        return FULL if self.locations or not self.restricted else SIGNAL_ONLY
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,23 +139,20 @@ def search_query(
 ) -> SearchResult:
     """Exact and perceptual matches of ``query`` among stored media.
 
-    Every search is written to the audit trail (who, from where, how many matches; never the
-    query's hashes) in the same transaction that reads the matches.
+    Only what ``requester`` may see is returned (see the module docstring). Every search is
+    written to the audit trail (who, from where, how many matches were returned; never the
+    query's hashes).
     """
     started = time.perf_counter() if started is None else started
     threshold = ctx.settings.match.pdq_threshold
     perceptual = _perceptual(index, query.variants, threshold)
-    matches = _assemble(ctx, query.digests, perceptual, threshold)
+    matches = _assemble(ctx, query.digests, perceptual, threshold, requester)
+    restricted = sum(1 for m in matches if m.visibility == SIGNAL_ONLY)
     with ctx.uow() as uow:
-        record(
-            uow,
-            actor=requester.actor,
-            action=action,
-            resource="store",
-            source=requester.source,
-            agency_id=requester.agency_id,
-            detail={"media_matches": len(matches), **(detail or {})},
-        )
+        counts = {"media_matches": len(matches), **(detail or {})}
+        if restricted:
+            counts["signal_only"] = restricted
+        record_request(uow, requester, action, "store", detail=counts)
         uow.commit()
     return SearchResult(query, matches, (time.perf_counter() - started) * 1000)
 
@@ -156,6 +178,7 @@ def _assemble(
     digests: dict[str, str | None],
     perceptual: dict[int, tuple[int, str]],
     threshold: int,
+    requester: Requester,
 ) -> tuple[SearchMatch, ...]:
     with ctx.uow() as uow:
         exact = uow.media.by_digests(**digests)
@@ -165,8 +188,11 @@ def _assemble(
             media_id = signal_media[signal_id]
             if media_id not in by_media or distance < by_media[media_id][0]:
                 by_media[media_id] = (distance, variant)
-        items = uow.media.get_many([m.id for m in exact] + list(by_media))
-        locations = uow.sightings.locations(items)
+        candidates = {m.id for m in exact} | set(by_media)
+        locations, restricted = _visible(uow, candidates, requester)
+        if requester.access is not None:  # an item seen nowhere the requester may know of
+            candidates = set(locations) | set(restricted)
+        items = uow.media.get_many(candidates)
     matches: list[SearchMatch] = []
     exact_ids = {m.id for m in exact}
     for media_id, media in items.items():
@@ -182,10 +208,23 @@ def _assemble(
                 threshold=threshold if "pdq" in signals else None,
                 transform=None if media_id in exact_ids or variant == "original" else variant,
                 locations=tuple(locations.get(media_id, [])),
+                restricted=tuple(restricted.get(media_id, [])),
             )
         )
-    matches.sort(key=lambda m: (m.distance, m.media.id))
+    matches.sort(key=lambda m: (m.visibility != FULL, m.distance, m.media.id))
     return tuple(matches)
+
+
+def _visible(
+    uow: UnitOfWork, media_ids: set[int], requester: Requester
+) -> tuple[dict[int, list[SightingLocation]], dict[int, list[MatchedCase]]]:
+    """Sightings shown in full, and cases only known to hold a match, filtered in SQL."""
+    full = requester.scope(Action.VIEW_METADATA)
+    locations = uow.sightings.locations(media_ids, scope=full)
+    signal = requester.scope(Action.SEE_MATCH_EXISTS)
+    if signal is None:  # the local operator sees every sighting in full
+        return locations, {}
+    return locations, uow.sightings.matched_cases(media_ids, scope=signal, exclude=full)
 
 
 def result_as_dict(result: SearchResult) -> dict[str, object]:
@@ -198,24 +237,38 @@ def result_as_dict(result: SearchResult) -> dict[str, object]:
         },
         "notes": list(result.query.notes),
         "elapsed_ms": round(result.elapsed_ms, 3),
-        "matches": [
+        "matches": [_match_as_dict(m) for m in result.matches],
+    }
+
+
+def _match_as_dict(match: SearchMatch) -> dict[str, object]:
+    full = match.visibility == FULL
+    return {
+        "visibility": match.visibility,
+        "media_id": match.media.id if full else None,
+        "sha256": match.media.sha256 if full else None,
+        "signals": list(match.signals),
+        "distance": match.distance if full else None,
+        "threshold": match.threshold if full else None,
+        "transform": match.transform if full else None,
+        "sightings": [
             {
-                "media_id": m.media.id,
-                "sha256": m.media.sha256,
-                "signals": list(m.signals),
-                "distance": m.distance,
-                "threshold": m.threshold,
-                "transform": m.transform,
-                "sightings": [
-                    {
-                        "agency": loc.agency_code,
-                        "case": loc.case_reference,
-                        "original_path": loc.original_path,
-                        "device": loc.device_label,
-                    }
-                    for loc in m.locations
-                ],
+                "visibility": FULL,
+                "agency": loc.agency_code,
+                "case": loc.case_reference,
+                "original_path": loc.original_path,
+                "device": loc.device_label,
             }
-            for m in result.matches
+            for loc in match.locations
+        ]
+        + [
+            {
+                "visibility": SIGNAL_ONLY,
+                "agency": case.agency_code,
+                "case": case.case_reference,
+                "original_path": None,
+                "device": None,
+            }
+            for case in match.restricted
         ],
     }

@@ -1,13 +1,40 @@
-"""Triage of a case: what is new comes first, duplicates are stacked, the known is counted."""
+"""Triage of a case, and an agency's overlap alerts, as far as the requester may see them.
+
+Triage lists a case's items with file names: case content, so it needs ``view-metadata`` on
+the case (a case the requester may not know of is *not found*). Alerts belong to the agency
+they are addressed to: only its members with ``view-metadata`` read them, and another agency
+asking gets *not found*. Each alert's counterpart case is shown by its sharing level: an alert
+about a case the reader may not know of is left out, one about a case that only shares match
+signals shows the agency code and case reference (whom to contact), and one about a case the
+reader may see shows its title, the matching item's id and the distance too. Every read and
+every refusal is audited.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sightline.domain.models import Alert, CaseTriage, TriageStatus
-from sightline.errors import NotFoundError
+from sightline.domain.access import (
+    Action,
+    Actor,
+    CaseScope,
+    Reason,
+    SharingLevel,
+    allowed_actions,
+    decide,
+)
+from sightline.domain.audit import Requester
+from sightline.domain.models import Alert, Case, CaseTriage, TriageStatus
+from sightline.errors import AccessDenied, NotFoundError
+from sightline.services.audit import authorize, record_denied, record_request
 from sightline.services.context import AppContext
+from sightline.storage.repositories.matching import AlertView
+
+FULL = "full"
+SIGNAL_ONLY = "signal-only"
+SEE = Action.SEE_MATCH_EXISTS
 
 _ORDER = {TriageStatus.NEW: 0, TriageStatus.KNOWN: 1, TriageStatus.KNOWN_IDENTIFIED: 2}
 
@@ -31,15 +58,37 @@ class TriageReport:
     stacks: tuple[StackView, ...]
 
 
-def case_triage(ctx: AppContext, agency: str, reference: str) -> TriageReport:
-    """Triage of one case; raises NotFoundError for an unknown agency or case."""
+def case_triage(
+    ctx: AppContext, agency: str, reference: str, *, requester: Requester
+) -> TriageReport:
+    """Triage of one case (audited as ``triage.read``).
+
+    Raises:
+        NotFoundError: no such agency, no such case, or a case the requester may not know of
+            (the same message for the last two).
+        AccessDenied: the requester knows of the case but may not see its metadata.
+    """
     with ctx.uow() as uow:
         owner = uow.agencies.get(agency.upper())
         case = uow.cases.find(owner.id, reference)
-        if case is None:
-            raise NotFoundError(f"agency {owner.code} has no case {reference!r}")
+    missing = f"agency {owner.code} has no case {reference!r}"
+    if case is None:
+        raise NotFoundError(missing)
+    try:
+        authorize(ctx, requester, Action.VIEW_METADATA, case.scope, audit_action="triage.read")
+    except NotFoundError:
+        raise NotFoundError(missing) from None
+    with ctx.uow() as uow:
         rows = uow.triage.for_case(case.id)
         names = uow.sightings.names_in_case(case.id)
+        record_request(
+            uow, requester, "triage.read", f"case:{case.id}", detail={"items": len(rows)}
+        )
+        uow.commit()
+    return _report(owner.code, case, rows, names)
+
+
+def _report(agency: str, case: Case, rows: list[CaseTriage], names: dict[int, str]) -> TriageReport:
     counts = Counter(row.status.value for row in rows)
     by_stack: dict[int, list[CaseTriage]] = {}
     for row in rows:
@@ -51,7 +100,7 @@ def case_triage(ctx: AppContext, agency: str, reference: str) -> TriageReport:
         stacks.append(StackView(head, tuple(members[1:]), names.get(head.media_id, "")))
     stacks.sort(key=lambda s: (_ORDER[s.representative.status], s.representative.media_id))
     return TriageReport(
-        agency=owner.code,
+        agency=agency,
         case=case.reference,
         counts={status.value: counts.get(status.value, 0) for status in TriageStatus},
         stacks=tuple(stacks),
@@ -77,25 +126,145 @@ def triage_as_dict(report: TriageReport) -> dict[str, object]:
     }
 
 
-def agency_alerts(
-    ctx: AppContext, agency: str, *, after_id: int = 0, limit: int = 100
-) -> list[tuple[Alert, str, str, str | None]]:
-    """An agency's alerts with its case reference, the other agency's code and case reference.
+@dataclass(frozen=True, slots=True)
+class AlertLine:
+    """An alert as one reader may see it.
 
-    What of the counterpart a reader may see will be filtered by the access policy (sharing
-    levels); for now the counterpart's agency and case reference are shown, never its media.
+    Attributes:
+        alert: The stored alert (its own case and item are the reader's agency's).
+        case: The reference of the agency's case the alert is about.
+        other_agency: The counterpart's agency code (the owner of the list, for a list entry).
+        other_case: The counterpart case's reference; None for a hash-list entry.
+        visibility: ``full``, or ``signal-only`` when the reader may only know the
+            counterpart case holds a match: then the fields below are None.
+        other_title: The counterpart case's title.
+        other_media_id: The counterpart's matching item.
+        distance: The PDQ distance between the two items.
+    """
+
+    alert: Alert
+    case: str
+    other_agency: str
+    other_case: str | None
+    visibility: str
+    other_title: str | None
+    other_media_id: int | None
+    distance: int | None
+
+
+def agency_alerts(
+    ctx: AppContext,
+    agency: str,
+    *,
+    requester: Requester,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[AlertLine]:
+    """An agency's alerts, oldest first, paginated by id (audited as ``alerts.read``).
+
+    Raises:
+        NotFoundError: no such agency, or the requester belongs to another agency.
+        AccessDenied: a member of the agency who may not see its cases' metadata (not
+            certified, or the system administrator).
+    """
+    now = datetime.now(UTC)
+    with ctx.uow() as uow:
+        owner = uow.agencies.get(agency.upper())
+    if requester.access is not None:
+        _check_member(ctx, requester, requester.access, owner.id, "alerts.read", now)
+    with ctx.uow() as uow:
+        views = uow.alerts.for_agency(
+            owner.id,
+            scope=requester.scope(Action.VIEW_METADATA, now=now),
+            counterparts=requester.scope(Action.SEE_MATCH_EXISTS, now=now),
+            after_id=after_id,
+            limit=limit,
+        )
+        record_request(
+            uow, requester, "alerts.read", f"agency:{owner.id}", detail={"alerts": len(views)}
+        )
+        uow.commit()
+    lines = (_line(view, requester.access, now) for view in views)
+    return [line for line in lines if line is not None]
+
+
+def acknowledge_alert(ctx: AppContext, agency: str, alert_id: int, *, requester: Requester) -> None:
+    """Mark one of the agency's alerts as read: ``edit-case`` on the alert's case.
+
+    Raises:
+        NotFoundError: no such alert in the agency, or one the requester may not see.
+        AccessDenied: the requester may see the alert but not edit its case.
     """
     with ctx.uow() as uow:
         owner = uow.agencies.get(agency.upper())
-        alerts = uow.alerts.for_agency(owner.id, after_id=after_id, limit=limit)
-        cases = {c.id: c for c in uow.cases.list()}
-        codes = {a.id: a.code for a in uow.agencies.list()}
-    return [
-        (
-            alert,
-            cases[alert.case_id].reference,
-            codes[alert.counterpart_agency_id],
-            cases[alert.counterpart_case_id].reference if alert.counterpart_case_id else None,
-        )
-        for alert in alerts
-    ]
+        missing = f"agency {owner.code} has no alert {alert_id}"
+        alert = uow.alerts.get(alert_id)
+        if alert is None or alert.agency_id != owner.id:
+            raise NotFoundError(missing)
+        case = uow.cases.get_by_id(alert.case_id)
+        other_id = alert.counterpart_case_id
+        other = None if other_id is None else uow.cases.get_by_id(other_id)
+    resource, now, actor = f"alert:{alert_id}", datetime.now(UTC), requester.access
+    if actor is not None:
+        visible = other is None or decide(actor, SEE, other.scope, now=now).allowed
+        if actor.agency_id != owner.id or not visible:
+            record_denied(ctx, requester, "alert.acknowledge", resource, Reason.OTHER_AGENCY)
+            raise NotFoundError(missing)
+    authorize(ctx, requester, Action.EDIT_CASE, case.scope, audit_action="alert.acknowledge")
+    with ctx.uow() as uow:
+        uow.alerts.acknowledge(owner.id, alert_id)
+        record_request(uow, requester, "alert.acknowledge", resource)
+        uow.commit()
+
+
+def _check_member(
+    ctx: AppContext, requester: Requester, actor: Actor, agency_id: int, action: str, now: datetime
+) -> None:
+    """Let through members of the agency who may see its cases' metadata; audit refusals."""
+    resource = f"agency:{agency_id}"
+    if actor.agency_id != agency_id:
+        record_denied(ctx, requester, action, resource, Reason.OTHER_AGENCY)
+        raise NotFoundError("no alerts of that agency for you to read")
+    own_case = CaseScope(case_id=0, agency_id=agency_id, sharing=SharingLevel.PRIVATE)
+    decision = decide(actor, Action.VIEW_METADATA, own_case, now=now)
+    if not decision.allowed:
+        record_denied(ctx, requester, action, resource, decision.reason)
+        raise AccessDenied(decision.reason)
+
+
+def _line(view: AlertView, actor: Actor | None, now: datetime) -> AlertLine | None:
+    """How much of the counterpart ``actor`` may see (None: not even that it exists)."""
+    alert, other = view.alert, view.counterpart_case
+    full = other is None or actor is None  # a list entry is not case content
+    if other is not None and actor is not None:
+        actions = allowed_actions(actor, other.scope, now=now)
+        if Action.SEE_MATCH_EXISTS not in actions:
+            return None
+        full = Action.VIEW_METADATA in actions
+    return AlertLine(
+        alert=alert,
+        case=view.case_reference,
+        other_agency=view.counterpart_agency_code,
+        other_case=None if other is None else other.reference,
+        visibility=FULL if full else SIGNAL_ONLY,
+        other_title=other.title if full and other is not None else None,
+        other_media_id=alert.counterpart_media_id if full else None,
+        distance=alert.distance if full else None,
+    )
+
+
+def alert_as_dict(line: AlertLine) -> dict[str, object]:
+    """A JSON-ready view (CLI --json and the API)."""
+    return {
+        "id": line.alert.id,
+        "case": line.case,
+        "media_id": line.alert.media_id,
+        "other_agency": line.other_agency,
+        "other_case": line.other_case,
+        "visibility": line.visibility,
+        "other_title": line.other_title,
+        "other_media_id": line.other_media_id,
+        "signal": line.alert.signal,
+        "distance": line.distance,
+        "acknowledged": line.alert.acknowledged_at is not None,
+    }

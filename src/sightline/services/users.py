@@ -89,7 +89,7 @@ def create_admin(
         if uow.users.count_with_role(Role.SYSTEM_ADMIN):
             raise ConflictError("a system administrator exists already; create-admin runs once")
         return _create(
-            ctx, uow, actor, agency_code, username, password, display_name, Role.SYSTEM_ADMIN
+            ctx, uow, actor, agency_code, username, password, display_name, Role.SYSTEM_ADMIN, "cli"
         )
 
 
@@ -102,6 +102,7 @@ def create_user(
     password: str,
     role: Role,
     display_name: str = "",
+    source: str = "cli",
 ) -> tuple[User, str]:
     """Create a user of an agency; returns it and its TOTP provisioning URI (show it once).
 
@@ -111,7 +112,7 @@ def create_user(
         InvalidInputError: the username or password breaks the rules.
     """
     with ctx.uow() as uow:
-        return _create(ctx, uow, actor, agency_code, username, password, display_name, role)
+        return _create(ctx, uow, actor, agency_code, username, password, display_name, role, source)
 
 
 def list_users(ctx: AppContext, agency_code: str | None = None) -> list[User]:
@@ -121,7 +122,9 @@ def list_users(ctx: AppContext, agency_code: str | None = None) -> list[User]:
         return uow.users.list(agency_id)
 
 
-def certify(ctx: AppContext, *, actor: str, username: str, until: datetime) -> User:
+def certify(
+    ctx: AppContext, *, actor: str, username: str, until: datetime, source: str = "cli"
+) -> User:
     """Certify a user to handle case material until ``until`` (timezone-aware).
 
     Raises:
@@ -130,16 +133,18 @@ def certify(ctx: AppContext, *, actor: str, username: str, until: datetime) -> U
     """
     if until.tzinfo is None or until.utcoffset() is None:
         raise InvalidInputError("until: a timezone-aware moment (UTC)")
-    return _set_certification(ctx, actor, username, until.astimezone(UTC), "user.certify")
+    return _set_certification(ctx, actor, username, until.astimezone(UTC), "user.certify", source)
 
 
-def revoke_certification(ctx: AppContext, *, actor: str, username: str) -> User:
+def revoke_certification(
+    ctx: AppContext, *, actor: str, username: str, source: str = "cli"
+) -> User:
     """Withdraw a user's certification at once.
 
     Raises:
         NotFoundError: no such user.
     """
-    return _set_certification(ctx, actor, username, None, "user.certification_revoke")
+    return _set_certification(ctx, actor, username, None, "user.certification_revoke", source)
 
 
 def authenticate(
@@ -207,10 +212,11 @@ def _create(
     password: str,
     display_name: str,
     role: Role,
+    source: str,
 ) -> tuple[User, str]:
     username = username.strip().lower()
     _check_username(username)
-    _check_password(username, password)
+    check_password(username, password)
     agency = uow.agencies.get(agency_code.strip().upper())
     seed = pyotp.random_base32()
     user = uow.users.add(
@@ -226,6 +232,7 @@ def _create(
         actor=actor,
         action="user.create",
         resource=f"user:{user.id}",
+        source=source,
         agency_id=agency.id,
         detail={"role": role.value, "agency_id": agency.id},
     )
@@ -235,7 +242,7 @@ def _create(
 
 
 def _set_certification(
-    ctx: AppContext, actor: str, username: str, until: datetime | None, action: str
+    ctx: AppContext, actor: str, username: str, until: datetime | None, action: str, source: str
 ) -> User:
     with ctx.uow() as uow:
         user = uow.users.set_certified_until(uow.users.get(username.strip().lower()).id, until)
@@ -245,6 +252,7 @@ def _set_certification(
             actor=actor,
             action=action,
             resource=f"user:{user.id}",
+            source=source,
             agency_id=user.agency_id,
             detail=detail,
         )
@@ -257,12 +265,12 @@ def _sign_in_refusal(
 ) -> str | None:
     """Why this sign-in fails (an audit code), or None if it succeeds."""
     if creds is None:
-        _verify_password(_dummy_hash(), password)  # same cost as a real user: no timing oracle
+        verify_password(_dummy_hash(), password)  # same cost as a real user: no timing oracle
         return "unknown_user"
     user = creds.user
     if user.locked_until is not None and user.locked_until > now:
         return "locked"
-    if not _verify_password(creds.password_hash, password):
+    if not verify_password(creds.password_hash, password):
         return "bad_password"
     if user.disabled:
         return "disabled"
@@ -337,13 +345,23 @@ def _check_username(username: str) -> None:
         raise InvalidInputError("username: 3-64 characters of a-z, 0-9, '.', '_' and '-'")
 
 
-def _check_password(username: str, password: str) -> None:
+def check_password(username: str, password: str) -> None:
+    """Refuse a password that breaks the rules (length, equal to the username).
+
+    Raises:
+        InvalidInputError: naming the rule.
+    """
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise InvalidInputError(
             f"password: {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
         )
     if password.strip().lower() == username:
         raise InvalidInputError("password: must not be the username")
+
+
+def hash_password(password: str) -> str:
+    """The argon2id PHC string of ``password`` (check it with :func:`check_password` first)."""
+    return _hasher().hash(password)
 
 
 @functools.cache
@@ -356,7 +374,8 @@ def _dummy_hash() -> str:
     return _hasher().hash(secrets.token_urlsafe(16))
 
 
-def _verify_password(password_hash: str, password: str) -> bool:
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches the stored argon2id hash (never raises on a bad hash)."""
     try:
         return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):

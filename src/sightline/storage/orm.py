@@ -328,6 +328,7 @@ class AuditEventRow(Base):
     __table_args__ = (
         Index("ix_audit_events_actor_id", "actor", "id"),
         Index("ix_audit_events_action_id", "action", "id"),
+        Index("ix_audit_events_actor_agency_id_id", "actor_agency_id", "id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     occurred_at: Mapped[datetime]

@@ -11,6 +11,7 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from sightline.storage.repositories.accounts import AccountRepository
 from sightline.storage.repositories.audit import AuditRepository
 from sightline.storage.repositories.catalog import AgencyRepository, CaseRepository
 from sightline.storage.repositories.hashlists import HashListRepository
@@ -26,6 +27,7 @@ from sightline.storage.repositories.media import (
     SightingRepository,
     SignalRepository,
 )
+from sightline.storage.repositories.media_access import MediaAccessRepository
 from sightline.storage.repositories.users import (
     ApiTokenRepository,
     UserRepository,
@@ -51,6 +53,8 @@ class UnitOfWork:
     users: UserRepository
     tokens: ApiTokenRepository
     web_sessions: WebSessionRepository
+    media_access: MediaAccessRepository
+    accounts: AccountRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -74,6 +78,8 @@ class UnitOfWork:
         self.users = UserRepository(session)
         self.tokens = ApiTokenRepository(session)
         self.web_sessions = WebSessionRepository(session)
+        self.media_access = MediaAccessRepository(session)
+        self.accounts = AccountRepository(session)
         return self
 
     def __exit__(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from sightline.api.auth import HashlistsReader, HashlistsWriter
 from sightline.api.deps import ContextDep, EngineDep
-from sightline.api.errors import ERROR_RESPONSES
+from sightline.api.errors import ERROR_RESPONSES, ErrorEnvelope
 from sightline.api.uploads import uploaded_file
 from sightline.domain.models import HashList, ListKind
 from sightline.services import hashlists
@@ -19,6 +19,11 @@ from sightline.services.matching import MatchingEngine
 
 router = APIRouter(prefix="/api/v1/hashlists", tags=["hashlists"])
 logger = logging.getLogger(__name__)
+
+RESPONSES: dict[int | str, dict[str, object]] = {
+    **ERROR_RESPONSES,
+    404: {"model": ErrorEnvelope, "description": "No such list, entry or agency."},
+}
 
 
 class HashListRead(BaseModel):
@@ -57,13 +62,17 @@ class ListUpdate(BaseModel):
 
 
 class VoteCreate(BaseModel):
-    """A reviewer's verdict on a match against one entry."""
+    """A reviewer's verdict on a match against one entry, in the name of the voter's agency."""
 
-    entry_id: int
-    media_id: int
-    agency: str
-    reviewer: str
-    verdict: str = Field(description="confirm or reject")
+    entry_id: int = Field(examples=[12])
+    media_id: int = Field(examples=[17])
+    agency: str | None = Field(
+        default=None,
+        description="The voter's own agency code (optional; another agency is refused).",
+        examples=["TEST-FR"],
+    )
+    reviewer: str = Field(examples=["R. One"])
+    verdict: Literal["confirm", "reject"] = Field(examples=["confirm"])
 
 
 class EntryReportRead(BaseModel):
@@ -95,7 +104,9 @@ def _retro_hunt(ctx: AppContext, engine: MatchingEngine, list_id: int) -> None:
     )
 
 
-@router.get("", operation_id="list_hashlists", response_model=list[HashListRead])
+@router.get(
+    "", operation_id="list_hashlists", response_model=list[HashListRead], responses=RESPONSES
+)
 def list_hashlists(requester: HashlistsReader, ctx: ContextDep) -> list[HashListRead]:
     """Every hash list."""
     return [_read(h) for h in hashlists.list_lists(ctx)]
@@ -106,7 +117,7 @@ def list_hashlists(requester: HashlistsReader, ctx: ContextDep) -> list[HashList
     operation_id="import_hashlist",
     status_code=201,
     response_model=ImportRead,
-    responses=ERROR_RESPONSES,
+    responses=RESPONSES,
 )
 def import_hashlist(
     request: Request,
@@ -115,13 +126,17 @@ def import_hashlist(
     engine: EngineDep,
     background: BackgroundTasks,
     file: UploadFile,
-    owner: Annotated[str, Form(description="Owning agency code")],
-    name: Annotated[str, Form()],
+    owner: Annotated[str, Form(min_length=1, max_length=32, description="Owning agency code")],
+    name: Annotated[str, Form(min_length=1, max_length=200)],
     kind: Annotated[ListKind, Form()] = ListKind.POSITIVE,
     pdq_threshold: Annotated[int, Form(ge=0, le=31)] = 31,
     format: Annotated[str | None, Form(description="csv or icse; detected if absent")] = None,
 ) -> ImportRead:
-    """Import a CSV or ICSE list; everything already stored is re-matched in the background."""
+    """Import a CSV or ICSE list; everything already stored is re-matched in the background.
+
+    Administering the owning agency: a signed-in agency or system administrator (a token,
+    without a second factor, is refused).
+    """
     with uploaded_file(ctx, request, file) as path, path.open("rb") as stream:
         report = hashlists.import_list(
             ctx,
@@ -147,7 +162,7 @@ def import_hashlist(
     "/{list_id}",
     operation_id="update_hashlist",
     response_model=HashListRead,
-    responses=ERROR_RESPONSES,
+    responses=RESPONSES,
 )
 def update_hashlist(
     list_id: int,
@@ -157,7 +172,10 @@ def update_hashlist(
     engine: EngineDep,
     background: BackgroundTasks,
 ) -> HashListRead:
-    """Enable, disable or re-threshold a list (a retro-hunt follows in the background)."""
+    """Enable, disable or re-threshold a list (a retro-hunt follows in the background).
+
+    Administering the list's owning agency, like an import.
+    """
     updated = hashlists.configure(
         ctx,
         list_id,
@@ -170,19 +188,15 @@ def update_hashlist(
     return _read(updated)
 
 
-@router.delete(
-    "/{list_id}", operation_id="delete_hashlist", status_code=204, responses=ERROR_RESPONSES
-)
+@router.delete("/{list_id}", operation_id="delete_hashlist", status_code=204, responses=RESPONSES)
 def delete_hashlist(list_id: int, requester: HashlistsWriter, ctx: ContextDep) -> None:
-    """Delete a list with its entries and what was recorded against them."""
+    """Delete a list with its entries and what was recorded against them (administering)."""
     hashlists.delete_list(ctx, list_id, requester=requester)
 
 
-@router.post(
-    "/{list_id}/votes", operation_id="vote_on_entry", status_code=204, responses=ERROR_RESPONSES
-)
+@router.post("/{list_id}/votes", operation_id="vote_on_entry", status_code=204, responses=RESPONSES)
 def vote(list_id: int, body: VoteCreate, requester: HashlistsWriter, ctx: ContextDep) -> None:
-    """Record a reviewer's verdict on a match against an entry of the list."""
+    """Record a reviewer's verdict, for the voter's agency, on a match against an entry."""
     hashlists.vote(
         ctx,
         requester=requester,
@@ -196,11 +210,17 @@ def vote(list_id: int, body: VoteCreate, requester: HashlistsWriter, ctx: Contex
 
 
 @router.get(
-    "/{list_id}/report", operation_id="hashlist_report", response_model=list[EntryReportRead]
+    "/{list_id}/report",
+    operation_id="hashlist_report",
+    response_model=list[EntryReportRead],
+    responses=RESPONSES,
 )
 def report(list_id: int, requester: HashlistsReader, ctx: ContextDep) -> list[EntryReportRead]:
-    """Per entry: matches, confirm and reject votes, quarantine (for the list's owner)."""
-    return [_entry(r) for r in hashlists.owner_report(ctx, list_id)]
+    """Per entry: matches, confirm and reject votes, quarantine.
+
+    For members of the owning agency who may see its cases, or its administrators.
+    """
+    return [_entry(r) for r in hashlists.owner_report(ctx, list_id, requester=requester)]
 
 
 def _entry(r: hashlists.EntryReport) -> EntryReportRead:

@@ -27,21 +27,38 @@ class QueryHashes(BaseModel):
 
 
 class SightingRead(BaseModel):
-    """Where a matching item was seen."""
+    """Where a matching item was seen, as far as the requester may know it."""
 
-    agency: str
-    case: str
-    original_path: str
-    device: str | None
+    visibility: str = Field(
+        description="full (the requester may see the case's metadata) or signal-only (only "
+        "that a match exists: agency and case reference to contact, no path, no device).",
+        examples=["full"],
+    )
+    agency: str = Field(examples=["TEST-DE"])
+    case: str = Field(examples=["AZ-1"])
+    original_path: str | None = Field(
+        description="Null for signal-only sightings.", examples=["/evidence/disk1/img_0001.jpg"]
+    )
+    device: str | None = Field(examples=["laptop-1"])
 
 
 class MatchRead(BaseModel):
-    """A stored item that matches, with the signal that matched and the distance."""
+    """A stored item that matches, with the signal that matched and the distance.
 
-    media_id: int
-    sha256: str
-    signals: list[str] = Field(description="Signals that matched: sha256, sha1, md5, pdq.")
-    distance: int = Field(description="PDQ Hamming distance (0 for exact matches).")
+    A ``signal-only`` match (seen only in cases whose owners share match signals) shows the
+    signals and whom to contact, never the item's id, digest, distance or transform.
+    """
+
+    visibility: str = Field(description="full or signal-only.", examples=["full"])
+    media_id: int | None = Field(description="Null for signal-only matches.", examples=[17])
+    sha256: str | None = Field(description="Null for signal-only matches.")
+    signals: list[str] = Field(
+        description="Signals that matched: sha256, sha1, md5, pdq.", examples=[["sha256", "pdq"]]
+    )
+    distance: int | None = Field(
+        description="PDQ Hamming distance (0 for exact matches); null for signal-only matches.",
+        examples=[0],
+    )
     threshold: int | None = Field(description="PDQ threshold applied, for perceptual matches.")
     transform: str | None = Field(
         description="Rotation or mirror of the query that matched (PDQ), if not the original."
@@ -71,7 +88,10 @@ def search(
     ctx: ContextDep,
     index: IndexDep,
 ) -> SearchResponse:
-    """Search every case for exact (MD5, SHA-1, SHA-256) and PDQ matches of an uploaded file."""
+    """Search for exact (MD5, SHA-1, SHA-256) and PDQ matches of an uploaded file.
+
+    Matches in cases the requester may not know of are left out; see ``MatchRead``.
+    """
     with uploaded_file(ctx, request, file) as path:
         result = search_file(ctx, index, path, requester=requester)
     return SearchResponse.model_validate(result_as_dict(result))

@@ -108,7 +108,7 @@ def open_session(
     )
 
 
-@router.get("/session", operation_id="session_me", response_model=Me)
+@router.get("/session", operation_id="session_me", response_model=Me, responses=ERROR_RESPONSES)
 def who_am_i(requester: AnyRequester, ctx: ContextDep) -> Me:
     """Who the session cookie or the API token speaks for."""
     assert requester.access is not None  # the API never runs as the local operator
@@ -117,7 +117,7 @@ def who_am_i(requester: AnyRequester, ctx: ContextDep) -> Me:
     return _me(user, mfa_verified=requester.access.mfa_verified)
 
 
-@router.delete("/session", operation_id="session_close", status_code=204)
+@router.delete("/session", operation_id="session_close", status_code=204, responses=ERROR_RESPONSES)
 def close_session(request: Request, requester: AnyRequester, ctx: ContextDep) -> Response:
     """Sign out: the session ends on the server, so a copied cookie is refused from now on."""
     kind, session_id = request.state.auth

@@ -141,9 +141,16 @@ class AuditRepository:
         *,
         actor: str | None = None,
         action: str | None = None,
+        actor_agency_id: int | None = None,
     ) -> list[AuditEvent]:
-        """Events after ``after_id``, oldest first, optionally of one actor and/or action."""
+        """Events after ``after_id``, oldest first, optionally of one actor and/or action.
+
+        ``actor_agency_id`` keeps only the events of actors of that agency (what an agency
+        administrator may read).
+        """
         query = select(*_COLUMNS).where(AuditEventRow.id > after_id)
+        if actor_agency_id is not None:
+            query = query.where(AuditEventRow.actor_agency_id == actor_agency_id)
         if actor is not None:
             query = query.where(AuditEventRow.actor == actor)
         if action is not None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
-from sightline.domain.access import CaseFilter, SharingLevel
+from sightline.domain.access import CaseFilter, CaseScope, SharingLevel
 from sightline.domain.models import Agency, Case
 from sightline.errors import ConflictError, NotFoundError
 from sightline.storage.orm import AgencyRow, CaseRow
@@ -105,6 +105,25 @@ class CaseRepository:
             select(CaseRow.id, CaseRow.agency_id).where(CaseRow.id.in_(wanted))
         )
         return {int(c): int(a) for c, a in rows}
+
+    def scopes(self, case_ids: Iterable[int]) -> dict[int, CaseScope]:
+        """Case id -> what the access policy needs (owner, sharing level), for the given cases."""
+        wanted = list(set(case_ids))
+        if not wanted:
+            return {}
+        rows = self._session.execute(
+            select(CaseRow.id, CaseRow.agency_id, CaseRow.sharing).where(CaseRow.id.in_(wanted))
+        )
+        return {int(c): CaseScope(int(c), int(a), SharingLevel(s)) for c, a, s in rows}
+
+    def set_title(self, case_id: int, title: str) -> Case:
+        """Rename the case (its reference stays)."""
+        row = self._session.get(CaseRow, case_id)
+        if row is None:
+            raise NotFoundError(f"no case with id {case_id}")
+        row.title = title
+        self._session.flush()
+        return _case(row)
 
     def list(
         self,

@@ -5,11 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, tuple_, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy.orm import Session, aliased
 
-from sightline.domain.models import Alert, CaseTriage, MatchRecord, TriageStatus
-from sightline.storage.orm import AlertRow, CaseMediaRow, MatchRow, SightingRow, utcnow
+from sightline.domain.access import CaseFilter, SharingLevel
+from sightline.domain.models import Alert, Case, CaseTriage, MatchRecord, TriageStatus
+from sightline.storage.orm import (
+    AgencyRow,
+    AlertRow,
+    CaseMediaRow,
+    CaseRow,
+    MatchRow,
+    SightingRow,
+    utcnow,
+)
+from sightline.storage.repositories.catalog import case_scope_clause
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,20 @@ class NewAlert:
         if self.entry_id is not None:
             return f"e:{self.entry_id}"
         return f"c:{self.counterpart_case_id}/{self.counterpart_media_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """An alert with what a reader needs to show it: its case and the counterpart's owner.
+
+    ``counterpart_case`` is None for an alert about a hash-list entry; the caller decides,
+    with the access policy, how much of a counterpart case to show.
+    """
+
+    alert: Alert
+    case_reference: str
+    counterpart_agency_code: str
+    counterpart_case: Case | None
 
 
 def _match(row: MatchRow) -> MatchRecord:
@@ -207,6 +231,17 @@ class TriageRepository:
         return out
 
 
+def _case(row: CaseRow) -> Case:
+    return Case(
+        id=row.id,
+        agency_id=row.agency_id,
+        reference=row.reference,
+        title=row.title,
+        created_at=row.created_at,
+        sharing=SharingLevel(row.sharing),
+    )
+
+
 def _triage(row: CaseMediaRow) -> CaseTriage:
     return CaseTriage(
         case_id=row.case_id,
@@ -262,15 +297,55 @@ class AlertRepository:
             )
         return len(new)
 
-    def for_agency(self, agency_id: int, *, after_id: int = 0, limit: int = 100) -> list[Alert]:
-        """An agency's alerts, oldest first, paginated by id."""
-        rows = self._session.scalars(
-            select(AlertRow)
+    def for_agency(
+        self,
+        agency_id: int,
+        *,
+        scope: CaseFilter | None = None,
+        counterparts: CaseFilter | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[AlertView]:
+        """An agency's alerts, oldest first, paginated by id, within access scopes.
+
+        Args:
+            agency_id: The agency alerted.
+            scope: Which of the agency's cases the reader may see alerts of (its
+                ``view-metadata`` scope); None: all.
+            counterparts: Which counterpart cases the reader may know of (its
+                ``see-match-exists`` scope); an alert about any other case is left out, so
+                it does not even show that something matched. None: all.
+            after_id: Return alerts with a larger id.
+            limit: At most this many.
+        """
+        other = aliased(CaseRow)
+        query = (
+            select(AlertRow, CaseRow.reference, AgencyRow.code, other)
+            .join(CaseRow, CaseRow.id == AlertRow.case_id)
+            .join(AgencyRow, AgencyRow.id == AlertRow.counterpart_agency_id)
+            .outerjoin(other, other.id == AlertRow.counterpart_case_id)
             .where(AlertRow.agency_id == agency_id, AlertRow.id > after_id)
             .order_by(AlertRow.id)
             .limit(limit)
         )
-        return [_alert(row) for row in rows]
+        if scope is not None:
+            query = query.where(case_scope_clause(scope, CaseRow))
+        if counterparts is not None:
+            query = query.where(
+                or_(
+                    AlertRow.counterpart_case_id.is_(None),
+                    case_scope_clause(counterparts, other),
+                )
+            )
+        return [
+            AlertView(_alert(row), reference, code, None if case is None else _case(case))
+            for row, reference, code, case in self._session.execute(query)
+        ]
+
+    def get(self, alert_id: int) -> Alert | None:
+        """The alert with this id, if any."""
+        row = self._session.get(AlertRow, alert_id)
+        return None if row is None else _alert(row)
 
     def count(self, agency_id: int | None = None) -> int:
         """Number of alerts, optionally of one agency."""

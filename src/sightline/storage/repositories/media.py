@@ -7,9 +7,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, insert, not_, or_, select
 from sqlalchemy.orm import Session
 
+from sightline.domain.access import CaseFilter
 from sightline.domain.models import (
     Feature,
     FeatureStatus,
@@ -27,6 +28,7 @@ from sightline.storage.orm import (
     SightingRow,
     utcnow,
 )
+from sightline.storage.repositories.catalog import case_scope_clause
 
 
 def _media(row: MediaRow) -> MediaItem:
@@ -56,6 +58,19 @@ class NewSighting:
     device_label: str | None
     ingest_item_id: int | None = None
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedCase:
+    """A case an item was seen in, as a reader who may only know the match exists sees it.
+
+    The agency code and case reference say whom to contact; nothing of the case's content.
+    """
+
+    media_id: int
+    case_id: int
+    case_reference: str
+    agency_code: str
 
 
 class MediaRepository:
@@ -157,11 +172,17 @@ class SightingRepository:
         )
         return {int(m): str(p).rsplit("/", 1)[-1] for m, p in rows}
 
-    def locations(self, media_ids: Iterable[int]) -> dict[int, list[SightingLocation]]:
-        """Every sighting of the given items, with case reference and agency code."""
+    def locations(
+        self, media_ids: Iterable[int], *, scope: CaseFilter | None = None
+    ) -> dict[int, list[SightingLocation]]:
+        """Every sighting of the given items in cases within ``scope`` (None: every case).
+
+        Pass the reader's :attr:`~sightline.domain.access.Action.VIEW_METADATA` scope: paths
+        and devices are case content, and the database drops what the reader may not see.
+        """
         wanted = list(set(media_ids))
         out: dict[int, list[SightingLocation]] = defaultdict(list)
-        if not wanted:
+        if not wanted or (scope is not None and scope.nothing):
             return out
         query = (
             select(SightingRow, CaseRow.reference, AgencyRow.code)
@@ -170,6 +191,8 @@ class SightingRepository:
             .where(SightingRow.media_id.in_(wanted))
             .order_by(SightingRow.id)
         )
+        if scope is not None:
+            query = query.where(case_scope_clause(scope, CaseRow))
         for row, reference, code in self._session.execute(query):
             out[row.media_id].append(
                 SightingLocation(
@@ -181,6 +204,34 @@ class SightingRepository:
                     device_label=row.device_label,
                 )
             )
+        return out
+
+    def matched_cases(
+        self, media_ids: Iterable[int], *, scope: CaseFilter, exclude: CaseFilter | None = None
+    ) -> dict[int, list[MatchedCase]]:
+        """The cases the given items were seen in, within ``scope`` but outside ``exclude``.
+
+        For a reader who may only know that a match exists (``scope`` is their
+        :attr:`~sightline.domain.access.Action.SEE_MATCH_EXISTS` scope, ``exclude`` the cases
+        whose sightings they see in full): one row per item and case, and no path or device
+        is read at all.
+        """
+        wanted = list(set(media_ids))
+        out: dict[int, list[MatchedCase]] = defaultdict(list)
+        if not wanted or scope.nothing:
+            return out
+        query = (
+            select(SightingRow.media_id, CaseRow.id, CaseRow.reference, AgencyRow.code)
+            .join(CaseRow, CaseRow.id == SightingRow.case_id)
+            .join(AgencyRow, AgencyRow.id == CaseRow.agency_id)
+            .where(SightingRow.media_id.in_(wanted), case_scope_clause(scope, CaseRow))
+            .distinct()
+            .order_by(SightingRow.media_id, CaseRow.id)
+        )
+        if exclude is not None:
+            query = query.where(not_(case_scope_clause(exclude, CaseRow)))
+        for media_id, case_id, reference, code in self._session.execute(query):
+            out[int(media_id)].append(MatchedCase(int(media_id), int(case_id), reference, code))
         return out
 
     def count(self, case_id: int | None = None) -> int:

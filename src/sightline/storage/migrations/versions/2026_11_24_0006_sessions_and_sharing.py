@@ -1,4 +1,4 @@
-"""web sessions, case sharing levels, agency contact, TOTP replay guard
+"""web sessions, case sharing levels, agency contact, TOTP replay guard, audit by agency
 
 Revision ID: 0006
 Revises: 0005
@@ -48,9 +48,17 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
+    # An agency administrator reads the audit events of its own agency's people.
+    op.create_index(
+        "ix_audit_events_actor_agency_id_id",
+        "audit_events",
+        ["actor_agency_id", "id"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_events_actor_agency_id_id", table_name="audit_events")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("totp_last_step")
     with op.batch_alter_table("agencies", schema=None) as batch_op:
