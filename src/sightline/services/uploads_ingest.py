@@ -25,7 +25,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,7 +40,7 @@ from sightline.services.audit import authorize
 from sightline.services.context import AppContext
 from sightline.services.ingest import IngestProgress, IngestReport, ingest
 from sightline.services.matching import MatchingEngine
-from sightline.services.runner import TaskRunner
+from sightline.services.runner import InlineRunner, TaskRunner
 from sightline.services.sources import parse_locator
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class UploadJobs:
     ) -> None:
         self._ctx = ctx
         self._engine = engine
-        self._runner: TaskRunner = runner or InThreadRunner()
+        self._runner: TaskRunner = runner or InlineRunner()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sightline-ingest")
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
@@ -256,24 +256,6 @@ class UploadJobs:
 
 
 _ENDED = frozenset({JobStatus.DONE, JobStatus.FAILED})
-
-
-class InThreadRunner:
-    """Runs ingest tasks one after another in the job's thread (the API's default runner)."""
-
-    def map_unordered(
-        self,
-        fn: Callable[[T], R],
-        items: Iterable[T],
-        *,
-        initializer: Callable[..., Any] | None = None,
-        initargs: tuple[Any, ...] = (),
-    ) -> Iterator[R]:
-        """Run the initializer once, then ``fn`` on each item in order."""
-        if initializer is not None:
-            initializer(*initargs)
-        for item in items:
-            yield fn(item)
 
 
 def _label(name: str) -> str:
