@@ -55,7 +55,7 @@ def test_import_runs_the_retro_hunt_in_the_background(client: TestClient, tmp_pa
     assert triage["counts"]["known"] == 1  # the background retro-hunt has run
     list_id = body["hash_list"]["id"]
 
-    [listed] = client.get("/api/v1/hashlists").json()
+    [listed] = client.get("/api/v1/hashlists").json()["items"]
     assert (listed["name"], listed["entries"], listed["enabled"]) == ("national", 1, True)
     disabled = client.patch(f"/api/v1/hashlists/{list_id}", json={"enabled": False}).json()
     assert disabled["enabled"] is False
@@ -83,7 +83,7 @@ def test_votes_reach_the_owner_report(client: TestClient, tmp_path: Path) -> Non
     )
     wrong = client.post(f"/api/v1/hashlists/{list_id}/votes", json={**vote, "verdict": "maybe"})
     assert wrong.status_code == 422
-    [row] = client.get(f"/api/v1/hashlists/{list_id}/report").json()
+    [row] = client.get(f"/api/v1/hashlists/{list_id}/report").json()["items"]
     assert (row["external_id"], row["matches"], row["confirmed"], row["rejected"]) == (
         "A-1",
         1,
@@ -117,7 +117,7 @@ def test_deleted_list_stops_matching_in_every_process(
     query = query_from_hashes(pdq=pdq)
     assert match_query(sqlite_ctx, reloaded, query, requester=TEST_REQUESTER).lists == ()
     assert reloaded.list_index.status().count == 0  # the removal log reached the loaded copy
-    assert client.get("/api/v1/hashlists").json() == []
+    assert client.get("/api/v1/hashlists").json()["items"] == []
 
 
 def test_hash_list_changes_are_audited(
@@ -160,7 +160,7 @@ def test_tokens_and_other_agencies_cannot_change_lists(
         "/api/v1/hashlists", files=upload, data={"owner": "TEST-IT", "name": "n"}
     )
     assert elsewhere.status_code == 403
-    assert client.get("/api/v1/hashlists").json() == []
+    assert client.get("/api/v1/hashlists").json()["items"] == []
     with sqlite_ctx.uow() as uow:
         denied = [e for e in uow.audit.page(0, 100) if e.outcome == "denied"]
     assert [(e.action, e.detail["reason"]) for e in denied] == [

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sightline.api.auth import HashlistsReader, HashlistsWriter
 from sightline.api.deps import ContextDep, EngineDep
 from sightline.api.errors import ERROR_RESPONSES, ErrorEnvelope
+from sightline.api.pagination import AfterId, Limit, Page, page_of
 from sightline.api.uploads import uploaded_file
 from sightline.domain.models import HashList, ListKind
 from sightline.services import hashlists
@@ -105,11 +106,14 @@ def _retro_hunt(ctx: AppContext, engine: MatchingEngine, list_id: int) -> None:
 
 
 @router.get(
-    "", operation_id="list_hashlists", response_model=list[HashListRead], responses=RESPONSES
+    "", operation_id="list_hashlists", response_model=Page[HashListRead], responses=RESPONSES
 )
-def list_hashlists(requester: HashlistsReader, ctx: ContextDep) -> list[HashListRead]:
-    """Every hash list."""
-    return [_read(h) for h in hashlists.list_lists(ctx)]
+def list_hashlists(
+    requester: HashlistsReader, ctx: ContextDep, after_id: AfterId = 0, limit: Limit = 100
+) -> Page[HashListRead]:
+    """Every hash list, by id (lists are a directory: any signed-in user or tool may read it)."""
+    lists = [_read(h) for h in hashlists.list_lists(ctx)]
+    return page_of(lists, lambda h: h.id, after_id, limit)
 
 
 @router.post(
@@ -212,15 +216,22 @@ def vote(list_id: int, body: VoteCreate, requester: HashlistsWriter, ctx: Contex
 @router.get(
     "/{list_id}/report",
     operation_id="hashlist_report",
-    response_model=list[EntryReportRead],
+    response_model=Page[EntryReportRead],
     responses=RESPONSES,
 )
-def report(list_id: int, requester: HashlistsReader, ctx: ContextDep) -> list[EntryReportRead]:
-    """Per entry: matches, confirm and reject votes, quarantine.
+def report(
+    list_id: int,
+    requester: HashlistsReader,
+    ctx: ContextDep,
+    after_id: AfterId = 0,
+    limit: Limit = 100,
+) -> Page[EntryReportRead]:
+    """Per entry, by entry id: matches, confirm and reject votes, quarantine.
 
     For members of the owning agency who may see its cases, or its administrators.
     """
-    return [_entry(r) for r in hashlists.owner_report(ctx, list_id, requester=requester)]
+    rows = [_entry(r) for r in hashlists.owner_report(ctx, list_id, requester=requester)]
+    return page_of(rows, lambda r: r.entry_id, after_id, limit)
 
 
 def _entry(r: hashlists.EntryReport) -> EntryReportRead:
