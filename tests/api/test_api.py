@@ -95,3 +95,17 @@ def test_malformed_uploads_get_a_clear_client_error(
     response = client.post("/api/v1/search", content=body, headers={"content-type": content_type})
     assert 400 <= response.status_code < 500
     assert response.json()["error"]["code"] in {"invalid_input", "bad_request"}
+
+
+def test_every_list_is_paginated_and_every_operation_has_an_id(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    operations = [op for path in schema["paths"].values() for op in path.values()]
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids))
+    for op in operations:
+        ok = op["responses"].get("200", {}).get("content", {}).get("application/json", {})
+        assert ok.get("schema", {}).get("type") != "array", f"{op['operationId']}: a bare list"
+        model = ok.get("schema", {}).get("$ref", "").split("/")[-1]
+        if model.startswith("Page") or model.endswith("Page"):
+            names = {p["name"] for p in op.get("parameters", [])}
+            assert {"after_id", "limit"} <= names, op["operationId"]
