@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import platform
+from contextlib import closing
 from pathlib import Path
 
+from PIL import Image
+
+from sightline.analyzers.base import MediaInput
+from sightline.analyzers.pdq import dihedral_hashes
 from sightline.domain.models import FeatureStatus
 from sightline.jobs.inline import InlineRunner
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.ingest import IngestProgress, IngestReport, ingest
+from sightline.services.ingest_worker import THUMBNAIL_SIDE, _keep_freed_heap
 from tests.support.corpus import TEST_REQUESTER, mixed_corpus, write_landscape
 
 
@@ -72,6 +80,33 @@ def test_features_signals_and_encrypted_blobs(ctx: AppContext, tmp_path: Path) -
     assert ctx.blobs.read_bytes(media.thumbnail_blob_id)[:2] == b"\xff\xd8"
 
 
+def test_thumbnail_is_greyscale_and_pdq_matches_search(ctx: AppContext, tmp_path: Path) -> None:
+    """Thumbnails are stored greyscale (the wellness default); the original keeps colour.
+
+    The stored PDQ and its variants are exactly what a search of the same file computes.
+    """
+    add_agency(ctx, "TEST-GB", "Test unit", "GB", requester=TEST_REQUESTER)
+    path = write_landscape(tmp_path / "in/1.jpg", 1, size=(1024, 768))
+    png = write_landscape(tmp_path / "in/2.png", 2, "PNG", size=(640, 480))
+    report = _ingest(ctx, tmp_path / "in")
+    assert report.summary.stored == 2
+    for source in (path, png):
+        plaintext = source.read_bytes()
+        with ctx.uow() as uow:
+            [media] = uow.media.by_digests(sha256=_sha256(plaintext))
+            features = {f.analyzer: f for f in uow.features.for_media(media.id)}
+        assert media.thumbnail_blob_id is not None
+        with Image.open(io.BytesIO(ctx.blobs.read_bytes(media.thumbnail_blob_id))) as thumb:
+            assert thumb.format == "JPEG"
+            assert thumb.mode == "L"
+            assert max(thumb.size) <= THUMBNAIL_SIDE
+        assert ctx.blobs.read_bytes(media.blob_id) == plaintext  # the original, in colour
+        with closing(MediaInput(source)) as query:
+            searched = dihedral_hashes(query)[0]
+        assert features["pdq"].version == "2"
+        assert features["pdq"].value == {"hash": searched.hex, "quality": searched.quality}
+
+
 def test_rerun_is_idempotent_and_picks_up_new_files(ctx: AppContext, tmp_path: Path) -> None:
     add_agency(ctx, "TEST-GB", "Test unit", "GB", requester=TEST_REQUESTER)
     for seed in range(3):
@@ -120,3 +155,8 @@ def test_agency_and_ingest_are_audited_with_counts_only(ctx: AppContext, tmp_pat
         "pending": 0,
     }
     assert "secret-name" not in str([e.detail for e in events])
+
+
+def test_workers_keep_freed_heap_on_glibc() -> None:
+    """The pool initializer's malloc settings take on glibc and are skipped elsewhere."""
+    assert _keep_freed_heap() is (platform.libc_ver()[0] == "glibc")

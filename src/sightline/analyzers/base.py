@@ -9,6 +9,7 @@ raises ``AnalyzerSkipped`` / ``AnalysisFailed``; it never returns a sentinel.
 from __future__ import annotations
 
 import abc
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,6 +79,66 @@ def shrink_to_working(image: Image.Image) -> None:
     image.thumbnail((WORKING_SIDE, WORKING_SIDE), WORKING_RESAMPLING)
 
 
+def to_luma(image: Image.Image) -> Image.Image:
+    """A new 8-bit greyscale (mode ``L``) image: Pillow's ITU-R 601-2 luma of ``image``.
+
+    ``L`` images are copied and ``RGB`` ones converted directly. Every other mode (palette,
+    alpha, CMYK, 16-bit, bilevel) is converted to ``RGB`` first, so its luma is that of
+    exactly the colour picture the ``RGB`` path shows. ``image`` itself is never modified.
+    """
+    if image.mode == "L":
+        return image.copy()
+    if image.mode == "RGB":
+        return image.convert("L")
+    return image.convert("RGB").convert("L")
+
+
+def working_luma_of(image: Image.Image) -> Image.Image:
+    """``to_luma(image)`` shrunk by ``shrink_to_working``: what PDQ and thumbnails read.
+
+    Luma first, then the shrink: resampling one channel costs a quarter of resampling
+    ``RGB`` (which Pillow stores as four bytes a pixel), and a file decoded by
+    ``MediaInput.working_luma`` follows the same order, so both hash alike.
+    """
+    if image.mode != "L":
+        grey = to_luma(image)
+        shrink_to_working(grey)
+        return grey
+    # Already luma (a greyscale file, or a colour JPEG decoded luma-only): resample straight
+    # from it instead of copying it first. Same size and call as ``Image.thumbnail`` makes,
+    # so the same pixels as ``shrink_to_working`` on a copy (tests compare the two).
+    size = _working_size(*image.size)
+    if size == image.size:
+        return image.copy()
+    return image.resize(size, WORKING_RESAMPLING, reducing_gap=_THUMBNAIL_REDUCING_GAP)
+
+
+# ``Image.thumbnail``'s default, which ``shrink_to_working`` uses.
+_THUMBNAIL_REDUCING_GAP = 2.0
+
+
+def _working_size(width: int, height: int) -> tuple[int, int]:
+    """The size ``shrink_to_working`` gives a ``width`` x ``height`` image.
+
+    Pillow's ``thumbnail`` rule: the aspect ratio is kept, and the side that is not the
+    longest is rounded (down or up) to whichever integer keeps the ratio closest.
+    """
+    if width <= WORKING_SIDE and height <= WORKING_SIDE:
+        return width, height
+    aspect = width / height
+    if aspect >= 1:
+        target = WORKING_SIDE / aspect
+        short = min(
+            math.floor(target),
+            math.ceil(target),
+            key=lambda n: abs(aspect - WORKING_SIDE / n) if n else 0,
+        )
+        return WORKING_SIDE, max(short, 1)
+    target = WORKING_SIDE * aspect
+    short = min(math.floor(target), math.ceil(target), key=lambda n: abs(aspect - n / WORKING_SIDE))
+    return max(short, 1), WORKING_SIDE
+
+
 def _draft_size(width: int, height: int) -> tuple[int, int]:
     """The size to ask JPEG DCT scaling for: the working size with the image's aspect ratio.
 
@@ -101,6 +162,7 @@ class MediaInput:
     max_pixels: int = DEFAULT_MAX_PIXELS
     _header: Image.Image | None = field(default=None, init=False, repr=False)
     _working: Image.Image | None = field(default=None, init=False, repr=False)
+    _working_luma: Image.Image | None = field(default=None, init=False, repr=False)
     # Values one analyzer derives that a caller may reuse without recomputing them (the PDQ
     # analyzer leaves the 8 dihedral hashes here for ingest-time matching).
     derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -141,10 +203,10 @@ class MediaInput:
     def working_image(self) -> Image.Image:
         """The decoded RGB image, longest side at most ``WORKING_SIDE`` pixels.
 
-        JPEGs are decoded with DCT scaling (``draft``), which is several times faster than a
-        full decode followed by a resize. Pixels are decoded from a second handle on the file:
-        ``draft`` rewrites the size of the image it is called on, and the header must keep
-        reporting the true dimensions (and keep its file open for EXIF) to other analyzers.
+        For analyzers that need colour; PDQ and thumbnails read ``working_luma`` instead, and
+        ingest never decodes colour unless an analyzer asks for it. JPEGs are decoded with
+        DCT scaling (``draft``), which is several times faster than a full decode followed
+        by a resize.
 
         Raises:
             UnsupportedMedia: the file is not an image Pillow can read.
@@ -152,17 +214,47 @@ class MediaInput:
             TruncatedMedia: the pixel data is truncated or corrupt.
         """
         if self._working is None:
-            header_format = self.image_header().format  # format and bomb checks come first
-            try:
-                with _open_unguarded(self.path) as source:
-                    if header_format == "JPEG":
-                        source.draft("RGB", _draft_size(*source.size))
-                    image = source.convert("RGB")
-                shrink_to_working(image)
-            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-                raise TruncatedMedia("image data is truncated or corrupt") from exc
-            self._working = image
+            self._working = self._decode("RGB")
         return self._working
+
+    def working_luma(self) -> Image.Image:
+        """The decoded image as 8-bit luma (mode ``L``), longest side at most ``WORKING_SIDE``.
+
+        This is what PDQ hashes (it reads luma only) and what thumbnails show (greyscale,
+        as the wellness rule wants them by default). A JPEG is decoded luma-only with DCT
+        scaling: its Y plane is the luma, so the chroma planes are neither decoded nor
+        upsampled nor converted to RGB. Other formats go through ``working_luma_of``.
+
+        Raises:
+            UnsupportedMedia: the file is not an image Pillow can read.
+            DecompressionBomb: the image declares more pixels than ``max_pixels``.
+            TruncatedMedia: the pixel data is truncated or corrupt.
+        """
+        if self._working_luma is None:
+            self._working_luma = self._decode("L")
+        return self._working_luma
+
+    def _decode(self, mode: str) -> Image.Image:
+        """Decode the pixels as ``mode`` (``RGB`` or ``L``) and shrink them to working size.
+
+        Pixels are decoded from a second handle on the file: ``draft`` rewrites the size of
+        the image it is called on, and the header must keep reporting the true dimensions
+        (and keep its file open for EXIF) to other analyzers. For ``L``, ``draft`` switches
+        only colour (YCbCr) JPEGs to luma-only output; CMYK and greyscale JPEGs keep their
+        own mode and are converted like any other format.
+        """
+        header_format = self.image_header().format  # format and bomb checks come first
+        try:
+            with _open_unguarded(self.path) as source:
+                if header_format == "JPEG":
+                    source.draft(mode, _draft_size(*source.size))
+                if mode == "L":
+                    return working_luma_of(source)
+                image = source.convert("RGB")
+            shrink_to_working(image)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise TruncatedMedia("image data is truncated or corrupt") from exc
+        return image
 
     def close(self) -> None:
         """Release the decoded image and the open file handle."""
@@ -170,6 +262,7 @@ class MediaInput:
             self._header.close()
         self._header = None
         self._working = None
+        self._working_luma = None
         self.derived.clear()
 
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+PRELOAD: tuple[str, ...] = ("__main__", "sightline.services.ingest")
+"""Modules the fork server imports once, before it forks any worker.
+
+Without them every worker imports the program's main module and the ingest stack (NumPy,
+Pillow, pdqhash, SQLAlchemy...) on its own: ~0.7-1 s a worker, measured as 17 % of a
+600-image ingest. Preloaded, a worker starts as a fork of a process that has them all.
+``"__main__"`` covers a script (the ``sightline`` command); a ``python -m`` main re-runs
+cheaply in each worker because its imports are then already loaded.
+"""
 
 
 class ProcessPoolRunner:
@@ -18,10 +28,13 @@ class ProcessPoolRunner:
     connections or threads is unsafe, and ``spawn`` costs more at start-up.
     """
 
-    def __init__(self, workers: int = 0, chunksize: int = 4) -> None:
+    def __init__(
+        self, workers: int = 0, chunksize: int = 4, preload: Sequence[str] = PRELOAD
+    ) -> None:
         """Create a runner with ``workers`` processes (0: one per available core)."""
         self.workers = workers or len(os.sched_getaffinity(0))
         self.chunksize = chunksize
+        self.preload = list(preload)
 
     def map_unordered(
         self,
@@ -33,5 +46,7 @@ class ProcessPoolRunner:
     ) -> Iterator[R]:
         """Run ``fn`` over ``items`` in worker processes."""
         context = multiprocessing.get_context("forkserver")
+        # Takes effect when the fork server starts (the first pool of the process).
+        context.set_forkserver_preload(self.preload)
         with context.Pool(self.workers, initializer=initializer, initargs=initargs) as pool:
             yield from pool.imap_unordered(fn, items, chunksize=self.chunksize)

@@ -9,6 +9,7 @@ processed again (blob ids are deterministic, so re-writing is idempotent).
 
 from __future__ import annotations
 
+import ctypes
 import io
 import logging
 import tempfile
@@ -133,7 +134,7 @@ class Worker:
         media = MediaInput(path, max_pixels=self._config.max_pixels)
         try:
             header = media.image_header()
-            media.working_image()  # decode now: truncation is a failure of the whole item
+            media.working_luma()  # decode now: truncation is a failure of the whole item
             features = tuple(self._run(analyzer, media) for analyzer in self._analyzers)
             digests = _value(features, "crypto")
             sha256 = str(digests["sha256"])
@@ -142,7 +143,7 @@ class Worker:
                 self._blobs.put_file(blob_id, path)
             thumb_id = self._blobs.blob_id_for(sha256, "thumbnail")
             if not self._blobs.exists(thumb_id):
-                self._blobs.put_bytes(thumb_id, _thumbnail(media))
+                self._blobs.put_bytes(thumb_id, thumbnail_jpeg(media))
             mime = Image.MIME.get(header.format) if header.format else None
             media_facts = NewMedia(
                 sha256=sha256,
@@ -194,8 +195,14 @@ def _pdq(features: tuple[AnalyzedFeature, ...]) -> tuple[bytes, int] | None:
     return None
 
 
-def _thumbnail(media: MediaInput) -> bytes:
-    image = media.working_image()
+def thumbnail_jpeg(media: MediaInput) -> bytes:
+    """A greyscale JPEG of at most ``THUMBNAIL_SIDE`` pixels a side.
+
+    Greyscale because reviewers see thumbnails blurred and in greyscale by default (the
+    wellness rule), and because it is the luma PDQ already decoded: no colour decode at all.
+    The original keeps its colours; it is stored encrypted exactly as it was seized.
+    """
+    image = media.working_luma()
     # An integer box reduction of the working copy: 0.3 ms against 2 ms for a resample.
     factor = -(-max(image.size) // THUMBNAIL_SIDE)
     if factor > 1:
@@ -212,7 +219,42 @@ _WORKER: Worker | None = None
 def init_worker(config: WorkerConfig) -> None:
     """Pool initializer: build this process's worker."""
     global _WORKER
+    _keep_freed_heap()
     _WORKER = Worker(config)
+
+
+# glibc's ``mallopt`` parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+# Blocks below this come from the heap; larger ones (a decoded full-size image) are mapped
+# on their own and go back to the system as soon as they are freed.
+HEAP_BLOCK_LIMIT = 4 << 20
+# Freed heap a worker keeps instead of handing it back to the system.
+HEAP_KEEP = 32 << 20
+
+
+def _keep_freed_heap() -> bool:
+    """Stop glibc from unmapping and re-faulting the same memory for every image.
+
+    Each image allocates and frees a few megabytes of short-lived buffers (pdqhash's float
+    luma and its temporaries, 0.8-1.5 MB each). With glibc's defaults the heap top is
+    trimmed after every image and re-grown by the next, so every page is faulted in again:
+    measured ~2 ms an image, a third of the PDQ time. Keeping up to ``HEAP_KEEP`` bytes of
+    freed heap per worker process avoids that, and bounds what is kept.
+
+    Returns:
+        Whether the C library took the settings (False on non-glibc systems, which keep
+        their defaults: only the speed differs).
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_BLOCK_LIMIT)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, HEAP_KEEP)
+    )
 
 
 def close_worker() -> None:
