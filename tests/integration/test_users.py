@@ -214,6 +214,11 @@ def test_tokens_are_shown_once_stored_hashed_and_refused_when_dead(
         assert secret not in repr(vars(row))
     actor, token = tokens.resolve_token(ctx, secret, scope="search", now=T0)
     assert token.id == token_id
+    for at in (T0 + timedelta(seconds=10), T0 + tokens.TOUCH_EVERY + timedelta(seconds=1)):
+        tokens.resolve_token(ctx, secret, scope="search", now=at)
+        with ctx.uow() as uow:  # last use is written at most once a minute
+            seen = uow.tokens.get(token_id).last_used_at
+        assert seen == (T0 if at == T0 + timedelta(seconds=10) else at)
     assert actor.role is Role.INVESTIGATOR and not actor.mfa_verified
     case = CaseScope(case_id=1, agency_id=agency.id, sharing=SharingLevel.PRIVATE)
     assert decide(actor, Action.VIEW_MEDIA, case, now=T0).reason is Reason.MFA_REQUIRED

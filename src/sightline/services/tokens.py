@@ -27,6 +27,9 @@ from sightline.services.users import actor_for
 TOKEN_PREFIX = "slt_"  # noqa: S105 - a public marker, not a secret
 """Marks a Sightline token, so secret scanners and people recognise a leaked one."""
 
+TOUCH_EVERY = timedelta(seconds=60)
+"""``last_used_at`` is written at most this often: a read-only request then writes nothing."""
+
 MAX_TOKEN_TTL = timedelta(days=366)
 """Tokens must expire; a year is the longest a forgotten tool keeps access."""
 
@@ -119,8 +122,9 @@ def resolve_token(
             )
             uow.commit()
             raise AuthenticationFailed(reason or "unknown_token", "invalid or expired token")
-        uow.tokens.touch(token.id, now)
-        uow.commit()
+        if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
+            uow.tokens.touch(token.id, now)
+            uow.commit()
     return actor_for(user, mfa_verified=False), token
 
 
