@@ -71,14 +71,14 @@ def test_agency_directory_is_open_but_only_a_system_admin_adds(
     ]
     assert tool.get("/api/v1/agencies/test-b").json()["name"] == "Unit TEST-B"
     assert tool.get("/api/v1/agencies/NOPE").status_code == 404
-    body = {"code": "NL-NP", "name": "Politie", "country": "NL"}
+    body = {"code": "NL-NP", "name": "Politie", "country": "NL", "contact": "duty desk"}
     assert tool.post("/api/v1/agencies", json=body).status_code == 403
     admin_a = add_person(sqlite_ctx, "TEST-A", "admin.a", Role.AGENCY_ADMIN)
     assert sign_in(app, admin_a).post("/api/v1/agencies", json=body).status_code == 403
     root = sign_in(app, system_admin(sqlite_ctx))
     created = root.post("/api/v1/agencies", json=body)
     assert created.status_code == 201
-    assert created.json()["code"] == "NL-NP"
+    assert (created.json()["code"], created.json()["contact"]) == ("NL-NP", "duty desk")
     assert root.post("/api/v1/agencies", json=body).status_code == 409
     with sqlite_ctx.uow() as uow:
         assert [e.outcome for e in uow.audit.page(action="agency.add")][-3:] == [

@@ -24,10 +24,13 @@ def agency_add(
     code: str = typer.Argument(..., help="Short unique code, e.g. UK-NCA."),
     name: str = typer.Option(..., "--name", help="Full name."),
     country: str = typer.Option(..., "--country", help="ISO 3166-1 alpha-2 country code."),
+    contact: str = typer.Option("", "--contact", help="How other agencies reach this one."),
 ) -> None:
     """Register a member agency."""
     with app_context() as ctx:
-        agency = catalog.add_agency(ctx, code, name, country, requester=cli_requester())
+        agency = catalog.add_agency(
+            ctx, code, name, country, requester=cli_requester(), contact=contact
+        )
     console.print(f"agency {agency.code} created")
 
 

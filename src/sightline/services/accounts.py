@@ -50,7 +50,13 @@ BAD_PASSWORD = "bad_password"  # noqa: S105 - an audit reason code, not a passwo
 
 
 def create_agency(
-    ctx: AppContext, requester: Requester, *, code: str, name: str, country: str
+    ctx: AppContext,
+    requester: Requester,
+    *,
+    code: str,
+    name: str,
+    country: str,
+    contact: str = "",
 ) -> Agency:
     """Register a member agency (system administrators only; audited ``agency.add``).
 
@@ -59,7 +65,7 @@ def create_agency(
         InvalidInputError, ConflictError: as :func:`sightline.services.catalog.add_agency`.
     """
     _require_system(ctx, requester, "agency.add", "agency:new")
-    return catalog.add_agency(ctx, code, name, country, requester=requester)
+    return catalog.add_agency(ctx, code, name, country, requester=requester, contact=contact)
 
 
 def list_users(ctx: AppContext, requester: Requester, agency_code: str | None) -> list[User]:

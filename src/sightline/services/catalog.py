@@ -26,9 +26,15 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
 def add_agency(
-    ctx: AppContext, code: str, name: str, country: str, *, requester: Requester
+    ctx: AppContext,
+    code: str,
+    name: str,
+    country: str,
+    *,
+    requester: Requester,
+    contact: str = "",
 ) -> Agency:
-    """Register a member agency.
+    """Register a member agency; ``contact`` says how other agencies reach it (deconfliction).
 
     Raises:
         InvalidInputError: the code is not 2-32 upper-case letters, digits, '-' or '_', or the
@@ -42,8 +48,10 @@ def add_agency(
         raise InvalidInputError("country: an ISO 3166-1 alpha-2 code such as GB or DE")
     if not name.strip():
         raise InvalidInputError("agency name must not be empty")
+    if len(contact.strip()) > 200:
+        raise InvalidInputError("agency contact: at most 200 characters")
     with ctx.uow() as uow:
-        agency = uow.agencies.add(code, name.strip(), country)
+        agency = uow.agencies.add(code, name.strip(), country, contact.strip())
         _audit(uow, requester, "agency.add", f"agency:{agency.id}")
         uow.commit()
     return agency

@@ -39,6 +39,12 @@ class AgencyCreate(BaseModel):
     code: str = Field(min_length=2, max_length=32, examples=["NL-NP"])
     name: str = Field(min_length=1, max_length=200, examples=["Politie, Team Kinderporno"])
     country: str = Field(min_length=2, max_length=2, examples=["NL"])
+    contact: str = Field(
+        default="",
+        max_length=200,
+        description="How other agencies reach this one about an overlap.",
+        examples=["duty desk +31 88 000 0000, vic@example.org"],
+    )
 
 
 def _read(agency: Agency) -> AgencyRead:
@@ -86,6 +92,6 @@ def get_one(code: str, requester: AnyRequester, ctx: ContextDep) -> AgencyRead:
 def create(body: AgencyCreate, requester: AdminRequester, ctx: ContextDep) -> AgencyRead:
     """Register an agency (system administrators, signed in; audited ``agency.add``)."""
     agency = accounts.create_agency(
-        ctx, requester, code=body.code, name=body.name, country=body.country
+        ctx, requester, code=body.code, name=body.name, country=body.country, contact=body.contact
     )
     return _read(agency)
