@@ -118,6 +118,26 @@ def record_request(
     )
 
 
+def record_credential_refusal(
+    uow: UnitOfWork, action: str, resource: str, *, source: str, reason: str | None
+) -> None:
+    """Record a refused credential (sign-in, token, session) as ``anonymous``, and commit.
+
+    Nobody is authenticated yet, so the actor is ``anonymous``; ``reason`` says what was wrong
+    (for the audit trail only: the caller answers with one generic message).
+    """
+    record(
+        uow,
+        actor="anonymous",
+        action=action,
+        resource=resource,
+        outcome=AuditOutcome.DENIED,
+        source=source,
+        detail={"reason": reason},
+    )
+    uow.commit()
+
+
 def record_denied(
     ctx: AppContext, requester: Requester, action: str, resource: str, reason: str
 ) -> None:

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sightline.domain.access import Actor
-from sightline.domain.audit import AuditOutcome, Requester
+from sightline.domain.audit import Requester
 from sightline.domain.users import User, WebSession
 from sightline.errors import AccessDenied, AuthenticationFailed
-from sightline.services.audit import record, record_request
+from sightline.services.audit import record, record_credential_refusal, record_request
 from sightline.services.context import AppContext
 from sightline.services.users import actor_for, authenticate
 from sightline.storage.unit_of_work import UnitOfWork
@@ -140,16 +140,7 @@ def resolve_session(
             reason = "csrf"
         if reason is not None or found is None or user is None:
             resource = "session:unknown" if found is None else f"session:{found.id}"
-            record(
-                uow,
-                actor="anonymous",
-                action="session.denied",
-                resource=resource,
-                outcome=AuditOutcome.DENIED,
-                source=source,
-                detail={"reason": reason},
-            )
-            uow.commit()
+            record_credential_refusal(uow, "session.denied", resource, source=source, reason=reason)
             if reason == "csrf":
                 raise CsrfRefused("csrf", "missing or wrong CSRF token")
             raise AuthenticationFailed(reason or "unknown_session", SESSION_REFUSED)

@@ -17,10 +17,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from sightline.domain.access import Actor, Scope
-from sightline.domain.audit import AuditOutcome
 from sightline.domain.users import ApiToken, User
 from sightline.errors import AuthenticationFailed, ConflictError, InvalidInputError
-from sightline.services.audit import record
+from sightline.services.audit import record, record_credential_refusal
 from sightline.services.context import AppContext
 from sightline.services.users import actor_for
 
@@ -111,16 +110,7 @@ def resolve_token(
         reason = _token_refusal(token, user, scope, now)
         if reason is not None or token is None or user is None:
             resource = "token:unknown" if token is None else f"token:{token.id}"
-            record(
-                uow,
-                actor="anonymous",
-                action="token.denied",
-                resource=resource,
-                outcome=AuditOutcome.DENIED,
-                source=source,
-                detail={"reason": reason},
-            )
-            uow.commit()
+            record_credential_refusal(uow, "token.denied", resource, source=source, reason=reason)
             raise AuthenticationFailed(reason or "unknown_token", "invalid or expired token")
         if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
             uow.tokens.touch(token.id, now)

@@ -39,7 +39,7 @@ from sightline.errors import (
     ConflictError,
     InvalidInputError,
 )
-from sightline.services.audit import record
+from sightline.services.audit import record, record_credential_refusal
 from sightline.services.context import AppContext
 from sightline.storage.blobs.keys import load_master_key
 from sightline.storage.unit_of_work import UnitOfWork
@@ -169,16 +169,9 @@ def authenticate(
         creds = uow.users.credentials(username.strip().lower())
         reason = _sign_in_refusal(ctx, creds, password, totp_code, now)
         if creds is None:
-            record(
-                uow,
-                actor="anonymous",
-                action="login.failed",
-                resource="user:unknown",
-                outcome=AuditOutcome.DENIED,
-                source=source,
-                detail={"reason": reason},
+            record_credential_refusal(
+                uow, "login.failed", "user:unknown", source=source, reason=reason
             )
-            uow.commit()
             raise AuthenticationFailed(reason or "unknown_user", LOGIN_FAILED)
         user = creds.user
         if reason is not None:
