@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sightline.api.app import create_app
+from sightline.jobs.local import ProcessPoolRunner
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency, add_case
 from sightline.services.context import AppContext
@@ -121,3 +122,18 @@ def test_oversized_uploads_are_refused(app: tuple[FastAPI, int], sqlite_ctx: App
     assert response.status_code == 413
     scratch = sqlite_ctx.settings.data_dir / "scratch"
     assert not [p for p in scratch.iterdir() if p.name.startswith("upload-")]
+
+
+def test_uploads_run_on_the_process_pool_that_serve_passes(sqlite_ctx: AppContext) -> None:
+    add_agency(sqlite_ctx, "TEST-A", "Unit A", "DE", requester=TEST_REQUESTER)
+    case = add_case(sqlite_ctx, "TEST-A", "AZ-POOL", requester=TEST_REQUESTER)
+    application = create_app(sqlite_ctx.settings, ingest_runner=ProcessPoolRunner(2))
+    with TestClient(application, base_url=BASE_URL):
+        client = tool(application, sqlite_ctx, "TEST-A", "inv.a")
+        files = [("files", (f"{s}.jpg", jpeg(s), "image/jpeg")) for s in range(31, 37)]
+        files.append(("files", ("cut.jpg", jpeg(40)[:700], "image/jpeg")))
+        response = client.post(f"/api/v1/cases/{case.id}/ingest", files=files)
+        job = wait_for(client, response.json()["job_id"])
+        assert (job["status"], job["done"], job["failed"], job["media_new"]) == ("done", 6, 1, 6)
+        found = client.post("/api/v1/search", files={"file": ("q.jpg", jpeg(33), "image/jpeg")})
+        assert [m["visibility"] for m in found.json()["matches"]] == ["full"]

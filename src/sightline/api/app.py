@@ -31,6 +31,7 @@ from sightline.config import Settings
 from sightline.services.context import open_context
 from sightline.services.matching import MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
+from sightline.services.runner import TaskRunner
 from sightline.services.uploads_ingest import UploadJobs
 
 DESCRIPTION = """
@@ -39,20 +40,26 @@ Sightline's API for investigators' tools. Every response error uses one envelope
 """
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the API for the store described by ``settings``."""
+def create_app(settings: Settings, ingest_runner: TaskRunner | None = None) -> FastAPI:
+    """Build the API for the store described by ``settings``.
+
+    ``ingest_runner`` runs the files of API ingest jobs (``sightline serve`` passes a process
+    pool, one worker per core); without one they run in the job's thread.
+    """
     app = FastAPI(
         title="Sightline",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=_lifespan(settings),
+        lifespan=_lifespan(settings, ingest_runner),
     )
     _configure_errors(app)
     _configure_routes(app)
     return app
 
 
-def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    settings: Settings, ingest_runner: TaskRunner | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = open_context(settings)
@@ -68,7 +75,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         app.state.pdq_index = index
         app.state.engine = engine = MatchingEngine(ctx, index)
         engine.list_index.open()
-        app.state.upload_jobs = upload_jobs = UploadJobs(ctx, engine)
+        app.state.upload_jobs = upload_jobs = UploadJobs(ctx, engine, ingest_runner)
         try:
             yield
         finally:

@@ -97,7 +97,7 @@ def serve(
             "SIGHTLINE_SERVER__TLS_KEYFILE, or bind to a loopback address"
         )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, ingest_runner=ProcessPoolRunner(settings.ingest.workers)),
         host=bind,
         port=port or settings.server.port,
         ssl_certfile=None if tls[0] is None else str(tls[0]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -35,6 +36,10 @@ class ProcessPoolRunner:
         self.workers = workers or len(os.sched_getaffinity(0))
         self.chunksize = chunksize
         self.preload = list(preload)
+        # Fix multiprocessing's private directory (it holds the fork server's socket, no data)
+        # under the system temp dir now: the API later points ``tempfile`` at DATA_DIR/scratch,
+        # whose path can exceed the ~107 bytes a Unix socket path may have.
+        multiprocessing.util.get_temp_dir()
 
     def map_unordered(
         self,
