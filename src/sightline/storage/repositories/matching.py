@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
@@ -20,6 +21,8 @@ from sightline.storage.orm import (
     utcnow,
 )
 from sightline.storage.repositories.catalog import case_scope_clause
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,20 +118,9 @@ class MatchRepository:
 
     def add_many(self, matches: Sequence[NewMatch]) -> list[NewMatch]:
         """Record matches not yet recorded; returns the ones that are new."""
-        unique = {(m.media_id, m.target_key, m.signal): m for m in matches}
-        if not unique:
-            return []
-        existing = set(
-            tuple(row)
-            for row in self._session.execute(
-                select(MatchRow.media_id, MatchRow.target_key, MatchRow.signal).where(
-                    tuple_(MatchRow.media_id, MatchRow.target_key, MatchRow.signal).in_(
-                        list(unique)
-                    )
-                )
-            )
-        )
-        new = [m for key, m in unique.items() if key not in existing]
+        keyed = {(m.media_id, m.target_key, m.signal): m for m in matches}
+        key = (MatchRow.media_id, MatchRow.target_key, MatchRow.signal)
+        new = _not_recorded(self._session, key, keyed)
         if new:
             self._session.execute(
                 insert(MatchRow),
@@ -260,20 +252,9 @@ class AlertRepository:
 
     def add_many(self, alerts: Sequence[NewAlert]) -> int:
         """Record alerts not yet recorded; returns how many were new."""
-        unique = {(a.case_id, a.media_id, a.counterpart_key): a for a in alerts}
-        if not unique:
-            return 0
-        existing = set(
-            tuple(row)
-            for row in self._session.execute(
-                select(AlertRow.case_id, AlertRow.media_id, AlertRow.counterpart_key).where(
-                    tuple_(AlertRow.case_id, AlertRow.media_id, AlertRow.counterpart_key).in_(
-                        list(unique)
-                    )
-                )
-            )
-        )
-        new = [a for key, a in unique.items() if key not in existing]
+        keyed = {(a.case_id, a.media_id, a.counterpart_key): a for a in alerts}
+        key = (AlertRow.case_id, AlertRow.media_id, AlertRow.counterpart_key)
+        new = _not_recorded(self._session, key, keyed)
         if new:
             self._session.execute(
                 insert(AlertRow),
@@ -362,3 +343,14 @@ class AlertRepository:
             .values(acknowledged_at=utcnow())
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _not_recorded(
+    session: Session, columns: tuple[Any, ...], keyed: Mapping[tuple[Any, ...], T]
+) -> list[T]:
+    """The values of ``keyed`` whose key (the values of ``columns``) is not stored yet."""
+    if not keyed:
+        return []
+    query = select(*columns).where(tuple_(*columns).in_(list(keyed)))
+    existing = {tuple(row) for row in session.execute(query)}
+    return [value for key, value in keyed.items() if key not in existing]
