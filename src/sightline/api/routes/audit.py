@@ -56,18 +56,7 @@ class VerifyRead(BaseModel):
 
 
 def _event(event: AuditEvent) -> AuditEventRead:
-    return AuditEventRead(
-        id=event.id,
-        occurred_at=event.occurred_at,
-        actor=event.actor,
-        actor_agency_id=event.actor_agency_id,
-        action=event.action,
-        resource=event.resource,
-        outcome=event.outcome,
-        source=event.source,
-        detail=dict(event.detail),
-        hash=event.hash,
-    )
+    return AuditEventRead.model_validate(event, from_attributes=True)
 
 
 @router.get(

@@ -17,7 +17,8 @@ def _agency(row: AgencyRow) -> Agency:
     return Agency(id=row.id, code=row.code, name=row.name, country=row.country, contact=row.contact)
 
 
-def _case(row: CaseRow) -> Case:
+def case_from_row(row: CaseRow) -> Case:
+    """The domain value of a ``cases`` row (shared by the repositories that join cases)."""
     return Case(
         id=row.id,
         agency_id=row.agency_id,
@@ -80,21 +81,21 @@ class CaseRepository:
         row = CaseRow(agency_id=agency_id, reference=reference, title=title, sharing=sharing.value)
         self._session.add(row)
         self._session.flush()
-        return _case(row)
+        return case_from_row(row)
 
     def find(self, agency_id: int, reference: str) -> Case | None:
         """The agency's case with this reference, if any."""
         row = self._session.scalar(
             select(CaseRow).where(CaseRow.agency_id == agency_id, CaseRow.reference == reference)
         )
-        return None if row is None else _case(row)
+        return None if row is None else case_from_row(row)
 
     def get_by_id(self, case_id: int) -> Case:
         """The case with this id; NotFoundError otherwise."""
         row = self._session.get(CaseRow, case_id)
         if row is None:
             raise NotFoundError(f"no case with id {case_id}")
-        return _case(row)
+        return case_from_row(row)
 
     def owners(self, case_ids: Iterable[int]) -> dict[int, int]:
         """Case id -> owning agency id, for the given cases."""
@@ -123,7 +124,7 @@ class CaseRepository:
             raise NotFoundError(f"no case with id {case_id}")
         row.title = title
         self._session.flush()
-        return _case(row)
+        return case_from_row(row)
 
     def list(
         self,
@@ -141,7 +142,7 @@ class CaseRepository:
             query = query.where(case_scope_clause(scope, CaseRow))
         if limit is not None:
             query = query.limit(limit)
-        return [_case(row) for row in self._session.scalars(query)]
+        return [case_from_row(row) for row in self._session.scalars(query)]
 
     def set_sharing(self, case_id: int, sharing: SharingLevel) -> Case:
         """Change who outside the owning agency may see the case."""
@@ -150,7 +151,7 @@ class CaseRepository:
             raise NotFoundError(f"no case with id {case_id}")
         row.sharing = sharing.value
         self._session.flush()
-        return _case(row)
+        return case_from_row(row)
 
 
 def case_scope_clause(scope: CaseFilter, cases: type[CaseRow] = CaseRow) -> ColumnElement[bool]:

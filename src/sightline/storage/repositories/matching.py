@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
-from sightline.domain.access import CaseFilter, SharingLevel
+from sightline.domain.access import CaseFilter
 from sightline.domain.models import Alert, Case, CaseTriage, MatchRecord, TriageStatus
 from sightline.storage.orm import (
     AgencyRow,
@@ -20,7 +20,7 @@ from sightline.storage.orm import (
     SightingRow,
     utcnow,
 )
-from sightline.storage.repositories.catalog import case_scope_clause
+from sightline.storage.repositories.catalog import case_from_row, case_scope_clause
 
 T = TypeVar("T")
 
@@ -223,17 +223,6 @@ class TriageRepository:
         return out
 
 
-def _case(row: CaseRow) -> Case:
-    return Case(
-        id=row.id,
-        agency_id=row.agency_id,
-        reference=row.reference,
-        title=row.title,
-        created_at=row.created_at,
-        sharing=SharingLevel(row.sharing),
-    )
-
-
 def _triage(row: CaseMediaRow) -> CaseTriage:
     return CaseTriage(
         case_id=row.case_id,
@@ -319,7 +308,7 @@ class AlertRepository:
                 )
             )
         return [
-            AlertView(_alert(row), reference, code, None if case is None else _case(case))
+            AlertView(_alert(row), reference, code, None if case is None else case_from_row(case))
             for row, reference, code, case in self._session.execute(query)
         ]
 

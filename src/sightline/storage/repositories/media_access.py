@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sightline.domain.access import CaseFilter
 from sightline.domain.models import Case, SightingLocation
 from sightline.storage.orm import AgencyRow, CaseRow, IngestItemRow, SightingRow
-from sightline.storage.repositories.catalog import _case, case_scope_clause
+from sightline.storage.repositories.catalog import case_from_row, case_scope_clause
 
 
 class MediaAccessRepository:
@@ -32,7 +32,7 @@ class MediaAccessRepository:
         clause = true() if scope is None else case_scope_clause(scope, CaseRow)
         sighted = select(SightingRow.case_id).where(SightingRow.media_id == media_id)
         query = select(CaseRow).where(CaseRow.id.in_(sighted), clause).order_by(CaseRow.id)
-        return [_case(row) for row in self._session.scalars(query)]
+        return [case_from_row(row) for row in self._session.scalars(query)]
 
     def sightings(self, media_id: int, scope: CaseFilter | None) -> list[SightingLocation]:
         """Sightings of ``media_id`` in the cases ``scope`` lets through, by sighting id."""
