@@ -2,7 +2,8 @@
 
 The job and every file in it are recorded first; workers then process pending files in
 parallel and the parent records each result (media item if new, features, PDQ signal,
-sighting, item state) in one transaction per batch. Killing the process at any point loses
+sighting, item state) and matches the batch (matches, triage, alerts) in one transaction per
+batch, so an item is never done without its matches. Killing the process at any point loses
 only uncommitted results; running the same command again (same case, same inputs, same
 device label) finds the job, skips what is done, and finishes without duplicates (media are
 unique by SHA-256, sightings by ingest item). Files added to the inputs since are picked up.
@@ -28,6 +29,7 @@ from sightline.domain.models import (
 from sightline.features.hashes import PDQ_KIND
 from sightline.services.audit import record
 from sightline.services.context import AppContext
+from sightline.services.faults import fault_point
 from sightline.services.ingest_worker import (
     ItemFailure,
     ItemResult,
@@ -244,7 +246,13 @@ class _Recorder:
             self._record(uow, batch)
 
     def _record(self, uow: UnitOfWork, batch: list[ItemResult | ItemFailure]) -> None:
-        """Write one batch of results with a handful of statements, then commit."""
+        """Write one batch of results and match it, in one transaction.
+
+        Media, features, signals, sightings, item states, matches, triage and alerts commit
+        together: killed anywhere before the commit, the batch is simply processed again by
+        the resumed run; after it, everything about the batch is there.
+        """
+        fault_point("ingest.batch.start")
         results = [r for r in batch if isinstance(r, ItemResult)]
         uow.ingest.mark_failed_many(
             [(f.item_id, f.reason, f.detail) for f in batch if isinstance(f, ItemFailure)]
@@ -255,6 +263,7 @@ class _Recorder:
             if r.media.sha256 not in media_ids:
                 new.setdefault(r.media.sha256, r)  # the first copy in the batch is the stored one
         media_ids.update(uow.media.add_many([r.media for r in new.values()]))
+        fault_point("ingest.batch.after_media")
         stored = list(new.values())
         uow.features.add_many([f for r in stored for f in _features(r, media_ids)])
         uow.signals.add_many(
@@ -264,34 +273,44 @@ class _Recorder:
         uow.sightings.add_many(
             [self._sighting(r, m) for r, m in zip(results, media_of, strict=True)]
         )
+        fault_point("ingest.batch.after_sightings")
         uow.ingest.mark_done_many(
             [
                 (r.item_id, m, new.get(r.media.sha256) is not r)
                 for r, m in zip(results, media_of, strict=True)
             ]
         )
+        fault_point("ingest.batch.after_done")
+        fresh = {media_ids[r.media.sha256]: r.pdq[0] for r in stored if r.pdq is not None}
+        alerts = self._engine.match_in(uow, self._sighted(results, media_of, new), fresh)
+        fault_point("ingest.batch.after_matching")
         if results:
             self._ctx.blobs.sync()  # workers defer fsync: blobs are durable before rows commit
+        fault_point("ingest.batch.before_commit")
         uow.commit()
-        self.alerts += self._engine.match_sightings(
-            [
-                Sighted(
-                    case_id=self._case_id,
-                    media_id=m,
-                    md5=r.media.md5,
-                    sha1=r.media.sha1,
-                    sha256=r.media.sha256,
-                    pdq=r.pdq[0] if r.pdq else None,
-                    variants=r.pdq_variants,
-                    new_media=new.get(r.media.sha256) is r,
-                )
-                for r, m in zip(results, media_of, strict=True)
-            ]
-        )
+        fault_point("ingest.batch.after_commit")
+        self.alerts += alerts
         self._counts["stored"] += len(stored)
         self._counts["duplicates"] += len(results) - len(stored)
         self._counts["failed"] += len(batch) - len(results)
         self._report()
+
+    def _sighted(
+        self, results: list[ItemResult], media_of: list[int], new: dict[str, ItemResult]
+    ) -> list[Sighted]:
+        return [
+            Sighted(
+                case_id=self._case_id,
+                media_id=m,
+                md5=r.media.md5,
+                sha1=r.media.sha1,
+                sha256=r.media.sha256,
+                pdq=r.pdq[0] if r.pdq else None,
+                variants=r.pdq_variants,
+                new_media=new.get(r.media.sha256) is r,
+            )
+            for r, m in zip(results, media_of, strict=True)
+        ]
 
     def _sighting(self, result: ItemResult, media_id: int) -> NewSighting:
         item = self._items[result.item_id]

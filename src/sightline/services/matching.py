@@ -86,15 +86,37 @@ class MatchingEngine:
 
     def match_sightings(self, sighted: Sequence[Sighted]) -> int:
         """Match, triage and alert a batch of sightings in one transaction; returns alerts."""
-        if not sighted:
-            return 0
-        found = self._find(sighted)
         with self._ctx.uow() as uow:
-            self._record_matches(uow, sighted, found)
-            self._triage(uow, sighted, found)
-            alerts = self._alert(uow, sighted, found)
+            alerts = self.match_in(uow, sighted)
             uow.commit()
         return alerts
+
+    def match_in(
+        self,
+        uow: UnitOfWork,
+        sighted: Sequence[Sighted],
+        fresh: Mapping[int, bytes] | None = None,
+    ) -> int:
+        """Match, triage and alert ``sighted`` inside the caller's transaction; returns alerts.
+
+        Ingest records a batch's media, sightings and item states and matches them in one
+        transaction, so a kill loses all of a batch or none of it: an item is never *done*
+        without its matches, triage and alerts (the resumed run processes it again).
+
+        Args:
+            uow: The open unit of work; the caller commits.
+            sighted: The sightings to match.
+            fresh: PDQ codes of media inserted in this uncommitted transaction, by media id.
+                The media index only sees committed signals, so near-duplicates within the
+                batch are found by comparing against these directly.
+        """
+        if not sighted:
+            return 0
+        found = self._list_hits(uow, sighted)
+        self._perceptual_media_hits(uow, sighted, found, fresh or {})
+        self._record_matches(uow, sighted, found)
+        self._triage(uow, sighted, found)
+        return self._alert(uow, sighted, found)
 
     def rematch_lists(self, media_ids: Iterable[int]) -> RematchReport:
         """Re-match stored items against every enabled list (retro-hunt).
@@ -138,12 +160,6 @@ class MatchingEngine:
 
     # -- finding --------------------------------------------------------------------------
 
-    def _find(self, sighted: Sequence[Sighted]) -> dict[int, ItemMatches]:
-        with self._ctx.uow() as uow:
-            found = self._list_hits(uow, sighted)
-        self._perceptual_media_hits(sighted, found)
-        return found
-
     def _list_hits(self, uow: UnitOfWork, sighted: Sequence[Sighted]) -> dict[int, ItemMatches]:
         """Exact and perceptual hash-list hits, filtered (see ``_filter_list_hits``)."""
         found = {s.media_id: ItemMatches() for s in sighted}
@@ -168,20 +184,25 @@ class MatchingEngine:
                     found[media_id].lists.append((ref, "pdq", distance))
 
     def _perceptual_media_hits(
-        self, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
+        self,
+        uow: UnitOfWork,
+        sighted: Sequence[Sighted],
+        found: dict[int, ItemMatches],
+        fresh: Mapping[int, bytes],
     ) -> None:
         candidates = [s for s in sighted if not found[s.media_id].negative]
         threshold = self._ctx.settings.match.pdq_threshold
         best = _search_best(self.media_index, candidates, threshold)
-        with self._ctx.uow() as uow:
-            owners = uow.signals.media_ids(i for hits in best.values() for i in hits)
-        for media_id, hits in best.items():
-            nearest: dict[int, int] = {}
-            for signal_id, distance in hits.items():
+        owners = uow.signals.media_ids(i for hits in best.values() for i in hits)
+        fresh_hits = _fresh_hits(candidates, fresh, threshold)
+        for s in candidates:
+            nearest = dict(fresh_hits.get(s.media_id, {}))
+            for signal_id, distance in best.get(s.media_id, {}).items():
                 other = owners.get(signal_id)
-                if other is not None and other != media_id:
+                if other is not None:
                     nearest[other] = min(distance, nearest.get(other, distance))
-            found[media_id].near.extend(nearest.items())
+            nearest.pop(s.media_id, None)
+            found[s.media_id].near.extend(nearest.items())
 
     # -- recording ------------------------------------------------------------------------
 
@@ -318,6 +339,30 @@ def _search_best(
         for hit in hits:
             known = best[media_id].get(hit.id)
             best[media_id][hit.id] = hit.distance if known is None else min(known, hit.distance)
+    return best
+
+
+def _fresh_hits(
+    sighted: Sequence[Sighted], fresh: Mapping[int, bytes], radius: int
+) -> dict[int, dict[int, int]]:
+    """Media id -> {fresh media id: smallest distance}, by brute force over a batch's codes.
+
+    A batch holds at most a few hundred new codes, so comparing every query variant with
+    every one of them (a popcount of their XOR) costs well under a millisecond.
+    """
+    rows = [(s.media_id, code) for s in sighted for code in s.queries]
+    if not rows or not fresh:
+        return {}
+    ids = list(fresh)
+    stored = np.frombuffer(b"".join(fresh[i] for i in ids), dtype=np.uint8).reshape(len(ids), -1)
+    queries = np.frombuffer(b"".join(code for _, code in rows), dtype=np.uint8)
+    queries = queries.reshape(len(rows), -1)
+    distances = np.unpackbits(queries[:, None, :] ^ stored[None, :, :], axis=2).sum(axis=2)
+    best: dict[int, dict[int, int]] = defaultdict(dict)
+    for (media_id, _), row in zip(rows, distances, strict=True):
+        for index in np.flatnonzero(row <= radius):
+            other, distance = ids[index], int(row[index])
+            best[media_id][other] = min(distance, best[media_id].get(other, distance))
     return best
 
 
