@@ -215,6 +215,16 @@ class AuthenticationFailed(AccessDenied):
     exit_code = 10
 
 
+class InsufficientScope(AccessDenied):
+    """A live API token was used for an operation its scopes do not cover (HTTP 403).
+
+    RFC 6750's ``insufficient_scope``: the credential is good, the request is beyond it, so
+    the answer may say which scope is missing.
+    """
+
+    code = "insufficient_scope"
+
+
 class TooManyAttempts(SightlineError):  # noqa: N818 - reads as a sentence at the client
     """Too many failed sign-ins from one address: wait ``retry_after`` seconds (HTTP 429)."""
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sightline.api.app import create_app
 from sightline.api.auth import CSRF_HEADER
 from sightline.domain.access import Role
-from sightline.services import users
+from sightline.services import audit, tokens, users
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from tests.support.api import BASE_URL, PASSWORD, Person, add_person, bearer, token_for
@@ -244,3 +244,38 @@ def test_audit_trail_is_read_by_administrators_only_and_reads_are_audited(
 def agency_id(ctx: AppContext, code: str) -> int:
     with ctx.uow() as uow:
         return uow.agencies.get(code).id
+
+
+def test_a_search_token_cannot_list_issue_or_revoke_its_users_tokens(
+    app: FastAPI, sqlite_ctx: AppContext
+) -> None:
+    """Defect 10: a ``search``-only token listed the user's tokens and revoked the others."""
+    me = sign_in(app, add_person(sqlite_ctx, "TEST-A", "inv.a"))
+    other = me.post("/api/v1/tokens", json={"name": "forensic tool", "scopes": ["match"]})
+    other_id = other.json()["token"]["id"]
+    searcher = client(app)
+    searcher.headers.update(bearer(token_for(sqlite_ctx, "inv.a", ["search"])))
+    refused = [
+        searcher.get("/api/v1/tokens"),
+        searcher.post("/api/v1/tokens", json={"name": "more", "scopes": ["search"]}),
+        searcher.delete(f"/api/v1/tokens/{other_id}"),
+    ]
+    for response in refused:
+        assert response.status_code == 403, response.text
+        assert response.json()["error"]["code"] == "insufficient_scope"
+        assert response.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"'
+    assert not any(t.revoked_at for t in tokens.list_tokens(sqlite_ctx, "inv.a"))
+    denied = audit.show(sqlite_ctx, action="token.denied")
+    assert [e.detail["reason"] for e in denied] == ["out_of_scope"] * 3
+
+    manager = client(app)
+    manager.headers.update(bearer(token_for(sqlite_ctx, "inv.a", ["tokens"])))
+    listed = manager.get("/api/v1/tokens")
+    assert listed.status_code == 200
+    assert other_id in [t["id"] for t in listed.json()["items"]]
+    minting = manager.post("/api/v1/tokens", json={"name": "more", "scopes": ["search"]})
+    assert minting.status_code == 403  # still never a token that mints tokens
+    assert minting.json()["error"]["code"] == "forbidden"
+    assert manager.delete(f"/api/v1/tokens/{other_id}").status_code == 204
+    assert me.get("/api/v1/tokens").status_code == 200  # the signed-in session manages too
+    assert me.post("/api/v1/tokens", json={"name": "next", "scopes": ["search"]}).status_code == 201

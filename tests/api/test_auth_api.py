@@ -140,6 +140,13 @@ def _assert_refused(response: Response, what: str) -> None:
     assert response.headers["WWW-Authenticate"] == "Bearer", what
 
 
+def _assert_out_of_scope(response: Response, what: str) -> None:
+    """A live token beyond its scopes: 403 ``insufficient_scope`` (RFC 6750), not 401."""
+    assert response.status_code == 403, f"{what}: {response.status_code} {response.text}"
+    assert response.json()["error"]["code"] == "insufficient_scope", what
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"', what
+
+
 def _search(client: TestClient, tmp_path: Path, headers: dict[str, str] | None = None) -> Response:
     data = (tmp_path / "in/1.jpg").read_bytes()
     files = {"file": ("q.jpg", data, "image/jpeg")}
@@ -215,20 +222,21 @@ def test_a_token_is_refused_outside_its_scope_and_accepted_within(
             op.url(schema),
             headers=bearer(token_for(sqlite_ctx, person.username, others)),
         )
-        _assert_refused(outside, f"{op} with a token lacking {scope.value}")
+        _assert_out_of_scope(outside, f"{op} with a token lacking {scope.value}")
         within = caller.request(
             op.method,
             op.url(schema),
             headers=bearer(token_for(sqlite_ctx, person.username, [scope.value])),
         )
         assert within.status_code != 401, f"{op} refused a token holding {scope.value}"
+        assert "insufficient_scope" not in within.text, f"{op} refused {scope.value} as a scope"
 
 
 def test_search_needs_the_search_scope(
     client: TestClient, sqlite_ctx: AppContext, person: Person, tmp_path: Path
 ) -> None:
     reader = bearer(token_for(sqlite_ctx, person.username, [Scope.CASES_READ.value]))
-    _assert_refused(_search(client, tmp_path, reader), "cases:read token")
+    _assert_out_of_scope(_search(client, tmp_path, reader), "cases:read token")
     searcher = bearer(token_for(sqlite_ctx, person.username, [Scope.SEARCH.value]))
     found = _search(client, tmp_path, searcher)
     assert found.status_code == 200

@@ -61,7 +61,7 @@ class Authenticated:
     def __call__(
         self, request: Request, ctx: ContextDep, bearer: BearerDep, cookie: CookieDep
     ) -> Requester:
-        """Resolve the token or the session; raise 401 (or 403 for CSRF) otherwise."""
+        """Resolve the token or the session; raise 401 (or 403 for CSRF or scope) otherwise."""
         source = client_address(request)
         if bearer is not None:
             if not bearer.credentials.startswith(TOKEN_PREFIX):
@@ -99,3 +99,5 @@ HashlistsWriter = Annotated[Requester, Depends(Authenticated(Scope.HASHLISTS_WRI
 AlertsReader = Annotated[Requester, Depends(Authenticated(Scope.ALERTS_READ))]
 AuditReader = Annotated[Requester, Depends(Authenticated(Scope.AUDIT_READ))]
 AdminRequester = Annotated[Requester, Depends(Authenticated(Scope.ADMIN))]
+TokensManager = Annotated[Requester, Depends(Authenticated(Scope.TOKENS))]
+"""Managing one's own API tokens: a session, or a token holding the ``tokens`` scope."""

@@ -8,7 +8,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sightline.errors import AuthenticationFailed, SightlineError, TooManyAttempts
+from sightline.errors import (
+    AuthenticationFailed,
+    InsufficientScope,
+    SightlineError,
+    TooManyAttempts,
+)
 
 
 class ErrorBody(BaseModel):
@@ -36,6 +41,8 @@ async def _sightline_error(_request: Request, exc: Exception) -> JSONResponse:
         response.headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, AuthenticationFailed):
         response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, InsufficientScope):
+        response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope"'
     return response
 
 
@@ -73,7 +80,11 @@ def configure_errors(app: FastAPI) -> None:
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorEnvelope, "description": "The body could not be parsed."},
     401: {"model": ErrorEnvelope, "description": "Not signed in, or the token is not valid."},
-    403: {"model": ErrorEnvelope, "description": "Not permitted (or the CSRF token is missing)."},
+    403: {
+        "model": ErrorEnvelope,
+        "description": "Not permitted, the CSRF token is missing, or the API token lacks the "
+        "operation's scope (`insufficient_scope`).",
+    },
     413: {"model": ErrorEnvelope, "description": "Upload too large."},
     422: {"model": ErrorEnvelope, "description": "Invalid input."},
 }

@@ -137,6 +137,9 @@ class Scope(enum.StrEnum):
     ALERTS_READ = "alerts:read"
     AUDIT_READ = "audit:read"
     ADMIN = "admin"
+    TOKENS = "tokens"
+    """List and revoke the user's own tokens. Issuing one needs a signed-in session: a token
+    that could mint tokens could grant itself every scope."""
 
 
 class _Needs(enum.Flag):

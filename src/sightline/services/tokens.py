@@ -5,8 +5,10 @@ A token carries the rights of its user minus the second factor (a tool has no ph
 tool's reach. The secret is 256 random bits, shown once; since it cannot be guessed, a fast
 hash suffices and lookup stays an index seek (a slow hash would need a second lookup key).
 
-Refusals (unknown, expired, revoked, out of scope, user disabled) share one message and are
-audited as ``token.denied`` with the real reason.
+Refusals of the credential (unknown, expired, revoked, user disabled) share one message (401)
+and are audited as ``token.denied`` with the real reason. A live token that lacks the scope an
+operation needs is refused with 403 ``insufficient_scope`` (RFC 6750): the credential is good,
+the request is beyond it. It is audited as ``token.denied`` with reason ``out_of_scope``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from datetime import UTC, datetime, timedelta
 
 from sightline.domain.access import Actor, Scope
 from sightline.domain.users import ApiToken, User
-from sightline.errors import AuthenticationFailed, ConflictError, InvalidInputError
+from sightline.errors import (
+    AuthenticationFailed,
+    ConflictError,
+    InsufficientScope,
+    InvalidInputError,
+)
 from sightline.services.audit import record, record_credential_refusal
 from sightline.services.context import AppContext
 from sightline.services.users import actor_for
@@ -32,6 +39,9 @@ TOUCH_EVERY = timedelta(seconds=60)
 MAX_TOKEN_TTL = timedelta(days=366)
 """Tokens must expire; a year is the longest a forgotten tool keeps access."""
 
+
+OUT_OF_SCOPE = "out_of_scope"
+"""Audit reason of a live token used outside its scopes."""
 
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 
@@ -100,8 +110,9 @@ def resolve_token(
     is read afresh, so a withdrawn certification or a disabled account takes effect at once.
 
     Raises:
-        AuthenticationFailed: unknown, expired, revoked, out of scope, or its user is disabled
-            (the same message for all; the audit trail records which).
+        AuthenticationFailed: unknown, expired, revoked, or its user is disabled (the same
+            message for all; the audit trail records which).
+        AccessDenied: a live token without ``scope`` (``insufficient_scope``, HTTP 403).
     """
     now = now or datetime.now(UTC)
     with ctx.uow() as uow:
@@ -111,6 +122,8 @@ def resolve_token(
         if reason is not None or token is None or user is None:
             resource = "token:unknown" if token is None else f"token:{token.id}"
             record_credential_refusal(uow, "token.denied", resource, source=source, reason=reason)
+            if reason == OUT_OF_SCOPE:
+                raise InsufficientScope(reason, f"this API token lacks the {scope!r} scope")
             raise AuthenticationFailed(reason or "unknown_token", "invalid or expired token")
         if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
             uow.tokens.touch(token.id, now)
@@ -161,10 +174,10 @@ def _token_refusal(
         return "revoked"
     if token.expires_at <= now:
         return "expired"
-    if scope is not None and scope not in token.scopes:
-        return "out_of_scope"
     if user.disabled:
         return "disabled"
+    if scope is not None and scope not in token.scopes:
+        return OUT_OF_SCOPE  # last: only a live credential learns that its scope falls short
     return None
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from sightline.api.auth import AdminRequester, AnyRequester
+from sightline.api.auth import AdminRequester, AnyRequester, TokensManager
 from sightline.api.deps import ContextDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.pagination import AfterId, Limit, Page, page_of
@@ -275,9 +275,12 @@ def change_password(
     responses=ERROR_RESPONSES,
 )
 def create_token(
-    body: TokenCreate, request: Request, requester: AnyRequester, ctx: ContextDep
+    body: TokenCreate, request: Request, requester: TokensManager, ctx: ContextDep
 ) -> TokenCreated:
-    """Issue a token for one of your tools (session only; the secret is shown once)."""
+    """Issue a token for one of your tools (session only; the secret is shown once).
+
+    A token never issues tokens, whatever its scopes: it could grant itself every scope.
+    """
     _session_id(request)
     token_id, secret = accounts.issue_own_token(
         ctx, requester, name=body.name, scopes=[s.value for s in body.scopes], days=body.days
@@ -290,9 +293,9 @@ def create_token(
     "/tokens", operation_id="list_tokens", response_model=Page[TokenRead], responses=ERROR_RESPONSES
 )
 def list_tokens(
-    requester: AnyRequester, ctx: ContextDep, after_id: AfterId = 0, limit: Limit = 100
+    requester: TokensManager, ctx: ContextDep, after_id: AfterId = 0, limit: Limit = 100
 ) -> Page[TokenRead]:
-    """Your own tokens, revoked and expired ones included."""
+    """Your own tokens, revoked and expired ones included (session, or the `tokens` scope)."""
     mine = [_token(t) for t in accounts.own_tokens(ctx, requester)]
     return page_of(mine, lambda t: t.id, after_id, limit)
 
@@ -307,6 +310,10 @@ def list_tokens(
         409: {"description": "The token is revoked already."},
     },
 )
-def revoke_token(token_id: int, requester: AnyRequester, ctx: ContextDep) -> None:
-    """Revoke one of your tokens, or a token of a user of an agency you administer."""
+def revoke_token(token_id: int, requester: TokensManager, ctx: ContextDep) -> None:
+    """Revoke one of your tokens (session, or the `tokens` scope).
+
+    From a signed-in session, an administrator also revokes a token of a user of an agency they
+    administer.
+    """
     accounts.revoke_token(ctx, requester, token_id)
