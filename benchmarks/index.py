@@ -16,9 +16,10 @@ delta across the build), single-query lookups/s with p50/p99 latency, batched lo
 recall and extra hits against an exact numpy brute-force oracle computed in the same run
 (both the single and the batched results are checked; an exact backend must show recall
 1.000 and 0 extra), save+load time, the time from ``add`` of one code to a query that finds
-it, and the time to add 16,384 codes in one call (for ``mih`` this includes merging its delta
-into the tables). ``faiss-multihash`` only runs up to ``--faiss-max`` codes: at 10 M it takes
-about 30 ms a query and 3 GB. Searches run one thread (``configure_threads(1)``).
+it, the time to add 16,384 codes in one call (for ``mih`` this includes merging its delta
+into the tables), and the time of one query that hits 40,000 stored copies of itself.
+``faiss-multihash`` only runs up to ``--faiss-max`` codes: at 10 M it takes about 30 ms a
+query and 3 GB. Searches run one thread (``configure_threads(1)``).
 """
 
 from __future__ import annotations
@@ -200,6 +201,22 @@ def bulk_add_seconds(index: BinaryIndex, rng: np.random.Generator, count: int = 
     return seconds
 
 
+def broad_query_ms(index: BinaryIndex, count: int = 40_000) -> float:
+    """Milliseconds for one query that hits ``count`` stored copies of itself.
+
+    The native sort of one query's hits runs under the index's read lock, so a slow sort of a
+    broad query stalls every other reader; this checks it stays O(n log n).
+    """
+    code = np.full((1, BYTES), 0xA5, dtype=np.uint8)
+    index.add(np.arange(count, dtype=np.int64)[::-1] + 2**60, np.repeat(code, count, axis=0))
+    start = time.perf_counter()
+    hits = index.range_search(code, RADIUS)[0]
+    elapsed = (time.perf_counter() - start) * 1000
+    if len(hits) < count:
+        raise AssertionError("a broad query lost hits")
+    return elapsed
+
+
 def run_backend(
     name: str, ids: npt.NDArray[np.int64], codes: Codes, queries: Codes, truth: Truth
 ) -> dict[str, float]:
@@ -238,6 +255,7 @@ def run_backend(
     adds = add_latency(index, rng)
     row["add_p50_ms"], row["add_max_ms"] = float(np.median(adds)), max(adds)
     row["bulk_add_s"] = bulk_add_seconds(index, rng)
+    row["broad_ms"] = broad_query_ms(index)
     return row
 
 
@@ -255,6 +273,7 @@ COLUMNS = [
     ("add_p50_ms", "add->match ms", "{:.3f}"),
     ("add_max_ms", "max ms", "{:.3f}"),
     ("bulk_add_s", "add 16k s", "{:.3f}"),
+    ("broad_ms", "40k hits ms", "{:.1f}"),
 ]
 
 

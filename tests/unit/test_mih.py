@@ -225,3 +225,31 @@ def test_layout_widens_with_size() -> None:
     hits = index.range_search(queries, 31)
     assert [h[0] for h in hits] == [Hit(i, 31) for i in range(4)]
     assert all(len(h) == 1 for h in hits)
+
+
+@pytest.mark.parametrize("merge_threshold", [100_000, 1_000])
+def test_a_query_with_fifty_thousand_hits_returns_all_in_oracle_order(
+    merge_threshold: int,
+) -> None:
+    """50,000 hits (identical and near codes, shuffled ids) come back complete, by (distance, id).
+
+    One broad query returns far more hits than the short lists the insertion sort was meant
+    for; the native sort must give exactly the oracle's order whether the hits come from the
+    unindexed delta (first case) or from the merged tables (second case).
+    """
+    rng = np.random.default_rng(10)
+    query = _random(rng, 1)
+    distances = rng.integers(0, 32, size=50_000)
+    distances[:10_000] = 0  # a long run of ties on the same distance
+    # Row i flips the bits where a random permutation of 0..255 is below distances[i].
+    flips = rng.permuted(np.tile(np.arange(BITS), (len(distances), 1)), axis=1)
+    bits = np.unpackbits(query[0], bitorder="little") ^ (flips < distances[:, None])
+    codes = np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
+    ids = rng.permutation(np.arange(-25_000, 25_000, dtype=np.int64) * 7)
+    index = MihBinaryIndex(merge_threshold=merge_threshold)
+    index.add(ids, codes)
+    hits = index.range_search(query, 31)[0]
+    assert len(hits) == 50_000
+    assert hits == _oracle(ids, codes).range_search(query, 31)[0]
+    assert hits == sorted(hits, key=lambda h: (h.distance, h.id))
+    assert {h.id for h in hits} == set(ids.tolist())
