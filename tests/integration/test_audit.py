@@ -1,4 +1,8 @@
-"""The audit trail: one hash chain, written with its action, whose tampering is always found."""
+"""The audit trail: one keyed hash chain, written with its action, whose tampering is found.
+
+The attacks on the database guards themselves, the key record and signed checkpoints are in
+``test_audit_tamper.py``.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +44,8 @@ def _sql(ctx: AppContext, *statements: str, **params: Any) -> None:
         if connection.dialect.name == "postgresql":
             connection.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
         else:
-            connection.execute(text("DROP TRIGGER IF EXISTS audit_events_no_update"))
-            connection.execute(text("DROP TRIGGER IF EXISTS audit_events_no_delete"))
+            for guard in ("no_update", "no_delete", "append_at_end"):
+                connection.execute(text(f"DROP TRIGGER IF EXISTS audit_events_{guard}"))
         for statement in statements:
             connection.execute(text(statement), params)
 
@@ -62,7 +66,9 @@ def test_events_form_one_chain_that_verifies(trail: AppContext) -> None:
     assert [e.id for e in events] == list(range(1, N + 1))
     assert events[0].prev_hash == GENESIS_HASH
     assert all(e.prev_hash == p.hash for p, e in itertools.pairwise(events))
-    assert all(event_hash(e) == e.hash for e in events)
+    key = trail.master_key.audit_chain_key()
+    assert all(event_hash(e, key) == e.hash for e in events)
+    assert all(event_hash(e, None) != e.hash for e in events)  # keyed, not plain SHA-256
     assert events[0].detail == {"count": 0, "signals": ["pdq", "sha256"], "blurred": False}
     assert events[0].occurred_at.tzinfo is not None
     assert audit.head(trail) == AuditHead(N, events[-1].hash)
@@ -157,16 +163,15 @@ def _content(event: AuditEvent, **changes: Any) -> dict[str, Any]:
     return content | changes
 
 
-def test_a_chain_rewritten_wholesale_differs_from_the_anchored_head(trail: AppContext) -> None:
-    """Someone who knows the recipe can rehash from an edit onwards; the anchor still knows."""
-    anchored = audit.head(trail)
-    events = audit.show(trail)
+def _rewrite_from_3(ctx: AppContext, key: bytes | None) -> None:
+    """Change event 3 and recompute every hash from there on with ``key`` (None: SHA-256)."""
+    events = audit.show(ctx)
     prev = events[1].hash
     for event in events[2:]:
         resource = "media:99" if event.id == 3 else event.resource
-        forged = chain_hash(prev, **_content(event, resource=resource))
+        forged = chain_hash(prev, key=key, **_content(event, resource=resource))
         _sql(
-            trail,
+            ctx,
             "UPDATE audit_events SET resource = :r, prev_hash = :p, hash = :h WHERE id = :id",
             r=resource,
             p=prev,
@@ -174,6 +179,22 @@ def test_a_chain_rewritten_wholesale_differs_from_the_anchored_head(trail: AppCo
             id=event.id,
         )
         prev = forged
+
+
+def test_a_chain_recomputed_without_the_key_is_detected(trail: AppContext) -> None:
+    """The recipe is public, the key is not: a plain SHA-256 rewrite no longer verifies."""
+    _rewrite_from_3(trail, None)
+    report = audit.verify(trail)
+    assert (report.ok, report.first_bad_id) == (False, 3)
+    assert "was changed" in str(report.problem)
+
+
+def test_a_chain_rewritten_with_the_key_differs_from_the_anchored_head(
+    trail: AppContext,
+) -> None:
+    """Even whoever holds the key cannot rewrite the trail past an anchored head."""
+    anchored = audit.head(trail)
+    _rewrite_from_3(trail, trail.master_key.audit_chain_key())
     assert audit.verify(trail).ok
     report = audit.verify(trail, anchored)
     assert (report.ok, report.first_bad_id) == (False, N)
@@ -203,15 +224,18 @@ def test_reordered_events_are_detected(trail: AppContext) -> None:
     assert "does not follow event 1" in str(report.problem)
 
 
-def _forge(ctx: AppContext, event_id: int, prev_hash: str) -> dict[str, Any]:
-    """A well-formed event by someone who knows the recipe: its own hash is right."""
+def _forge(
+    ctx: AppContext, event_id: int, prev_hash: str, key: bytes | None = None
+) -> dict[str, Any]:
+    """A well-formed event by someone who knows the recipe (and ``key``, if given)."""
     template = audit.show(ctx, limit=1)[0]
     content = _content(template, id=event_id, actor="user:666", resource="case:1")
-    return content | {"prev_hash": prev_hash, "hash": chain_hash(prev_hash, **content)}
+    return content | {"prev_hash": prev_hash, "hash": chain_hash(prev_hash, key=key, **content)}
 
 
 def _insert(ctx: AppContext, values: dict[str, Any]) -> None:
-    with ctx.engine.begin() as connection:  # an insert needs no guard lifted
+    _sql(ctx)  # the guards off: the database refuses an insert that is not the next link
+    with ctx.engine.begin() as connection:
         connection.execute(insert(AuditEventRow).values(**values))
 
 
@@ -224,7 +248,7 @@ def test_a_forged_event_with_a_broken_link_is_detected(trail: AppContext) -> Non
 
 def test_a_forged_event_spliced_into_the_middle_is_detected(trail: AppContext) -> None:
     """A well-formed splice links to its predecessor, but its successor's hash cannot agree."""
-    forged = _forge(trail, 4, _rows(trail)[2].hash)
+    forged = _forge(trail, 4, _rows(trail)[2].hash, trail.master_key.audit_chain_key())
     _sql(
         trail,
         "UPDATE audit_events SET id = id + 10 WHERE id >= 4",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 
 from sightline.errors import ConflictError, MasterKeyError
 from sightline.storage.blobs.keys import MasterKey, create_master_key, load_master_key
@@ -70,9 +71,23 @@ def test_create_refuses_to_overwrite(key_path: Path) -> None:
     assert key_path.read_bytes() == before
 
 
-def test_missing_key_file_says_run_sightline_init(key_path: Path) -> None:
-    with pytest.raises(MasterKeyError, match="sightline init"):
+def test_missing_key_file_is_reported_without_advice(key_path: Path) -> None:
+    """Only the caller knows whether the store is new (init) or holds data (restore the key)."""
+    with pytest.raises(MasterKeyError, match="not found") as raised:
         load_master_key(key_path)
+    assert "init" not in raised.value.message
+
+
+def test_audit_keys_derive_from_the_master_key_and_differ_per_key() -> None:
+    a, b = MasterKey.generate(), MasterKey.generate()
+    assert a.audit_chain_key() == MasterKey(a.key_id, a.key).audit_chain_key()
+    assert len(a.audit_chain_key()) == 32
+    assert a.audit_chain_key() not in (b.audit_chain_key(), a.blob_id_mac_key(), a.key)
+    message = b"checkpoint"
+    signature = a.audit_checkpoint_key().sign(message)
+    a.audit_checkpoint_key().public_key().verify(signature, message)
+    with pytest.raises(InvalidSignature):
+        b.audit_checkpoint_key().public_key().verify(signature, message)
 
 
 @posix_only

@@ -1,7 +1,8 @@
-"""``sightline audit``: verify the hash-chained audit trail, read it, print its head."""
+"""``sightline audit``: verify the keyed audit chain, read it, print or sign its head."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -9,8 +10,9 @@ from rich.table import Table
 
 from sightline.cli.common import app_context, console, err_console, handle_errors, print_json
 from sightline.domain.audit import AuditEvent, format_time
-from sightline.errors import BlobIntegrityError
+from sightline.errors import BlobIntegrityError, InvalidInputError
 from sightline.services import audit as audit_service
+from sightline.services.audit_checkpoint import make_checkpoint, read_checkpoint
 
 audit_app = typer.Typer(
     help="Verify and read the audit trail (who did what, when, from where).",
@@ -27,11 +29,22 @@ def audit_verify(
         help="ID:HASH recorded earlier by `sightline audit head`; also detects deleted newest "
         "events.",
     ),
+    checkpoint: Path | None = typer.Option(
+        None,
+        "--checkpoint",
+        help="A signed checkpoint file written by `sightline audit head --checkpoint`; also "
+        "detects deleted newest events and a deleted or truncated trail.",
+        dir_okay=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Check every event against its hash and its predecessor; exit 5 if tampering is found."""
+    """Check every event against its keyed hash and its predecessor; exit 5 on tampering."""
+    if head and checkpoint:
+        raise InvalidInputError("give --head or --checkpoint, not both")
     expected = audit_service.parse_head(head) if head else None
     with app_context() as ctx:
+        if checkpoint is not None:
+            expected = read_checkpoint(ctx, _read_text(checkpoint))
         report = audit_service.verify(ctx, expected)
     if as_json:
         print_json(
@@ -46,15 +59,15 @@ def audit_verify(
         console.print(f"audit trail intact: {report.checked} events checked", highlight=False)
         if expected is None:
             console.print(
-                "without --head, deleting the newest events goes unnoticed: anchor the output "
-                "of `sightline audit head` outside this system",
+                "without --head or --checkpoint, deleting the newest events goes unnoticed: "
+                "keep `sightline audit head --checkpoint FILE` outside this system",
                 highlight=False,
             )
     if not report.ok:
         if not as_json:
+            where = "" if report.first_bad_id is None else f" at event {report.first_bad_id}"
             err_console.print(
-                f"[red]tampering detected at event {report.first_bad_id}:[/red] {report.problem}",
-                highlight=False,
+                f"[red]tampering detected{where}:[/red] {report.problem}", highlight=False
             )
         raise typer.Exit(BlobIntegrityError.exit_code)
 
@@ -83,16 +96,45 @@ def audit_show(
 
 @audit_app.command("head")
 @handle_errors
-def audit_head(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def audit_head(
+    checkpoint: Path | None = typer.Option(
+        None,
+        "--checkpoint",
+        help="Also write the head, signed with this store's key, to this file (for "
+        "`audit verify --checkpoint`).",
+        dir_okay=False,
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Print the newest event as ID:HASH, the value to record outside this system."""
     with app_context() as ctx:
         head = audit_service.head(ctx)
+        if checkpoint is not None:
+            signed = make_checkpoint(ctx)
+            if signed is None:
+                raise InvalidInputError("the audit trail is empty: there is no head to sign")
+            head = signed.head
+            _write_text(checkpoint, signed.to_json())
     if as_json:
         print_json(None if head is None else {"id": head.id, "hash": head.hash})
     elif head is None:
         console.print("the audit trail is empty")
     else:
         typer.echo(str(head))  # never wrapped: scripts copy it verbatim
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"cannot read the checkpoint file: {exc}") from None
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write the checkpoint file: {exc}") from None
 
 
 def _event_json(event: AuditEvent) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import typer
 from sightline.cli.common import app_context, console, handle_errors, load_settings, print_json
 from sightline.errors import ConfigurationError
 from sightline.jobs.local import ProcessPoolRunner
+from sightline.services.context import open_context
 from sightline.services.demo import is_loaded, load_demo
 from sightline.services.pdq_index import ListSignals, PdqIndexService
 
@@ -96,12 +97,20 @@ def serve(
             f"refusing to serve plain HTTP on {bind}: set SIGHTLINE_SERVER__TLS_CERTFILE and "
             "SIGHTLINE_SERVER__TLS_KEYFILE, or bind to a loopback address"
         )
+    # Open the store once before the server starts: a missing or wrong master key, or a schema
+    # behind the code, ends here with its message and exit code, not in a traceback from the
+    # server's start-up (nor as a 500 on every media read).
+    open_context(settings).close()
     uvicorn.run(
         create_app(settings, ingest_runner=ProcessPoolRunner(settings.ingest.workers)),
         host=bind,
         port=port or settings.server.port,
         ssl_certfile=None if tls[0] is None else str(tls[0]),
         ssl_keyfile=None if tls[1] is None else str(tls[1]),
+        # uvicorn would believe X-Forwarded-For from loopback, letting any local process pick
+        # its audit address and dodge the sign-in throttle; the app believes only the proxies
+        # in SIGHTLINE_SERVER__TRUSTED_PROXIES (api/app.py).
+        proxy_headers=False,
     )
 
 

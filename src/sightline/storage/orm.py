@@ -343,6 +343,23 @@ class AuditEventRow(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class StoreKeyRow(Base):
+    """The store's record of its master key, written once by ``sightline init`` (ADR 0011).
+
+    One row (``id`` 1): the key's id and check value (another store's key is refused) and where
+    the keyed audit chain starts, authenticated by an HMAC under the chain key.
+    """
+
+    __tablename__ = "store_key"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key_id: Mapped[str] = mapped_column(String(16))
+    key_check: Mapped[str] = mapped_column(String(64))
+    legacy_last_id: Mapped[int] = mapped_column(Integer)
+    legacy_head_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
 class UserRow(Base):
     """A person who signs in: one agency, one role, a certification that expires.
 

@@ -56,8 +56,10 @@ class UnitOfWork:
     media_access: MediaAccessRepository
     accounts: AccountRepository
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], *, audit_key: bytes) -> None:
+        """``audit_key`` is the audit chain's HMAC key (:meth:`MasterKey.audit_chain_key`)."""
         self._factory = session_factory
+        self._audit_key = audit_key
         self._session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
@@ -74,7 +76,7 @@ class UnitOfWork:
         self.matches = MatchRepository(session)
         self.triage = TriageRepository(session)
         self.alerts = AlertRepository(session)
-        self.audit = AuditRepository(session)
+        self.audit = AuditRepository(session, self._audit_key)
         self.users = UserRepository(session)
         self.tokens = ApiTokenRepository(session)
         self.web_sessions = WebSessionRepository(session)

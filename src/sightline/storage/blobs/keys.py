@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sightline.errors import ConflictError, MasterKeyError
@@ -48,6 +49,8 @@ KEY_ID_PATTERN = re.compile(r"[0-9a-f]{16}")
 
 WRAP_PURPOSE = "blob-data-key-wrap"
 MAC_PURPOSE = "blob-id-mac"
+AUDIT_CHAIN_PURPOSE = "audit-chain-mac"
+AUDIT_CHECKPOINT_PURPOSE = "audit-checkpoint-ed25519"
 
 # The key file is tiny; refusing anything larger avoids reading an arbitrary file into memory
 # when the path is misconfigured.
@@ -104,6 +107,14 @@ class MasterKey:
         """The 256-bit HMAC key that turns content hashes into opaque blob ids."""
         return self.derive(MAC_PURPOSE)
 
+    def audit_chain_key(self) -> bytes:
+        """The 256-bit HMAC key of the audit hash chain (never stored in the database)."""
+        return self.derive(AUDIT_CHAIN_PURPOSE)
+
+    def audit_checkpoint_key(self) -> Ed25519PrivateKey:
+        """The Ed25519 key that signs audit checkpoints; its public half goes in each one."""
+        return Ed25519PrivateKey.from_private_bytes(self.derive(AUDIT_CHECKPOINT_PURPOSE))
+
     def check_value(self) -> str:
         """HMAC of a fixed label and the key id: detects a corrupt key file on load."""
         message = _CHECK_LABEL + b"|" + self.key_id.encode("ascii")
@@ -159,8 +170,10 @@ def load_master_key(path: Path) -> MasterKey:
     """Load and verify the master key file at ``path``.
 
     Raises:
-        MasterKeyError: the file is missing (run ``sightline init``), unreadable, accessible
-            to group or others, malformed, or its key-check value does not match.
+        MasterKeyError: the file is missing, unreadable, accessible to group or others,
+            malformed, or its key-check value does not match. (Whether a missing key means
+            "new store: run init" or "restore it from backup" is for the caller to say: only
+            it knows whether the store holds data.)
     """
     raw = _read_key_file(path)
     try:
@@ -176,9 +189,7 @@ def _read_key_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
-        raise MasterKeyError(
-            f"master key file {path} not found; run `sightline init` to create one"
-        ) from None
+        raise MasterKeyError(f"master key file {path} not found") from None
     except OSError as exc:
         raise MasterKeyError(f"cannot read master key file {path}: {exc.strerror}") from exc
     try:

@@ -1,4 +1,8 @@
-"""The audit trail: appending links to the hash chain, reading and verifying it.
+"""The audit trail: appending links to the keyed hash chain, reading and verifying it.
+
+The repository holds the chain key (derived from the master key, never stored): every append
+is an HMAC-SHA256 link, and the verifier checks events up to the store's recorded legacy
+boundary with plain SHA-256 and every later one with the key (ADR 0011).
 
 Appends are serialised so the chain never forks, and happen inside the caller's transaction
 so an event commits or rolls back with the action it records:
@@ -16,12 +20,14 @@ so an event commits or rolls back with the action it records:
   newest row is read. When the caller has already written in this transaction, the lock is
   already held and the statement costs nothing.
 
-Ids are the previous id plus one, so a gap means a deleted event; as a last line of defence,
-the primary key and the unique ``prev_hash`` make a forking insert fail instead of commit.
+Ids are the previous id plus one, so a gap means a deleted event. The database refuses an
+update, a delete, ``REPLACE`` and any insert that is not the next id linked to the newest hash
+(migrations 0004 and 0007); the chain detects whatever gets past those guards.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,13 +38,17 @@ from sightline.domain.audit import (
     GENESIS_HASH,
     AuditEvent,
     AuditHead,
+    KeyRecord,
+    LegacySegment,
     NewAuditEvent,
     VerifyReport,
     chain_hash,
     event_hash,
+    key_record_mac,
 )
 from sightline.errors import ConfigurationError
 from sightline.storage.orm import AuditEventRow, utcnow
+from sightline.storage.repositories.store_key import read_key_record
 
 # Any fixed 64-bit number works; this one spells "SLAUDIT1" so it is easy to spot in pg_locks.
 _PG_LOCK_KEY = 0x534C_4155_4449_5431
@@ -78,10 +88,11 @@ def _event(row: Row[Any]) -> AuditEvent:
 
 
 class AuditRepository:
-    """The append-only, hash-chained audit trail."""
+    """The append-only audit trail, chained by HMAC under ``key`` (the chain key)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, key: bytes) -> None:
         self._session = session
+        self._key = key
 
     def append(self, event: NewAuditEvent) -> AuditEvent:
         """Add an event at the end of the chain, in the current transaction.
@@ -103,7 +114,7 @@ class AuditRepository:
             "detail": dict(event.detail),
         }
         prev_hash = GENESIS_HASH if head is None else head.hash
-        digest = chain_hash(prev_hash, **values)
+        digest = chain_hash(prev_hash, key=self._key, **values)
         # A Core insert: the row never enters the session, so nothing can edit it later.
         self._session.execute(
             insert(AuditEventRow).values(**values, prev_hash=prev_hash, hash=digest)
@@ -163,13 +174,18 @@ class AuditRepository:
     ) -> VerifyReport:
         """Walk the whole chain in id order and report the first place it breaks.
 
-        Detected: a changed field (the event no longer matches its hash), a deleted event (a
-        gap in ids, or a first event that does not follow the genesis hash), events swapped or
-        reordered, and an inserted event (its ``prev_hash`` is not its predecessor's hash).
-        Deleting the newest events leaves a consistent, shorter chain; that, and a chain
-        rewritten wholesale, are caught only against ``expected_head``, an (id, hash) recorded
-        outside the database earlier.
+        Detected: a changed field (the event no longer matches its keyed hash), a deleted
+        event (a gap in ids, or a first event that does not follow the genesis hash), events
+        swapped or reordered, an inserted event (its ``prev_hash`` is not its predecessor's
+        hash, or its hash was not made with the key), a chain rewritten with recomputed
+        hashes (only the key makes them), and a legacy (unkeyed) segment that no longer ends
+        where the store's key record says. Deleting the newest events, or all of them, leaves
+        a consistent chain; that is caught only against ``expected_head``, an (id, hash)
+        recorded outside the database earlier (a head or a signed checkpoint).
         """
+        legacy, problem = self._legacy_segment()
+        if legacy is None:
+            return VerifyReport(ok=False, checked=0, problem=problem)
         checked, prev_id, prev_hash = 0, 0, GENESIS_HASH
         rows = self._walk(batch)
         while True:
@@ -182,21 +198,37 @@ class AuditRepository:
             if row is None:
                 break
             checked += 1
+            key = None if row.id <= legacy.last_id else self._key
             problem = (
                 _sequence_problem(row.id, prev_id)
-                or _link_problem(row, prev_id, prev_hash)
+                or _link_problem(row, prev_id, prev_hash, key)
+                or _legacy_problem(row, legacy)
                 or _anchor_problem(row, expected_head)
             )
             if problem is not None:
                 return _broken(checked, min(row.id, prev_id + 1), problem)
             prev_id, prev_hash = row.id, row.hash
-        if expected_head is not None and prev_id < expected_head.id:
+        end = max(legacy.last_id, 0 if expected_head is None else expected_head.id)
+        if prev_id < end:
+            anchor = "anchored head" if end != legacy.last_id else "key record's legacy end"
             problem = (
-                f"events {prev_id + 1} to {expected_head.id} are missing: the trail ends at "
-                f"{prev_id} but the anchored head is event {expected_head.id}"
+                f"events {prev_id + 1} to {end} are missing: the trail ends at {prev_id} but "
+                f"the {anchor} is event {end}"
             )
             return _broken(checked, prev_id + 1, problem)
         return VerifyReport(ok=True, checked=checked)
+
+    def _legacy_segment(self) -> tuple[LegacySegment | None, str | None]:
+        """The authenticated legacy boundary, or None and why it cannot be trusted."""
+        record = read_key_record(self._session)
+        if record is None:
+            return None, "the store's key record is missing: the trail cannot be checked"
+        if not _record_authentic(record, self._key):
+            return None, (
+                "the store's key record was altered (or belongs to another key): the legacy "
+                "boundary of the trail cannot be trusted"
+            )
+        return record.legacy, None
 
     def _walk(self, batch: int) -> Iterator[Row[Any]]:
         """Every event in id order, ``batch`` at a time (keyset pagination, flat memory).
@@ -273,14 +305,32 @@ def _sequence_problem(event_id: int, prev_id: int) -> str | None:
     )
 
 
-def _link_problem(row: Row[Any], prev_id: int, prev_hash: str) -> str | None:
-    """Why ``row`` is not a valid successor of (``prev_id``, ``prev_hash``), or None."""
+def _record_authentic(record: KeyRecord, key: bytes) -> bool:
+    expected = key_record_mac(key, record.key_id, record.key_check, record.legacy)
+    return hmac.compare_digest(expected, record.mac)
+
+
+def _legacy_problem(row: Row[Any], legacy: LegacySegment) -> str | None:
+    """A problem when ``row`` is the last legacy event but not the one the key record pins."""
+    if row.id != legacy.last_id or row.hash == legacy.head_hash:
+        return None
+    return (
+        f"event {row.id} differs from the end of the unkeyed trail recorded at the upgrade: "
+        "events up to it were rewritten"
+    )
+
+
+def _link_problem(row: Row[Any], prev_id: int, prev_hash: str, key: bytes | None) -> str | None:
+    """Why ``row`` is not a valid successor of (``prev_id``, ``prev_hash``), or None.
+
+    ``key`` is the chain key, or None for an event of the legacy (unkeyed) segment.
+    """
     if row.prev_hash != prev_hash:
         before = "the start of the trail" if prev_id == 0 else f"event {prev_id}"
         return (
             f"event {row.id} does not follow {before}: events were removed, reordered or inserted"
         )
-    recomputed = event_hash(_event(row))
+    recomputed = event_hash(_event(row), key)
     if recomputed != row.hash:
-        return f"event {row.id} was changed: its content no longer matches its hash"
+        return f"event {row.id} was changed or forged: its content does not match its keyed hash"
     return None
