@@ -21,6 +21,7 @@ from sightline.storage import migrate
 from sightline.storage.blobs.encrypted_local import EncryptedLocalBlobStore
 from sightline.storage.blobs.keys import MasterKey, create_master_key, load_master_key
 from sightline.storage.db import make_engine, make_session_factory
+from sightline.storage.permissions import private_directory
 from sightline.storage.repositories.store_key import (
     audit_tip,
     blob_store_holds_data,
@@ -80,7 +81,8 @@ def initialise(settings: Settings, *, create_key: bool = True) -> list[str]:
         done += _record_key(engine, key, upgraded_from=before)
     finally:
         engine.dispose()
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (settings.media_dir, settings.data_dir / "scratch"):
+        private_directory(folder)  # 0700 whatever the umask, and tightened if it predates us
     return done
 
 

@@ -2,6 +2,8 @@
 
 SQLite (the embedded default) gets WAL journalling, foreign keys and a busy timeout so a
 reader (the API) and the writer (an ingest) can work at once; PostgreSQL needs nothing special.
+The SQLite file holds paths, digests and EXIF in clear, so it is created owner-only (0600)
+before SQLite first opens it, which makes its ``-wal`` and ``-shm`` files 0600 too.
 
 SQLite takes one writer at a time, and a connection that finds the write lock taken waits in
 SQLite's busy handler, which sleeps in growing steps (1, 2, 5 ... 100 ms) and so wakes late:
@@ -15,24 +17,39 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from sightline.config import Settings
+from sightline.storage.permissions import private_directory, private_sqlite_database
 
 
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
     """Create the engine for the configured database URL."""
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if not settings.data_dir.exists():
+            private_directory(settings.data_dir)
+        database = _sqlite_file(url)
+        if database is not None:
+            private_sqlite_database(database)  # before SQLite creates it under the umask
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         _WriteGate().attach(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory or ``file:`` URI database."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -61,6 +61,7 @@ from sightline.errors import (
 )
 from sightline.storage.blobs.base import BlobStore
 from sightline.storage.blobs.keys import MasterKey
+from sightline.storage.permissions import private_directory
 
 MAGIC = b"SIGHTBLB"
 FORMAT_VERSION = 1
@@ -216,7 +217,7 @@ class EncryptedLocalBlobStore(BlobStore):
     def _ensure_directories(self, directory: Path) -> None:
         if directory in self._known_dirs:
             return
-        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_directory(self._root)  # 0700 whatever the umask, even if it predates us
         for level in (directory.parent, directory):
             try:
                 level.mkdir(mode=0o700)
@@ -229,7 +230,7 @@ class EncryptedLocalBlobStore(BlobStore):
 
     def sync(self) -> None:
         """Make every completed write on the store's filesystem durable, whoever wrote it."""
-        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_directory(self._root)
         _syncfs(self._root)
 
     # -- reading ------------------------------------------------------------------------------
