@@ -15,9 +15,13 @@ from sightline.storage.orm import (
     EntryVoteRow,
     HashListEntryRow,
     HashListRow,
+    IndexRemovalRow,
     MatchRow,
     MediaRow,
 )
+from sightline.storage.repositories._concurrent import open_writers
+
+_CHUNK = 5_000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 
 def _list(row: HashListRow, count: int) -> HashList:
@@ -209,6 +213,30 @@ class HashListRepository:
                 return
             last = int(rows[-1][0])
             yield [(int(i), bytes(c or b"")) for i, c in rows]
+
+    def pdq_by_id(self, ids: Iterable[int]) -> list[tuple[int, bytes]]:
+        """``(entry id, packed PDQ)`` of the given entries that are stored with one, by id."""
+        wanted = sorted(set(ids))
+        out: list[tuple[int, bytes]] = []
+        for start in range(0, len(wanted), _CHUNK):
+            rows = self._session.execute(
+                select(HashListEntryRow.id, HashListEntryRow.pdq)
+                .where(
+                    HashListEntryRow.id.in_(wanted[start : start + _CHUNK]),
+                    HashListEntryRow.pdq.is_not(None),
+                )
+                .order_by(HashListEntryRow.id)
+            )
+            out.extend((int(i), bytes(c or b"")) for i, c in rows)
+        return out
+
+    def pdq_writers(self) -> frozenset[str] | None:
+        """Transactions that may still commit entries or removals (None: ids commit in order).
+
+        See :func:`~sightline.storage.repositories._concurrent.open_writers`.
+        """
+        tables = [HashListEntryRow.__tablename__, IndexRemovalRow.__tablename__]
+        return open_writers(self._session, tables)
 
     def max_pdq_id(self) -> int:
         """The newest entry id holding a PDQ hash (0 when none)."""

@@ -28,7 +28,10 @@ from sightline.storage.orm import (
     SightingRow,
     utcnow,
 )
+from sightline.storage.repositories._concurrent import insert_ignoring, open_writers
 from sightline.storage.repositories.catalog import case_scope_clause
+
+_CHUNK = 5_000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 
 def _media(row: MediaRow) -> MediaItem:
@@ -80,15 +83,27 @@ class MediaRepository:
         self._session = session
 
     def add_many(self, items: Sequence[NewMedia]) -> dict[str, int]:
-        """Insert media items in one statement; returns SHA-256 -> new id."""
+        """Insert media items in one statement; returns SHA-256 -> id of the stored row.
+
+        An item another transaction stored meanwhile (two ingests of the same new file) is
+        not inserted again: its id is the other row's, read once that transaction committed
+        (PostgreSQL makes this insert wait for it). Rows go in SHA-256 order, so two batches
+        sharing several files wait on each other in one order and never deadlock.
+        """
         if not items:
             return {}
         now = utcnow()
+        unique = sorted({item.sha256: item for item in items}.values(), key=lambda i: i.sha256)
         rows = self._session.execute(
-            insert(MediaRow).returning(MediaRow.sha256, MediaRow.id),
-            [{**asdict(item), "created_at": now} for item in items],
+            insert_ignoring(self._session, MediaRow, ["sha256"]).returning(
+                MediaRow.sha256, MediaRow.id
+            ),
+            [{**asdict(item), "created_at": now} for item in unique],
         )
-        return {str(sha): int(i) for sha, i in rows}
+        ids = {str(sha): int(i) for sha, i in rows}
+        if len(ids) < len(unique):  # stored by a concurrent writer: take the winner's id
+            ids.update(self.ids_by_sha256(i.sha256 for i in unique if i.sha256 not in ids))
+        return ids
 
     def ids_by_sha256(self, hashes: Iterable[str]) -> dict[str, int]:
         """SHA-256 -> id of the items already stored among ``hashes``."""
@@ -129,6 +144,18 @@ class MediaRepository:
         rows = self._session.scalars(select(MediaRow).where(MediaRow.id.in_(wanted)))
         return {row.id: _media(row) for row in rows}
 
+    def blob_references(self) -> dict[str, int]:
+        """Every blob id the media refer to (originals and thumbnails) -> the media item id."""
+        rows = self._session.execute(
+            select(MediaRow.id, MediaRow.blob_id, MediaRow.thumbnail_blob_id)
+        )
+        refs: dict[str, int] = {}
+        for media_id, blob_id, thumbnail_id in rows:
+            refs[blob_id] = media_id
+            if thumbnail_id is not None:
+                refs[thumbnail_id] = media_id
+        return refs
+
     def count(self) -> int:
         """Number of unique media items."""
         return int(self._session.scalar(select(func.count(MediaRow.id))) or 0)
@@ -145,8 +172,10 @@ class SightingRepository:
         if not sightings:
             return
         now = utcnow()
+        # A sighting is recorded once per ingest item: a second writer recording the same
+        # item (two runs resuming one job) leaves the first one's row.
         self._session.execute(
-            insert(SightingRow),
+            insert_ignoring(self._session, SightingRow, ["ingest_item_id"]),
             [
                 {
                     "media_id": s.media_id,
@@ -249,11 +278,15 @@ class FeatureRepository:
         self._session = session
 
     def add_many(self, features: Sequence[Feature]) -> None:
-        """Store features (one per media item, analyzer and version) in one statement."""
+        """Store features (one per media item, analyzer and version) in one statement.
+
+        A feature already stored (by a concurrent ingest of the same file) is kept as it is.
+        """
         if not features:
             return
+        key = ["media_id", "analyzer", "version"]
         self._session.execute(
-            insert(FeatureRow),
+            insert_ignoring(self._session, FeatureRow, key),
             [
                 {
                     "media_id": f.media_id,
@@ -264,7 +297,7 @@ class FeatureRepository:
                     "params": dict(f.params),
                     "reason": f.reason,
                 }
-                for f in features
+                for f in sorted(features, key=lambda f: (f.media_id, f.analyzer, f.version))
             ],
         )
 
@@ -294,12 +327,19 @@ class SignalRepository:
         self._session = session
 
     def add_many(self, signals: Sequence[tuple[int, str, bytes, int]]) -> None:
-        """Store ``(media_id, kind, code, quality)`` rows in one statement."""
+        """Store ``(media_id, kind, code, quality)`` rows in one statement.
+
+        A signal already stored for the item and kind (by a concurrent ingest of the same
+        file) is kept as it is.
+        """
         if not signals:
             return
         self._session.execute(
-            insert(BinarySignalRow),
-            [{"media_id": m, "kind": k, "code": c, "quality": q} for m, k, c, q in signals],
+            insert_ignoring(self._session, BinarySignalRow, ["media_id", "kind"]),
+            [
+                {"media_id": m, "kind": k, "code": c, "quality": q}
+                for m, k, c, q in sorted(signals, key=lambda s: (s[0], s[1]))
+            ],
         )
 
     def iter_after(
@@ -318,6 +358,30 @@ class SignalRepository:
                 return
             last = rows[-1][0]
             yield [(int(i), bytes(c)) for i, c in rows]
+
+    def codes_by_id(self, kind: str, ids: Iterable[int]) -> list[tuple[int, bytes]]:
+        """``(id, code)`` of the given signal ids of this kind that are stored, in id order."""
+        wanted = sorted(set(ids))
+        out: list[tuple[int, bytes]] = []
+        for start in range(0, len(wanted), _CHUNK):
+            rows = self._session.execute(
+                select(BinarySignalRow.id, BinarySignalRow.code)
+                .where(
+                    BinarySignalRow.kind == kind,
+                    BinarySignalRow.id.in_(wanted[start : start + _CHUNK]),
+                )
+                .order_by(BinarySignalRow.id)
+            )
+            out.extend((int(i), bytes(c)) for i, c in rows)
+        return out
+
+    def writers(self) -> frozenset[str] | None:
+        """Transactions that may still commit signals or removals (None: ids commit in order).
+
+        See :func:`~sightline.storage.repositories._concurrent.open_writers`.
+        """
+        tables = [BinarySignalRow.__tablename__, IndexRemovalRow.__tablename__]
+        return open_writers(self._session, tables)
 
     def max_id(self, kind: str) -> int:
         """The newest signal id of this kind (0 when none): the index checkpoint."""
