@@ -7,11 +7,13 @@ example ``SIGHTLINE_INGEST__MAX_PIXELS``. Nothing here is read at import time: c
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sightline.features.hashes import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY
 
@@ -87,6 +89,53 @@ class ServerSettings(BaseModel):
     tls_keyfile: Path | None = Field(
         default=None, description="PEM private key of tls_certfile (keep it 0600)."
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed; none by default, so a client cannot name its own "
+            "source address (comma-separated in the environment)."
+        ),
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        networks = []
+        for entry in value:
+            try:
+                networks.append(str(ipaddress.ip_network(entry, strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {entry!r} is not an IP address or network "
+                    "(e.g. 10.0.0.5 or 10.0.0.0/24; '*' is not allowed)"
+                ) from None
+        return networks
+
+
+DEFAULT_MAX_CERTIFICATION_DAYS = 3 * 365 + 1
+"""Three years, counting a leap day: a certification is renewed by training that often."""
+
+
+class AccessSettings(BaseModel):
+    """Limits on what administrators may grant."""
+
+    max_certification_days: int = Field(
+        default=DEFAULT_MAX_CERTIFICATION_DAYS,
+        gt=0,
+        le=3660,
+        description="Longest certification period, in days from now (default three years).",
+    )
 
 
 class Settings(BaseSettings):
@@ -113,6 +162,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     match: MatchSettings = Field(default_factory=MatchSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
 
     @field_validator("environment")
     @classmethod

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from sightline.api.app import create_app
 from sightline.api.auth import CSRF_HEADER
+from sightline.config import DEFAULT_MAX_CERTIFICATION_DAYS, AccessSettings
 from sightline.domain.access import Role
 from sightline.services import audit, tokens, users
 from sightline.services.catalog import add_agency
@@ -279,3 +280,35 @@ def test_a_search_token_cannot_list_issue_or_revoke_its_users_tokens(
     assert manager.delete(f"/api/v1/tokens/{other_id}").status_code == 204
     assert me.get("/api/v1/tokens").status_code == 200  # the signed-in session manages too
     assert me.post("/api/v1/tokens", json={"name": "next", "scopes": ["search"]}).status_code == 201
+
+
+def test_certification_periods_are_bounded(app: FastAPI, sqlite_ctx: AppContext) -> None:
+    """A certification "until 3003" was accepted: it must end within the configured limit."""
+    admin = sign_in(app, add_person(sqlite_ctx, "TEST-A", "admin.a", Role.AGENCY_ADMIN))
+    add_person(sqlite_ctx, "TEST-A", "inv.a", certified=False)
+    days = sqlite_ctx.settings.access.max_certification_days
+    assert days == DEFAULT_MAX_CERTIFICATION_DAYS == 3 * 365 + 1
+    far = admin.post("/api/v1/users/inv.a/certification", json={"until": "3003-01-01T00:00:00Z"})
+    assert far.status_code == 422, far.text
+    assert f"at most {days} days" in far.json()["error"]["message"]
+    assert "SIGHTLINE_ACCESS__MAX_CERTIFICATION_DAYS" in far.json()["error"]["message"]
+    just_over = datetime.now(UTC) + timedelta(days=days, minutes=5)
+    refused = admin.post("/api/v1/users/inv.a/certification", json={"until": just_over.isoformat()})
+    assert refused.status_code == 422
+    within = datetime.now(UTC) + timedelta(days=days, minutes=-5)
+    ok = admin.post("/api/v1/users/inv.a/certification", json={"until": within.isoformat()})
+    assert ok.status_code == 200, ok.text
+    stored = datetime.fromisoformat(ok.json()["certified_until"].replace("Z", "+00:00"))
+    assert abs(stored - within) < timedelta(seconds=1)
+    until = app.openapi()["components"]["schemas"]["Certification"]["properties"]["until"]
+    assert f"at most {days} days" in until["description"]
+
+
+def test_the_schema_states_the_configured_certification_limit(sqlite_ctx: AppContext) -> None:
+    short = sqlite_ctx.settings.model_copy(
+        update={"access": AccessSettings(max_certification_days=30)}
+    )
+    schema = create_app(short).openapi()
+    until = schema["components"]["schemas"]["Certification"]["properties"]["until"]
+    assert "at most 30 days" in until["description"]
+    assert until["format"] == "date-time"

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from sightline import __version__
 from sightline.api.errors import configure_errors
+from sightline.api.proxies import TrustedProxies
 from sightline.api.routes import (
     agencies,
     audit,
@@ -54,6 +55,8 @@ def create_app(settings: Settings, ingest_runner: TaskRunner | None = None) -> F
     )
     _configure_errors(app)
     _configure_routes(app)
+    _configure_proxies(app, settings)
+    users.describe_configured_limits(app, settings)
     return app
 
 
@@ -88,6 +91,12 @@ def _lifespan(
 
 def _configure_errors(app: FastAPI) -> None:
     configure_errors(app)
+
+
+def _configure_proxies(app: FastAPI, settings: Settings) -> None:
+    """Believe ``X-Forwarded-For`` from the configured reverse proxies only (``api/proxies.py``)."""
+    if settings.server.trusted_proxies:
+        app.add_middleware(TrustedProxies, proxies=settings.server.trusted_proxies)
 
 
 def _configure_routes(app: FastAPI) -> None:

@@ -123,17 +123,43 @@ def list_users(ctx: AppContext, agency_code: str | None = None) -> list[User]:
 
 
 def certify(
-    ctx: AppContext, *, actor: str, username: str, until: datetime, source: str = "cli"
+    ctx: AppContext,
+    *,
+    actor: str,
+    username: str,
+    until: datetime,
+    source: str = "cli",
+    now: datetime | None = None,
 ) -> User:
     """Certify a user to handle case material until ``until`` (timezone-aware).
 
+    A certification says the person's training is current, so it ends within
+    ``access.max_certification_days`` (``SIGHTLINE_ACCESS__MAX_CERTIFICATION_DAYS``, three
+    years by default) of ``now``: a certification "until 3003" would never be reviewed.
+
     Raises:
-        InvalidInputError: ``until`` is naive.
+        InvalidInputError: ``until`` is naive, or later than the longest period allows.
         NotFoundError: no such user.
     """
     if until.tzinfo is None or until.utcoffset() is None:
         raise InvalidInputError("until: a timezone-aware moment (UTC)")
+    check_certification_end(ctx, until, now or datetime.now(UTC))
     return _set_certification(ctx, actor, username, until.astimezone(UTC), "user.certify", source)
+
+
+def check_certification_end(ctx: AppContext, until: datetime, now: datetime) -> None:
+    """Refuse a certification ending more than the configured maximum after ``now``.
+
+    Raises:
+        InvalidInputError: naming the limit in days, the latest allowed end and the setting.
+    """
+    days = ctx.settings.access.max_certification_days
+    latest = now.astimezone(UTC) + timedelta(days=days)
+    if until > latest:
+        raise InvalidInputError(
+            f"until: a certification lasts at most {days} days, so it must end by "
+            f"{latest.isoformat(timespec='seconds')} (SIGHTLINE_ACCESS__MAX_CERTIFICATION_DAYS)"
+        )
 
 
 def revoke_certification(

@@ -9,15 +9,16 @@ audited by the services.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, FastAPI, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
 
 from sightline.api.auth import AdminRequester, AnyRequester, TokensManager
 from sightline.api.deps import ContextDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.pagination import AfterId, Limit, Page, page_of
+from sightline.config import DEFAULT_MAX_CERTIFICATION_DAYS, Settings
 from sightline.domain.access import Role, Scope
 from sightline.domain.users import ApiToken, User
 from sightline.errors import AccessDenied
@@ -61,10 +62,20 @@ class UserCreated(BaseModel):
     totp_uri: str = Field(examples=["otpauth://totp/Sightline:b.viewer?secret=...&issuer=..."])
 
 
+CERTIFICATION_RULE = (
+    "A timezone-aware moment in the future, at most {days} days from now "
+    "(`SIGHTLINE_ACCESS__MAX_CERTIFICATION_DAYS`); a later or past end gets 422."
+)
+"""How a certification's end is described in the schema; ``{days}`` is the configured limit."""
+
+
 class Certification(BaseModel):
     """Until when the user may handle case material."""
 
-    until: datetime = Field(examples=["2027-06-30T00:00:00Z"])
+    until: AwareDatetime = Field(
+        examples=["2027-06-30T00:00:00Z"],
+        description=CERTIFICATION_RULE.format(days=DEFAULT_MAX_CERTIFICATION_DAYS),
+    )
 
 
 class AccountChange(BaseModel):
@@ -117,6 +128,22 @@ class TokenCreated(BaseModel):
 
     token: TokenRead
     secret: str = Field(examples=["slt_..."])
+
+
+def describe_configured_limits(app: FastAPI, settings: Settings) -> None:
+    """Make the schema state the configured certification limit, not the default."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()  # FastAPI caches it in app.openapi_schema
+            until = schema["components"]["schemas"]["Certification"]["properties"]["until"]
+            until["description"] = CERTIFICATION_RULE.format(
+                days=settings.access.max_certification_days
+            )
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _user(user: User) -> UserRead:
