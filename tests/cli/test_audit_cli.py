@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -26,8 +27,8 @@ def _record_events(var: Path, count: int) -> None:
 def _tamper(var: Path, *statements: str) -> None:
     connection = sqlite3.connect(var / "sightline.db")
     try:
-        connection.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
-        connection.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
+        for guard in ("no_update", "no_delete", "append_at_end"):
+            connection.execute(f"DROP TRIGGER IF EXISTS audit_events_{guard}")
         for statement in statements:
             connection.execute(statement)
         connection.commit()
@@ -69,3 +70,53 @@ def test_verify_refuses_a_malformed_head(tmp_path: Path) -> None:
     result = sightline(var, "audit", "verify", "--head", "3:nothex", check=False)
     assert result.returncode == 2
     assert "ID:HASH" in result.stderr
+
+
+def test_a_signed_checkpoint_detects_a_deleted_trail(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    sightline(var, "init")
+    checkpoint = tmp_path / "checkpoint.json"
+    signed = ("--checkpoint", str(checkpoint))
+    assert sightline(var, "audit", "head", *signed, check=False).returncode == 2  # empty
+    _record_events(var, 3)
+    head = sightline(var, "audit", "head", *signed).stdout.strip()
+    assert head.startswith("3:")
+    assert json.loads(checkpoint.read_text())["head_hash"] == head[2:]
+    assert (
+        "3 events checked"
+        in sightline(var, "audit", "verify", "--checkpoint", str(checkpoint)).stdout
+    )
+
+    _tamper(var, "DELETE FROM audit_events")
+    assert sightline(var, "audit", "verify").returncode == 0  # an empty chain is a chain
+    result = sightline(var, "audit", "verify", *signed, check=False)
+    assert result.returncode == 5
+    assert "events 1 to 3 are missing" in " ".join(result.stderr.split())
+
+    document = json.loads(checkpoint.read_text()) | {"head_id": 2}
+    checkpoint.write_text(json.dumps(document))
+    result = sightline(var, "audit", "verify", *signed, check=False)
+    assert result.returncode == 5
+    assert "signature" in result.stderr
+    both = sightline(
+        var, "audit", "verify", "--checkpoint", str(checkpoint), "--head", head, check=False
+    )
+    assert both.returncode == 2
+
+
+def test_a_rehashed_event_is_detected_without_a_head(tmp_path: Path) -> None:
+    """Recomputing a changed event's hash with the public recipe no longer passes."""
+    var = tmp_path / "var"
+    sightline(var, "init")
+    _record_events(var, 2)
+    event = json.loads(sightline(var, "audit", "show", "--json").stdout)[1]
+    event["actor"] = "cli:someone-else"
+    content = {k: v for k, v in event.items() if k not in ("prev_hash", "hash")}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    rehashed = hashlib.sha256((event["prev_hash"] + canonical).encode("ascii")).hexdigest()
+    _tamper(
+        var, f"UPDATE audit_events SET actor = 'cli:someone-else', hash = '{rehashed}' WHERE id = 2"
+    )
+    result = sightline(var, "audit", "verify", check=False)
+    assert result.returncode == 5
+    assert "tampering detected at event 2" in result.stderr
