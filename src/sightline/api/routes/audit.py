@@ -35,7 +35,10 @@ class AuditEventRead(BaseModel):
     outcome: str = Field(examples=["allowed"])
     source: str = Field(examples=["10.0.0.7"])
     detail: dict[str, Any] = Field(examples=[{"case": 4}])
-    hash: str = Field(description="SHA-256 of the previous hash and this event.")
+    hash: str = Field(
+        description="HMAC-SHA256 (under a key derived from the master key) of the previous "
+        "hash and this event; plain SHA-256 for events written before the chain was keyed."
+    )
 
 
 class HeadRead(BaseModel):
