@@ -38,10 +38,10 @@ from sightline.services.ingest_worker import (
     WorkItem,
     close_worker,
     init_worker,
-    make_scratch_dir,
     run_item,
     thumbnail_jpeg,
 )
+from sightline.services.scratch import scratch_root
 from sightline.services.sources import SourceLimits
 
 
@@ -65,7 +65,7 @@ def breakdown(ctx: AppContext, paths: Sequence[Path], scratch: Path) -> dict[str
     config = WorkerConfig(
         key_path=ctx.settings.key_path,
         media_dir=scratch / "media",
-        scratch_dir=make_scratch_dir(scratch),
+        scratch_dir=scratch_root(scratch),
         max_pixels=ctx.settings.ingest.max_pixels,
         limits=SourceLimits.from_settings(ctx.settings.ingest),
     )

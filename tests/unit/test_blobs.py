@@ -447,13 +447,27 @@ def test_killed_writer_leaves_old_blob_and_a_stale_temp_file(tmp_path: Path, roo
     assert list(store.iter_blob_ids()) == [blob_id]
     temps = _temp_files(root)
     assert len(temps) == 2
-    assert store.remove_stale_temp_files(older_than_s=3600) == 0
-    old = time.time() - 7200
-    for temp in temps:
-        os.utime(temp, (old, old))
+    # Their writer is dead: they go at once, however fresh they are.
     assert store.remove_stale_temp_files(older_than_s=3600) == 2
     assert _temp_files(root) == []
     assert store.read_bytes(blob_id) == b"old content"
+
+
+def test_temp_files_of_live_writers_stay_until_old(
+    store: EncryptedLocalBlobStore, root: Path
+) -> None:
+    store.put_bytes("ab" * 16, b"content")
+    directory = root / "ab" / "ab"
+    live = directory / f".{'ef' * 16}.{os.getpid()}-{'0' * 16}.tmp"  # this process writes it
+    legacy = directory / f".{'ef' * 16}.{'1' * 16}.tmp"  # an older version's name: no writer
+    for temp in (live, legacy):
+        temp.write_bytes(b"partial")
+    assert store.remove_stale_temp_files(older_than_s=3600) == 0
+    old = time.time() - 7200
+    for temp in (live, legacy):
+        os.utime(temp, (old, old))
+    assert store.remove_stale_temp_files(older_than_s=3600) == 2
+    assert _temp_files(root) == []
 
 
 def test_remove_stale_temp_files_rejects_negative_age(store: EncryptedLocalBlobStore) -> None:

@@ -33,6 +33,7 @@ from sightline.services.context import open_context
 from sightline.services.matching import MatchingEngine
 from sightline.services.pdq_index import PdqIndexService
 from sightline.services.runner import TaskRunner
+from sightline.services.scratch import scratch_root, sweep
 from sightline.services.uploads_ingest import UploadJobs
 
 DESCRIPTION = """
@@ -68,8 +69,9 @@ def _lifespan(
         ctx = open_context(settings)
         # Uploads over 1 MiB are spooled to a temporary file by the multipart parser: keep them
         # inside the private data directory (0700), never in a shared /tmp.
-        scratch = settings.data_dir / "scratch"
-        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+        scratch = scratch_root(settings.data_dir)
+        sweep(scratch)  # what a killed process left there is plaintext case material
+        ctx.blobs.remove_stale_temp_files()  # partial blob writes of killed processes
         previous_tempdir, tempfile.tempdir = tempfile.tempdir, str(scratch)
         index = PdqIndexService(ctx)
         index.open()  # load or rebuild before the first request
@@ -79,6 +81,7 @@ def _lifespan(
         app.state.engine = engine = MatchingEngine(ctx, index)
         engine.list_index.open()
         app.state.upload_jobs = upload_jobs = UploadJobs(ctx, engine, ingest_runner)
+        upload_jobs.recover_interrupted()
         try:
             yield
         finally:

@@ -1,8 +1,11 @@
-"""Uploads: size-limited, spooled inside the private data directory, deleted after use."""
+"""Uploads: size-limited, spooled to a nameless file in the private data directory.
+
+The file is unlinked from the start (``scratch.anonymous_file``), so a killed server leaves
+no plaintext copy of the upload behind.
+"""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +14,7 @@ from fastapi import Request, UploadFile
 
 from sightline.errors import PayloadTooLargeError
 from sightline.services.context import AppContext
+from sightline.services.scratch import anonymous_file, scratch_root
 
 _CHUNK = 1024 * 1024
 
@@ -22,9 +26,7 @@ def uploaded_file(ctx: AppContext, request: Request, upload: UploadFile) -> Iter
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + _CHUNK:
         raise PayloadTooLargeError(f"upload exceeds the limit of {limit} bytes")
-    scratch = ctx.settings.data_dir / "scratch"
-    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=scratch, prefix="upload-") as out:
+    with anonymous_file(scratch_root(ctx.settings.data_dir)) as (out, path):
         written = 0
         upload.file.seek(0)
         while chunk := upload.file.read(_CHUNK):
@@ -33,4 +35,4 @@ def uploaded_file(ctx: AppContext, request: Request, upload: UploadFile) -> Iter
                 raise PayloadTooLargeError(f"upload exceeds the limit of {limit} bytes")
             out.write(chunk)
         out.flush()
-        yield Path(out.name)
+        yield path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sightline import __version__
-from sightline.cli import admin, audit, catalog, matching, media, system, users
+from sightline.cli import admin, audit, catalog, matching, media, store, system, users
 
 
 def build_app() -> typer.Typer:
@@ -30,6 +30,7 @@ def build_app() -> typer.Typer:
     app.add_typer(system.index_app, name="index")
     app.add_typer(system.demo_app, name="demo")
     app.add_typer(audit.audit_app, name="audit")
+    app.add_typer(store.store_app, name="store")
     app.add_typer(users.user_app, name="user")
     app.add_typer(users.token_app, name="token")
     app.command("serve")(system.serve)

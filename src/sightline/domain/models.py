@@ -133,6 +133,7 @@ class JobStatus(enum.StrEnum):
 
     RUNNING = "running"
     FINISHED = "finished"
+    FAILED = "failed"  # an upload whose files were lost before they were ingested
 
 
 class ItemState(enum.StrEnum):
@@ -154,6 +155,10 @@ class IngestJob:
     status: JobStatus
     created_at: datetime
     finished_at: datetime | None
+    # Set for API uploads: the job id the uploader polls, who uploaded, and why it failed.
+    upload_token: str | None = None
+    uploader: str | None = None
+    failure_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ unique by SHA-256, sightings by ingest item). Files added to the inputs since ar
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -37,12 +36,12 @@ from sightline.services.ingest_worker import (
     WorkItem,
     close_worker,
     init_worker,
-    make_scratch_dir,
     run_item,
 )
 from sightline.services.matching import MatchingEngine, Sighted
 from sightline.services.pdq_index import PdqIndexService
 from sightline.services.runner import TaskRunner
+from sightline.services.scratch import ScratchDir, scratch_root
 from sightline.services.sources import SourceFailure, SourceLimits, enumerate_sources
 from sightline.storage.repositories.ingest import NewItem, PendingItem, text_key
 from sightline.storage.repositories.media import NewSighting
@@ -93,7 +92,7 @@ def ingest(
 ) -> IngestReport:
     """Ingest ``paths`` into the agency's case (created if new) and report the outcome."""
     started = time.perf_counter()
-    source = _canonical_source(paths, device_label)
+    source = canonical_source(paths, device_label)
     limits = SourceLimits.from_settings(ctx.settings.ingest)
     with ctx.uow() as uow:
         agency = uow.agencies.get(agency_code)
@@ -108,12 +107,16 @@ def ingest(
         if pending and job.status is JobStatus.FINISHED:
             uow.ingest.reopen(job.id)
             uow.commit()
-    scratch = make_scratch_dir(ctx.settings.data_dir / "scratch")
+    if resumed and pending:
+        # The killed run's workers may have left partial blob writes: the resumed run removes
+        # them (one pass over the store's folders; the server does it at start too).
+        ctx.blobs.remove_stale_temp_files()
+    scratch = ScratchDir(scratch_root(ctx.settings.data_dir), "ingest")
     try:
         config = WorkerConfig(
             key_path=ctx.settings.key_path,
             media_dir=ctx.settings.media_dir,
-            scratch_dir=scratch,
+            scratch_dir=scratch.path,
             max_pixels=ctx.settings.ingest.max_pixels,
             limits=limits,
         )
@@ -127,7 +130,7 @@ def ingest(
         alerts = recorder.alerts
     finally:
         close_worker()
-        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.close()
     with ctx.uow() as uow:
         summary = uow.ingest.summary(job.id)
         if summary.pending == 0:
@@ -161,7 +164,7 @@ def ingest(
     )
 
 
-def _canonical_source(paths: Sequence[Path], device_label: str | None) -> str:
+def canonical_source(paths: Sequence[Path], device_label: str | None) -> str:
     """A stable description of the inputs: the same command resumes the same job."""
     resolved = sorted(str(p.expanduser().absolute()) for p in paths)
     return json.dumps({"paths": resolved, "device": device_label}, sort_keys=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import io
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,9 +269,3 @@ def run_item(item: WorkItem) -> ItemResult | ItemFailure:
     if _WORKER is None:
         raise RuntimeError("init_worker was not called in this process")
     return _WORKER.process(item)
-
-
-def make_scratch_dir(parent: Path) -> Path:
-    """A private scratch directory for extracted archive entries."""
-    parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="ingest-", dir=parent))

@@ -29,7 +29,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from tempfile import mkstemp
 from typing import Self
 
 from sightline.errors import (
@@ -48,6 +47,7 @@ from sightline.services.archives import (
     is_archive,
     os_rejection,
 )
+from sightline.services.scratch import anonymous_file
 
 __all__ = [
     "RATIO_GRACE_BYTES",
@@ -63,7 +63,6 @@ __all__ = [
 ]
 
 _ESCAPED = re.compile(r"[%!\udc80-\udcff]")
-_SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +154,10 @@ def materialize(
 
     A plain file is yielded in place, not copied: it is checked (present, not a link, not too
     large) but could still change before it is read. An archive entry is re-validated and
-    streamed into a temporary file (mode 0600) in ``scratch_dir``, deleted on exit whatever
-    happens. Pass ``archives`` to keep archives open between calls: reopening parses the whole
-    zip directory, which dominates for archives of many small entries.
+    streamed into a file with no name in ``scratch_dir`` (``scratch.anonymous_file``): it
+    is gone on exit, and with the process if it is killed. Pass ``archives`` to keep
+    archives open between calls: reopening parses the whole zip directory, which dominates
+    for archives of many small entries.
 
     Raises:
         SourceRejected: One of its subclasses, whose ``reason`` says why.
@@ -171,11 +171,10 @@ def materialize(
             archives = stack.enter_context(ArchiveCache(capacity=1))
         archive = archives.get(path)
         info = archive.entry(name, limits)
-        handle, temp = mkstemp(prefix="sightline-", suffix=_safe_suffix(name), dir=scratch_dir)
-        stack.callback(Path(temp).unlink, missing_ok=True)
-        with os.fdopen(handle, "wb") as out:
-            archive.extract(info, out)
-        yield Path(temp)
+        out, temp = stack.enter_context(anonymous_file(scratch_dir))
+        archive.extract(info, out)
+        out.flush()
+        yield temp
 
 
 def _visit_file(
@@ -257,12 +256,6 @@ def _escape(match: re.Match[str]) -> str:
 
 def _unescape(match: re.Match[str]) -> str:
     return bytes.fromhex(match.group(1)).decode("utf-8", "surrogateescape")
-
-
-def _safe_suffix(name: str) -> str:
-    # Keep a plain extension for the temporary file: some decoders pick a format by it.
-    suffix = Path(name.replace("\\", "/")).suffix
-    return suffix if _SAFE_SUFFIX.fullmatch(suffix) else ""
 
 
 def _entry_mtime(info: zipfile.ZipInfo) -> datetime | None:

@@ -1,16 +1,20 @@
 """Ingest over the API: uploaded files become a background job the uploader can follow.
 
-The route writes the uploads into a private folder under ``DATA_DIR/scratch`` (0700), one
-sub-folder per file so two uploads of the same name never collide, and hands the folder to
-:meth:`UploadJobs.submit`. A single background thread then runs
-:func:`sightline.services.ingest.ingest` on it, with the process's
+The route writes the uploads into a private folder under ``DATA_DIR/scratch`` (0700, owned by
+this process: ``services/scratch.py``), under opaque names (``0000``, ``0001``...: never the
+client's file name), and hands the folder to :meth:`UploadJobs.submit`. That records the
+durable ingest job at once, with the job id the uploader polls. A single background thread then
+runs :func:`sightline.services.ingest.ingest` on it, with the process's
 :class:`~sightline.services.matching.MatchingEngine`, so new items are matched at once and the
 API's PDQ index catches up by its checkpoint before the next search. The folder is deleted when
 the job ends, whatever happened.
 
 Jobs run one at a time: the ingest worker keeps per-process state, and one thread keeps the API
-responsive while SQLite takes one writer at a time. Progress lives in memory only (a restart
-forgets it; the ingest itself is durable and audited as ``ingest.run``).
+responsive while SQLite takes one writer at a time. Live progress is kept in memory; the job's
+outcome is in the database. If the server dies, its upload folders die with it (the scratch
+sweep removes them: they are plaintext case files), and at the next start
+:meth:`UploadJobs.recover_interrupted` marks each upload job that was still running as failed,
+with a reason the uploader sees when polling: the files must be uploaded again.
 
 The names the client gave its files are reported back to the uploader only, and never enter the
 audit trail. The sightings of an upload record the client's name rather than the scratch path.
@@ -19,11 +23,10 @@ audit trail. The sightings of an upload record the client's name rather than the
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import re
 import secrets
-import shutil
-import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,14 +37,17 @@ from typing import Any, TypeVar
 from sightline.domain.access import Action
 from sightline.domain.audit import Requester
 from sightline.domain.models import Case, IngestItem
+from sightline.domain.models import JobStatus as StoredStatus
 from sightline.errors import NotFoundError
 from sightline.services.archives import display_path
-from sightline.services.audit import authorize
+from sightline.services.audit import authorize, record
 from sightline.services.context import AppContext
-from sightline.services.ingest import IngestProgress, IngestReport, ingest
+from sightline.services.ingest import IngestProgress, IngestReport, canonical_source, ingest
 from sightline.services.matching import MatchingEngine
 from sightline.services.runner import InlineRunner, TaskRunner
+from sightline.services.scratch import ScratchDir, is_owned, scratch_root
 from sightline.services.sources import parse_locator
+from sightline.storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +57,12 @@ R = TypeVar("R")
 MAX_JOBS_KEPT = 1000
 """Finished jobs remembered for polling; the oldest finished ones are forgotten first."""
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+INTERRUPTED = (
+    "interrupted: the server stopped before this upload was ingested, and uploaded files are "
+    "not kept across a restart; upload the files that are not in the case again"
+)
+"""Why an upload job that was running when its server stopped has failed."""
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -92,13 +103,14 @@ class JobView:
     failed: int
     media_new: int
     failures: list[FileFailure] = field(default_factory=list)
+    reason: str | None = None  # why a failed job failed
 
 
 @dataclass
 class _Job:
     view: JobView
     owner: str
-    folder: Path
+    folder: ScratchDir
     names: dict[str, str]  # display path of each stored upload -> the client's name
 
 
@@ -127,27 +139,40 @@ class UploadJobs:
         authorize(self._ctx, requester, Action.EDIT_CASE, case.scope, audit_action="ingest.upload")
         return case
 
-    def new_folder(self) -> Path:
-        """A private (0700) folder under ``DATA_DIR/scratch`` for one job's uploads."""
-        scratch = self._ctx.settings.data_dir / "scratch"
-        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="upload-", dir=scratch)).absolute()
+    def new_folder(self) -> ScratchDir:
+        """A private (0700) folder under ``DATA_DIR/scratch`` for one job's uploads.
 
-    def slot(self, folder: Path, index: int, client_name: str) -> Path:
-        """Where upload number ``index`` goes in ``folder``: a safe name, its extension kept."""
-        base = _UNSAFE.sub("_", client_name.replace("\\", "/").rsplit("/", 1)[-1])[-100:]
-        directory = folder / str(index)
-        directory.mkdir(mode=0o700)
-        return directory / (base.strip(".") or "upload")
+        The caller closes it if it does not hand it to :meth:`submit`.
+        """
+        folder = ScratchDir(scratch_root(self._ctx.settings.data_dir.absolute()), "upload")
+        _inputs(folder.path).mkdir(mode=0o700)
+        return folder
+
+    def slot(self, folder: ScratchDir, index: int) -> Path:
+        """Where upload number ``index`` goes in ``folder``: an opaque name, never the client's.
+
+        Ingest tells images and archives apart by their content, so no extension is needed.
+        """
+        return _inputs(folder.path) / f"{index:04d}"
 
     def submit(
-        self, requester: Requester, case: Case, folder: Path, files: Sequence[UploadedFile]
+        self, requester: Requester, case: Case, folder: ScratchDir, files: Sequence[UploadedFile]
     ) -> JobView:
-        """Queue the ingest of ``files`` (all inside ``folder``) into ``case``.
+        """Record the ingest of ``files`` (all inside ``folder``) into ``case`` and queue it.
 
         The folder is deleted when the job ends, whatever happens.
         """
         job_id = secrets.token_urlsafe(12)
+        try:
+            with self._ctx.uow() as uow:
+                source = canonical_source([_inputs(folder.path)], None)
+                uow.ingest.create_job(
+                    case.id, source, None, upload_token=job_id, uploader=requester.actor
+                )
+                uow.commit()
+        except BaseException:
+            folder.close()
+            raise
         names = {display_path(f.path): _label(f.name) for f in files}
         view = JobView(job_id, case.id, JobStatus.QUEUED, len(files), 0, 0, 0)
         job = _Job(view, requester.actor, folder, names)
@@ -157,9 +182,28 @@ class UploadJobs:
         try:
             self._executor.submit(self._run, job, requester, case)
         except RuntimeError:  # shutting down
-            shutil.rmtree(folder, ignore_errors=True)
+            self._fail(job, INTERRUPTED)
             raise
         return view
+
+    def recover_interrupted(self) -> int:
+        """Fail the upload jobs a stopped server left running; returns how many.
+
+        A job is interrupted when no live process owns its upload folder any more: its files
+        are gone (or about to be swept), so it can never finish. The uploader sees the reason
+        when polling the job.
+        """
+        failed = 0
+        with self._ctx.uow() as uow:
+            for job in uow.ingest.running_uploads():
+                folders = [Path(p) for p in json.loads(job.source).get("paths", [])]
+                if any(is_owned(folder.parent) for folder in folders):
+                    continue  # another live server process is ingesting it
+                uow.ingest.fail_job(job.id, INTERRUPTED, "interrupted")
+                _audit_interrupted(uow, job.id, job.case_id)
+                failed += 1
+            uow.commit()
+        return failed
 
     def status(self, requester: Requester, job_id: str) -> JobView:
         """A job's progress, for a requester who may edit its case.
@@ -171,7 +215,7 @@ class UploadJobs:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            raise NotFoundError("no such ingest job")
+            return self._stored_status(requester, job_id)
         self.authorize(requester, job.view.case_id)
         with self._lock:
             view = job.view
@@ -179,13 +223,38 @@ class UploadJobs:
             view = replace(view, failures=[FileFailure(None, f.reason) for f in view.failures])
         return view
 
+    def _stored_status(self, requester: Requester, job_id: str) -> JobView:
+        """A job this process does not remember (a restart, or forgotten): the database's."""
+        with self._ctx.uow() as uow:
+            stored = uow.ingest.find_upload(job_id) if len(job_id) <= 32 else None
+            if stored is None:
+                raise NotFoundError("no such ingest job")
+            summary = uow.ingest.summary(stored.id)
+            failures = uow.ingest.failures(stored.id)
+        self.authorize(requester, stored.case_id)
+        status = {
+            StoredStatus.FINISHED: JobStatus.DONE,
+            StoredStatus.FAILED: JobStatus.FAILED,
+        }.get(stored.status, JobStatus.RUNNING)
+        return JobView(
+            job_id,
+            stored.case_id,
+            status,
+            summary.total,
+            summary.stored + summary.duplicates,
+            summary.failed,
+            summary.stored,
+            [FileFailure(None, item.reason or "failed") for item in failures],
+            stored.failure_reason,
+        )
+
     def close(self) -> None:
         """Wait for the running job and drop queued ones (their folders are removed)."""
         self._executor.shutdown(wait=True, cancel_futures=True)
         with self._lock:
-            for job in self._jobs.values():
-                if job.view.status is JobStatus.QUEUED:
-                    shutil.rmtree(job.folder, ignore_errors=True)
+            queued = [job for job in self._jobs.values() if job.view.status is JobStatus.QUEUED]
+        for job in queued:
+            self._fail(job, INTERRUPTED)
 
     def _run(self, job: _Job, requester: Requester, case: Case) -> None:
         self._update(job, status=JobStatus.RUNNING)
@@ -194,7 +263,7 @@ class UploadJobs:
                 agency = next(a for a in uow.agencies.list() if a.id == case.agency_id)
             report = ingest(
                 self._ctx,
-                [job.folder],
+                [_inputs(job.folder.path)],
                 agency_code=agency.code,
                 case_reference=case.reference,
                 runner=self._runner,
@@ -204,11 +273,22 @@ class UploadJobs:
             )
             self._relabel(job, report)
             self._finish(job, report)
-        except Exception:
-            logger.exception("upload ingest job failed")
-            self._update(job, status=JobStatus.FAILED)
+        except Exception as exc:
+            # Only the type: an exception's message may quote a path or a file's content.
+            logger.error("upload ingest job failed: %s", type(exc).__name__)
+            self._fail(job, f"internal error ({type(exc).__name__}); see the server log")
         finally:
-            shutil.rmtree(job.folder, ignore_errors=True)
+            job.folder.close()
+
+    def _fail(self, job: _Job, reason: str) -> None:
+        """Record that ``job`` failed, durably, and delete its files."""
+        job.folder.close()
+        with self._ctx.uow() as uow:
+            stored = uow.ingest.find_upload(job.view.job_id)
+            if stored is not None:
+                uow.ingest.fail_job(stored.id, reason, "interrupted")
+                uow.commit()
+        self._update(job, status=JobStatus.FAILED, reason=reason)
 
     def _relabel(self, job: _Job, report: IngestReport) -> None:
         with self._ctx.uow() as uow:
@@ -256,6 +336,23 @@ class UploadJobs:
 
 
 _ENDED = frozenset({JobStatus.DONE, JobStatus.FAILED})
+
+
+def _inputs(folder: Path) -> Path:
+    """The uploads' own folder inside a job's scratch folder (which also holds its lock)."""
+    return folder / "files"
+
+
+def _audit_interrupted(uow: UnitOfWork, job_id: int, case_id: int) -> None:
+    record(
+        uow,
+        actor="system",
+        action="ingest.interrupted",
+        resource=f"case:{case_id}",
+        source="server",
+        agency_id=None,
+        detail={"job": job_id},
+    )
 
 
 def _label(name: str) -> str:

@@ -169,6 +169,9 @@ class IngestJobRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    upload_token: Mapped[str | None] = mapped_column(String(32), unique=True)
+    uploader: Mapped[str | None] = mapped_column(String(200))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class IngestItemRow(Base):

@@ -9,7 +9,6 @@ only.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from pydantic import BaseModel, Field
 from sightline.api.auth import IngestRequester
 from sightline.api.deps import ContextDep
 from sightline.api.errors import ERROR_RESPONSES
+from sightline.api.params import IdPath
 from sightline.errors import InvalidInputError, PayloadTooLargeError
 from sightline.services.uploads_ingest import JobView, UploadedFile, UploadJobs
 
@@ -60,6 +60,11 @@ class JobRead(BaseModel):
     failed: int = Field(examples=[1])
     media_new: int = Field(description="Items not stored before.", examples=[75])
     failures: list[FailureRead] = Field(examples=[[{"name": "a.jpg", "reason": "truncated"}]])
+    reason: str | None = Field(
+        default=None,
+        description="Why a failed job failed (an interrupted upload must be sent again).",
+        examples=[None],
+    )
 
 
 def _read(view: JobView) -> JobRead:
@@ -72,6 +77,7 @@ def _read(view: JobView) -> JobRead:
         failed=view.failed,
         media_new=view.media_new,
         failures=[FailureRead(name=f.name, reason=f.reason) for f in view.failures],
+        reason=view.reason,
     )
 
 
@@ -96,7 +102,7 @@ def _save(upload: UploadFile, target: Path, limit: int) -> None:
     responses=_ERRORS,
 )
 def upload(
-    case_id: int,
+    case_id: IdPath,
     requester: IngestRequester,
     ctx: ContextDep,
     jobs: JobsDep,
@@ -114,12 +120,11 @@ def upload(
     try:
         stored = []
         for index, file in enumerate(files):
-            name = file.filename or f"upload-{index}"
-            target = jobs.slot(folder, index, name)
+            target = jobs.slot(folder, index)
             _save(file, target, limit)
-            stored.append(UploadedFile(name, target))
+            stored.append(UploadedFile(file.filename or f"upload-{index}", target))
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        folder.close()
         raise
     return _read(jobs.submit(requester, case, folder, stored))
 

@@ -80,7 +80,8 @@ _BLOB_ID = re.compile(rf"[0-9a-f]{{{BLOB_ID_LENGTH}}}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _ROLE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
 _FANOUT = re.compile(r"[0-9a-f]{2}")
-_TEMP_NAME = re.compile(rf"\.([0-9a-f]{{{BLOB_ID_LENGTH}}})\.[0-9a-f]{{16}}\.tmp")
+# ``.<blob id>.<writer pid>-<random>.tmp``; names without the pid come from older versions.
+_TEMP_NAME = re.compile(rf"\.([0-9a-f]{{{BLOB_ID_LENGTH}}})\.(?:([0-9]+)-)?[0-9a-f]{{16}}\.tmp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,7 @@ class EncryptedLocalBlobStore(BlobStore):
 
     def _write_atomically(self, blob_id: str, target: Path, source: BinaryIO) -> None:
         self._ensure_directories(target.parent)
-        temp = target.parent / f".{blob_id}.{secrets.token_hex(8)}.tmp"
+        temp = target.parent / f".{blob_id}.{os.getpid()}-{secrets.token_hex(8)}.tmp"
         flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
         fd = os.open(temp, flags, 0o600)
         try:
@@ -349,6 +350,17 @@ class EncryptedLocalBlobStore(BlobStore):
         _fsync_directory(path.parent)
         return True
 
+    def modified_at(self, blob_id: str) -> float:
+        """When the blob was written (POSIX seconds).
+
+        Raises:
+            NotFoundError: no such blob.
+        """
+        try:
+            return self._path(blob_id).stat().st_mtime
+        except FileNotFoundError:
+            raise NotFoundError(f"no blob {blob_id}") from None
+
     def iter_blob_ids(self) -> Iterator[str]:
         """Every stored blob id, in sorted order; temporary and foreign files are skipped."""
         for directory in self._fanout_directories():
@@ -358,33 +370,60 @@ class EncryptedLocalBlobStore(BlobStore):
                 if _BLOB_ID.fullmatch(name) and name[:4] == prefix and entry.is_file():
                     yield name
 
-    def remove_stale_temp_files(self, older_than_s: float) -> int:
-        """Delete temp files untouched for ``older_than_s`` seconds; returns how many.
+    def remove_stale_temp_files(self, older_than_s: float = 3600.0) -> int:
+        """Delete the temp files of killed writers; returns how many.
 
-        Temp files are left only by a process killed mid-write. A write in progress keeps
-        its temp file's modification time fresh, so a threshold well above the slowest write
-        interval (an hour, say) never removes a live one.
+        Temp files are left only by a process killed mid-write. A temp file names its writer's
+        process id: one whose writer is no longer alive on this machine is removed at once.
+        Any other (a live writer's, or one from an older version without a process id) is
+        removed once untouched for ``older_than_s`` seconds: a write in progress keeps its
+        temp file's modification time fresh, so a threshold well above the slowest write
+        interval (an hour, say) never removes a live one. The local store's files belong to
+        processes of this machine; do not share its directory between machines or PID
+        namespaces.
 
         Raises:
             InvalidInputError: ``older_than_s`` is negative.
         """
         if older_than_s < 0:
             raise InvalidInputError("older_than_s must not be negative")
+        return len(self.stale_temp_files(older_than_s, remove=True))
+
+    def stale_temp_files(self, older_than_s: float = 3600.0, *, remove: bool = False) -> list[Path]:
+        """The temp files of killed writers (see ``remove_stale_temp_files``), removed if asked."""
         cutoff = time.time() - older_than_s
-        removed = 0
+        stale: list[Path] = []
         for directory in self._fanout_directories():
             for entry in os.scandir(directory):
-                if not _TEMP_NAME.fullmatch(entry.name) or not entry.is_file():
+                match = _TEMP_NAME.fullmatch(entry.name)
+                if match is None or not entry.is_file(follow_symlinks=False):
                     continue
-                if entry.stat().st_mtime <= cutoff:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
-                        removed += 1
-        return removed
+                writer = match.group(2)
+                if (writer is not None and not _alive(int(writer))) or (
+                    entry.stat().st_mtime <= cutoff
+                ):
+                    stale.append(Path(entry.path))
+                    if remove:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path)
+        return stale
 
     def _fanout_directories(self) -> Iterator[Path]:
         for first in _subdirectories(self._root):
             yield from _subdirectories(first)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a reused id counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process, or not a pid at all: leave it to the age rule
+    return True
 
 
 def _subdirectories(directory: Path) -> list[Path]:

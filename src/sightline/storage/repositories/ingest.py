@@ -57,6 +57,9 @@ def _job(row: IngestJobRow) -> IngestJob:
         status=JobStatus(row.status),
         created_at=row.created_at,
         finished_at=row.finished_at,
+        upload_token=row.upload_token,
+        uploader=row.uploader,
+        failure_reason=row.failure_reason,
     )
 
 
@@ -66,7 +69,15 @@ class IngestRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def create_job(self, case_id: int, source: str, device_label: str | None) -> IngestJob:
+    def create_job(
+        self,
+        case_id: int,
+        source: str,
+        device_label: str | None,
+        *,
+        upload_token: str | None = None,
+        uploader: str | None = None,
+    ) -> IngestJob:
         """Start a job for ``source`` (a canonical description of the inputs)."""
         row = IngestJobRow(
             case_id=case_id,
@@ -74,6 +85,8 @@ class IngestRepository:
             source_key=text_key(source),
             device_label=device_label,
             status=JobStatus.RUNNING.value,
+            upload_token=upload_token,
+            uploader=uploader,
         )
         self._session.add(row)
         self._session.flush()
@@ -97,6 +110,39 @@ class IngestRepository:
             update(IngestJobRow)
             .where(IngestJobRow.id == job_id)
             .values(status=JobStatus.RUNNING.value, finished_at=None)
+        )
+
+    def find_upload(self, upload_token: str) -> IngestJob | None:
+        """The job of an API upload, by the id its uploader polls."""
+        row = self._session.scalar(
+            select(IngestJobRow).where(IngestJobRow.upload_token == upload_token)
+        )
+        return None if row is None else _job(row)
+
+    def running_uploads(self) -> list[IngestJob]:
+        """Upload jobs not finished or failed yet."""
+        rows = self._session.scalars(
+            select(IngestJobRow).where(
+                IngestJobRow.upload_token.is_not(None),
+                IngestJobRow.status == JobStatus.RUNNING.value,
+            )
+        )
+        return [_job(row) for row in rows]
+
+    def fail_job(self, job_id: int, reason: str, item_reason: str) -> None:
+        """Mark the job failed with ``reason``, and its pending items with ``item_reason``."""
+        self._session.execute(
+            update(IngestItemRow)
+            .where(
+                IngestItemRow.job_id == job_id,
+                IngestItemRow.state == ItemState.PENDING.value,
+            )
+            .values(state=ItemState.FAILED.value, reason=item_reason, detail=reason)
+        )
+        self._session.execute(
+            update(IngestJobRow)
+            .where(IngestJobRow.id == job_id)
+            .values(status=JobStatus.FAILED.value, failure_reason=reason, finished_at=utcnow())
         )
 
     def get_job(self, job_id: int) -> IngestJob:

@@ -87,22 +87,23 @@ class MediaRepository:
 
         An item another transaction stored meanwhile (two ingests of the same new file) is
         not inserted again: its id is the other row's, read once that transaction committed
-        (PostgreSQL makes this insert wait for it). Rows go in SHA-256 order, so two batches
-        sharing several files wait on each other in one order and never deadlock.
+        (PostgreSQL makes this insert wait for it). Ids follow the order of ``items``.
         """
         if not items:
             return {}
         now = utcnow()
-        unique = sorted({item.sha256: item for item in items}.values(), key=lambda i: i.sha256)
+        unique: dict[str, NewMedia] = {}
+        for item in items:
+            unique.setdefault(item.sha256, item)
         rows = self._session.execute(
             insert_ignoring(self._session, MediaRow, ["sha256"]).returning(
                 MediaRow.sha256, MediaRow.id
             ),
-            [{**asdict(item), "created_at": now} for item in unique],
+            [{**asdict(item), "created_at": now} for item in unique.values()],
         )
         ids = {str(sha): int(i) for sha, i in rows}
         if len(ids) < len(unique):  # stored by a concurrent writer: take the winner's id
-            ids.update(self.ids_by_sha256(i.sha256 for i in unique if i.sha256 not in ids))
+            ids.update(self.ids_by_sha256(sha for sha in unique if sha not in ids))
         return ids
 
     def ids_by_sha256(self, hashes: Iterable[str]) -> dict[str, int]:
