@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sightline.cli.common import console, handle_errors, load_settings, print_json
+from sightline.cli.common import console, handle_errors, load_settings, print_json, visible
 from sightline.services.context import initialise
 
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
@@ -19,7 +19,7 @@ def init() -> None:
     settings = load_settings()
     done = initialise(settings)
     for line in done or ["already initialised; nothing to do"]:
-        console.print(line)
+        console.print(visible(line))
 
 
 @config_app.command("show")
@@ -31,7 +31,7 @@ def show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> N
         print_json(data)
         return
     for key, value in _flatten(data):
-        console.print(f"{key} = {value}", highlight=False)
+        console.print(f"{key} = {visible(value)}", highlight=False)
 
 
 def _flatten(data: dict[str, object], prefix: str = "") -> list[tuple[str, object]]:

@@ -8,7 +8,14 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from sightline.cli.common import app_context, console, err_console, handle_errors, print_json
+from sightline.cli.common import (
+    app_context,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    visible,
+)
 from sightline.domain.audit import AuditEvent, format_time
 from sightline.errors import BlobIntegrityError, InvalidInputError
 from sightline.services import audit as audit_service
@@ -67,7 +74,8 @@ def audit_verify(
         if not as_json:
             where = "" if report.first_bad_id is None else f" at event {report.first_bad_id}"
             err_console.print(
-                f"[red]tampering detected{where}:[/red] {report.problem}", highlight=False
+                f"[red]tampering detected{where}:[/red] {visible(report.problem)}",
+                highlight=False,
             )
         raise typer.Exit(BlobIntegrityError.exit_code)
 
@@ -90,7 +98,8 @@ def audit_show(
     table = Table("id", "time (UTC)", "actor", "action", "resource", "outcome", "source")
     for e in events:
         time = e.occurred_at.strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(str(e.id), time, e.actor, e.action, e.resource, e.outcome, e.source)
+        cells = (e.actor, e.action, e.resource, e.outcome, e.source)
+        table.add_row(str(e.id), time, *(visible(cell) for cell in cells))
     console.print(table)
 
 

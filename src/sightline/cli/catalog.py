@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from sightline.cli.common import app_context, cli_requester, console, handle_errors, print_json
+from sightline.cli.common import (
+    app_context,
+    cli_requester,
+    console,
+    handle_errors,
+    print_json,
+    visible,
+)
 from sightline.domain.access import SharingLevel
 from sightline.services import catalog
 
@@ -31,7 +38,7 @@ def agency_add(
         agency = catalog.add_agency(
             ctx, code, name, country, requester=cli_requester(), contact=contact
         )
-    console.print(f"agency {agency.code} created")
+    console.print(f"agency {visible(agency.code)} created")
 
 
 @agency_app.command("list")
@@ -45,7 +52,7 @@ def agency_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
         return
     table = Table("code", "name", "country")
     for a in agencies:
-        table.add_row(a.code, a.name, a.country)
+        table.add_row(visible(a.code), visible(a.name), visible(a.country))
     console.print(table)
 
 
@@ -62,7 +69,7 @@ def case_add(
         case = catalog.add_case(
             ctx, agency, reference, title, requester=cli_requester(), sharing=sharing
         )
-    console.print(f"case {case.reference} created ({case.sharing.value})")
+    console.print(f"case {visible(case.reference)} created ({case.sharing.value})")
 
 
 @case_app.command("share")
@@ -75,7 +82,7 @@ def case_share(
     """Set who outside the owning agency may see a case (audited)."""
     with app_context() as ctx:
         case = catalog.share_case(ctx, agency, reference, sharing, requester=cli_requester())
-    console.print(f"case {case.reference} is now {case.sharing.value}")
+    console.print(f"case {visible(case.reference)} is now {case.sharing.value}")
 
 
 @case_app.command("list")
@@ -96,5 +103,5 @@ def case_list(
         return
     table = Table("agency", "reference", "title", "sharing")
     for row in data:
-        table.add_row(*row.values())
+        table.add_row(*(visible(v) for v in row.values()))
     console.print(table)

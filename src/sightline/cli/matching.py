@@ -7,7 +7,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from sightline.cli.common import app_context, cli_requester, console, handle_errors, print_json
+from sightline.cli.common import (
+    app_context,
+    cli_requester,
+    console,
+    handle_errors,
+    print_json,
+    visible,
+)
 from sightline.domain.models import ListKind
 from sightline.services import hashlists
 from sightline.services.context import AppContext
@@ -59,11 +66,12 @@ def hashlist_import(
             fmt=fmt,
         )
         console.print(
-            f"list {report.hash_list.id} {report.hash_list.name!r}: {report.imported} entries "
+            f"list {report.hash_list.id} {visible(repr(report.hash_list.name))}: "
+            f"{report.imported} entries "
             f"imported, {report.rejected} rows rejected"
         )
         for error in report.errors:
-            console.print(f"  line {error.line}: {error.message}", highlight=False)
+            console.print(f"  line {error.line}: {visible(error.message)}", highlight=False)
         if retro:
             _retro_hunt(ctx, report.hash_list.id)
 
@@ -90,7 +98,7 @@ def hashlist_list(as_json: bool = typer.Option(False, "--json", help="Print JSON
         return
     table = Table(*rows[0].keys()) if rows else Table("id", "name")
     for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(*(visible(v) for v in row.values()))
     console.print(table)
 
 
@@ -160,7 +168,7 @@ def hashlist_report(
         return
     table = Table("entry", "external id", "matches", "confirmed", "rejected", "quarantined")
     for row in data:
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(*(visible(v) for v in row.values()))
     console.print(table)
 
 
@@ -187,13 +195,17 @@ def triage_command(
     if as_json:
         print_json(triage_as_dict(report))
         return
-    console.print(", ".join(f"{k}: {v}" for k, v in report.counts.items()))
+    console.print(visible(", ".join(f"{k}: {v}" for k, v in report.counts.items())))
     table = Table("media", "status", "file", "stacked", "reason")
     for stack in report.stacks:
         head = stack.representative
         stacked = str(len(stack.members)) if stack.members else ""
         table.add_row(
-            str(head.media_id), head.status.value, stack.file_name, stacked, head.reason or ""
+            str(head.media_id),
+            head.status.value,
+            visible(stack.file_name),
+            stacked,
+            visible(head.reason or ""),
         )
     console.print(table)
 
@@ -214,10 +226,10 @@ def alerts_command(
     for row in data:
         table.add_row(
             *(
-                str(row[key])
+                visible(row[key])
                 for key in ("id", "case", "media_id", "other_agency", "other_case", "signal")
             ),
-            str(row["distance"]),
+            visible(row["distance"]),
         )
     console.print(table)
 

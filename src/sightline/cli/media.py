@@ -10,7 +10,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sightline.cli.common import app_context, cli_requester, console, handle_errors, print_json
+from sightline.cli.common import (
+    app_context,
+    cli_requester,
+    console,
+    handle_errors,
+    print_json,
+    visible,
+)
 from sightline.jobs.inline import InlineRunner
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.ingest import IngestProgress, IngestReport, ProgressCallback, ingest
@@ -109,7 +116,7 @@ def _print_report(report: IngestReport) -> None:
     if report.failures:
         table = Table("file", "reason", "detail", title="files not taken")
         for f in report.failures:
-            table.add_row(f.locator, f.reason or "", f.detail or "")
+            table.add_row(visible(f.locator), visible(f.reason or ""), visible(f.detail or ""))
         console.print(table)
 
 
@@ -125,7 +132,7 @@ def search_command(
         print_json(result_as_dict(result))
         return
     for note in result.query.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {visible(note)}")
     if not result.matches:
         console.print("no match")
         return
@@ -134,11 +141,11 @@ def search_command(
         for loc in m.locations:
             table.add_row(
                 str(m.media.id),
-                ",".join(m.signals),
+                visible(",".join(m.signals)),
                 str(m.distance),
-                m.transform or "",
-                loc.agency_code,
-                loc.case_reference,
-                loc.original_path,
+                visible(m.transform or ""),
+                visible(loc.agency_code),
+                visible(loc.case_reference),
+                visible(loc.original_path),
             )
     console.print(table)

@@ -6,7 +6,14 @@ import ipaddress
 
 import typer
 
-from sightline.cli.common import app_context, console, handle_errors, load_settings, print_json
+from sightline.cli.common import (
+    app_context,
+    console,
+    handle_errors,
+    load_settings,
+    print_json,
+    visible,
+)
 from sightline.errors import ConfigurationError
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.context import open_context
@@ -41,7 +48,7 @@ def index_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.
     else:
         for name, values in data.items():
             for key, value in values.items():
-                console.print(f"{name}.{key} = {value}", highlight=False)
+                console.print(f"{name}.{key} = {visible(value)}", highlight=False)
 
 
 @index_app.command("rebuild")

@@ -14,7 +14,14 @@ from datetime import UTC, date, datetime, time, timedelta
 import typer
 from rich.table import Table
 
-from sightline.cli.common import app_context, cli_requester, console, handle_errors, print_json
+from sightline.cli.common import (
+    app_context,
+    cli_requester,
+    console,
+    handle_errors,
+    print_json,
+    visible,
+)
 from sightline.domain.access import Role
 from sightline.domain.users import User
 from sightline.errors import InvalidInputError
@@ -38,7 +45,7 @@ def _password() -> str:
 
 
 def _show_enrolment(user: User, uri: str) -> None:
-    console.print(f"user {user.username} created (id {user.id}, role {user.role.value})")
+    console.print(f"user {visible(user.username)} created (id {user.id}, role {user.role.value})")
     console.print("add this to the user's authenticator app now; it is not shown again:")
     typer.echo(uri)  # never wrapped: it is copied or turned into a QR code verbatim
 
@@ -99,7 +106,9 @@ def user_certify(
     end = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=UTC)
     with app_context() as ctx:
         user = user_service.certify(ctx, actor=cli_actor(), username=username, until=end)
-    console.print(f"user {user.username} certified until {end.isoformat()}", highlight=False)
+    console.print(
+        f"user {visible(user.username)} certified until {end.isoformat()}", highlight=False
+    )
 
 
 @user_app.command("revoke-certification")
@@ -110,7 +119,7 @@ def user_revoke_certification(
     """Withdraw a user's certification at once."""
     with app_context() as ctx:
         user = user_service.revoke_certification(ctx, actor=cli_actor(), username=username)
-    console.print(f"user {user.username} is no longer certified")
+    console.print(f"user {visible(user.username)} is no longer certified")
 
 
 @user_app.command("disable")
@@ -121,7 +130,7 @@ def user_disable(
     """Disable an account: its sessions end and its tokens are refused at once."""
     with app_context() as ctx:
         user, ended = accounts.set_disabled(ctx, cli_requester(), username, disabled=True)
-    console.print(f"user {user.username} disabled; {ended} live session(s) ended")
+    console.print(f"user {visible(user.username)} disabled; {ended} live session(s) ended")
 
 
 @user_app.command("enable")
@@ -132,7 +141,7 @@ def user_enable(
     """Enable a disabled account (sign-in needs password and one-time code as before)."""
     with app_context() as ctx:
         user, _ = accounts.set_disabled(ctx, cli_requester(), username, disabled=False)
-    console.print(f"user {user.username} enabled")
+    console.print(f"user {visible(user.username)} enabled")
 
 
 @user_app.command("reset-password")
@@ -143,7 +152,7 @@ def user_reset_password(
     """Set a new password for a user (prompted twice); their sessions end."""
     with app_context() as ctx:
         ended = accounts.reset_password(ctx, cli_requester(), username, _password())
-    console.print(f"password of {username} replaced; {ended} live session(s) ended")
+    console.print(f"password of {visible(username)} replaced; {ended} live session(s) ended")
 
 
 @user_app.command("list")
@@ -175,7 +184,9 @@ def user_list(
     for u in users:
         certified = u.certified_until.isoformat() if u.certified_until else "-"
         locked = u.locked_until.isoformat() if u.locked_until else "-"
-        table.add_row(str(u.id), u.username, str(u.agency_id), u.role.value, certified, locked)
+        table.add_row(
+            str(u.id), visible(u.username), str(u.agency_id), u.role.value, certified, locked
+        )
     console.print(table)
 
 
