@@ -17,12 +17,19 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from sightline.domain.models import HashListEntryData, ListKind, NewMedia
+from sightline.domain.models import (
+    CaseTriage,
+    HashListEntryData,
+    ListKind,
+    NewMedia,
+    TriageStatus,
+)
 from sightline.services import matching
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.ingest import IngestReport
 from sightline.services.pdq_index import ListSignals, PdqIndexService
+from sightline.storage.repositories.matching import NewMatch
 from sightline.storage.unit_of_work import UnitOfWork
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds
 
@@ -256,3 +263,41 @@ def test_two_ingests_of_the_same_new_file_both_succeed(
     with agency.uow() as uow:
         assert uow.media.count() == 1
         assert uow.sightings.count() == 2
+
+
+@postgres_only
+@pytest.mark.parametrize("record", ["match", "triage"])
+def test_two_writers_recording_the_same_match_or_triage_both_succeed(
+    agency: AppContext, record: str
+) -> None:
+    first, second = _stored_media(agency, range(1, 3))
+    match = NewMatch(media_id=second, signal="pdq", distance=3, threshold=31, target_media_id=first)
+    with agency.uow() as uow:
+        case_id = uow.cases.add(uow.agencies.get("TEST-GB").id, "C").id
+        uow.commit()
+
+    def write(uow: UnitOfWork, reason: str) -> object:
+        if record == "match":
+            return uow.matches.add_many([match])
+        uow.triage.put([CaseTriage(case_id, second, TriageStatus.NEW, first, reason)])
+        return reason
+
+    def second_writer() -> object:
+        with agency.uow() as b:
+            outcome = write(b, "second")  # waits for A's uncommitted row
+            b.commit()
+            return outcome
+
+    with agency.uow() as a:
+        assert write(a, "first") == ([match] if record == "match" else "first")
+        worker, outcome = _in_thread(second_writer)
+        _wait_until_blocked(agency, worker)
+        a.commit()
+    worker.join(30)
+    with agency.uow() as uow:
+        if record == "match":
+            assert outcome == [[]]  # recorded once, by the first writer
+            assert len(uow.matches.for_media([second])) == 1
+        else:
+            assert outcome == ["second"]
+            assert [t.reason for t in uow.triage.for_case(case_id)] == ["second"]

@@ -1,11 +1,12 @@
 """What repositories need when several processes write at once (PostgreSQL).
 
-Two helpers, both portable between SQLite and PostgreSQL:
+Helpers portable between SQLite and PostgreSQL:
 
 - :func:`insert_ignoring` builds ``INSERT ... ON CONFLICT (key) DO NOTHING`` through the
   dialect's own ``insert``: two ingests storing the same new file at once both succeed, the
   second finding the first's row, instead of one failing on the unique key. On PostgreSQL the
   second insert waits for the first transaction and then does nothing if it committed.
+  :func:`insert_or_update` is the same with ``DO UPDATE`` (the last writer's values win).
 - :func:`open_writers` names the transactions that may still commit rows into some tables,
   which is how an index that catches up by id knows when ids stop arriving out of order
   (ADR 0010).
@@ -44,6 +45,21 @@ def insert_ignoring(session: Session, entity: type[Base], key: Sequence[str]) ->
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(entity).on_conflict_do_nothing(index_elements=list(key))
     return sqlite.insert(entity).on_conflict_do_nothing(index_elements=list(key))
+
+
+def insert_or_update(
+    session: Session, entity: type[Base], key: Sequence[str], columns: Sequence[str]
+) -> Insert:
+    """``INSERT`` into ``entity``'s table that overwrites ``columns`` of a row already stored."""
+    if session.get_bind().dialect.name == "postgresql":
+        pg = postgresql.insert(entity)
+        return pg.on_conflict_do_update(
+            index_elements=list(key), set_={c: pg.excluded[c] for c in columns}
+        )
+    lite = sqlite.insert(entity)
+    return lite.on_conflict_do_update(
+        index_elements=list(key), set_={c: lite.excluded[c] for c in columns}
+    )
 
 
 def open_writers(session: Session, tables: Sequence[str]) -> frozenset[str] | None:

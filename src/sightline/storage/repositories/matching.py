@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from sightline.domain.access import CaseFilter
@@ -20,6 +20,7 @@ from sightline.storage.orm import (
     SightingRow,
     utcnow,
 )
+from sightline.storage.repositories._concurrent import insert_ignoring, insert_or_update
 from sightline.storage.repositories.catalog import case_from_row, case_scope_clause
 
 T = TypeVar("T")
@@ -79,6 +80,10 @@ class AlertView:
     counterpart_case: Case | None
 
 
+def _match_key(match: NewMatch) -> tuple[int, str, str]:
+    return match.media_id, match.target_key, match.signal
+
+
 def _match(row: MatchRow) -> MatchRecord:
     return MatchRecord(
         id=row.id,
@@ -117,28 +122,34 @@ class MatchRepository:
         self._session = session
 
     def add_many(self, matches: Sequence[NewMatch]) -> list[NewMatch]:
-        """Record matches not yet recorded; returns the ones that are new."""
+        """Record matches not yet recorded; returns the ones that are new.
+
+        A match a concurrent transaction recorded first (two ingests of the same file) is
+        left to it and not returned.
+        """
         keyed = {(m.media_id, m.target_key, m.signal): m for m in matches}
         key = (MatchRow.media_id, MatchRow.target_key, MatchRow.signal)
-        new = _not_recorded(self._session, key, keyed)
-        if new:
-            self._session.execute(
-                insert(MatchRow),
-                [
-                    {
-                        "media_id": m.media_id,
-                        "target_key": m.target_key,
-                        "target_media_id": m.target_media_id,
-                        "entry_id": m.entry_id,
-                        "signal": m.signal,
-                        "distance": m.distance,
-                        "threshold": m.threshold,
-                        "created_at": utcnow(),
-                    }
-                    for m in new
-                ],
-            )
-        return new
+        new = sorted(_not_recorded(self._session, key, keyed), key=_match_key)
+        if not new:
+            return []
+        rows = self._session.execute(
+            insert_ignoring(self._session, MatchRow, [c.key for c in key]).returning(*key),
+            [
+                {
+                    "media_id": m.media_id,
+                    "target_key": m.target_key,
+                    "target_media_id": m.target_media_id,
+                    "entry_id": m.entry_id,
+                    "signal": m.signal,
+                    "distance": m.distance,
+                    "threshold": m.threshold,
+                    "created_at": utcnow(),
+                }
+                for m in new
+            ],
+        )
+        inserted = {(int(m), str(t), str(s)) for m, t, s in rows}
+        return [m for m in new if _match_key(m) in inserted]
 
     def for_media(self, media_ids: Iterable[int]) -> list[MatchRecord]:
         """Matches from or to the given items."""
@@ -194,8 +205,13 @@ class TriageRepository:
         ]
         new = [v for v in values if (v["case_id"], v["media_id"]) not in existing]
         old = [v for v in values if (v["case_id"], v["media_id"]) in existing]
-        if new:
-            self._session.execute(insert(CaseMediaRow), new)
+        if new:  # a concurrent ingest into the case may have inserted some of them meanwhile
+            columns = ["status", "stack_media_id", "reason", "updated_at"]
+            key = ["case_id", "media_id"]
+            self._session.execute(
+                insert_or_update(self._session, CaseMediaRow, key, columns),
+                sorted(new, key=lambda v: (v["case_id"], v["media_id"])),
+            )
         if old:
             self._session.execute(update(CaseMediaRow), old)
 
@@ -240,32 +256,39 @@ class AlertRepository:
         self._session = session
 
     def add_many(self, alerts: Sequence[NewAlert]) -> int:
-        """Record alerts not yet recorded; returns how many were new."""
+        """Record alerts not yet recorded; returns how many were new.
+
+        An alert a concurrent transaction recorded first is left to it and not counted.
+        """
         keyed = {(a.case_id, a.media_id, a.counterpart_key): a for a in alerts}
         key = (AlertRow.case_id, AlertRow.media_id, AlertRow.counterpart_key)
-        new = _not_recorded(self._session, key, keyed)
-        if new:
-            self._session.execute(
-                insert(AlertRow),
-                [
-                    {
-                        "agency_id": a.agency_id,
-                        "case_id": a.case_id,
-                        "media_id": a.media_id,
-                        "kind": a.kind,
-                        "counterpart_key": a.counterpart_key,
-                        "counterpart_agency_id": a.counterpart_agency_id,
-                        "counterpart_case_id": a.counterpart_case_id,
-                        "counterpart_media_id": a.counterpart_media_id,
-                        "entry_id": a.entry_id,
-                        "signal": a.signal,
-                        "distance": a.distance,
-                        "created_at": utcnow(),
-                    }
-                    for a in new
-                ],
-            )
-        return len(new)
+        new = sorted(
+            _not_recorded(self._session, key, keyed),
+            key=lambda a: (a.case_id, a.media_id, a.counterpart_key),
+        )
+        if not new:
+            return 0
+        rows = self._session.execute(
+            insert_ignoring(self._session, AlertRow, [c.key for c in key]).returning(AlertRow.id),
+            [
+                {
+                    "agency_id": a.agency_id,
+                    "case_id": a.case_id,
+                    "media_id": a.media_id,
+                    "kind": a.kind,
+                    "counterpart_key": a.counterpart_key,
+                    "counterpart_agency_id": a.counterpart_agency_id,
+                    "counterpart_case_id": a.counterpart_case_id,
+                    "counterpart_media_id": a.counterpart_media_id,
+                    "entry_id": a.entry_id,
+                    "signal": a.signal,
+                    "distance": a.distance,
+                    "created_at": utcnow(),
+                }
+                for a in new
+            ],
+        )
+        return len(rows.all())
 
     def for_agency(
         self,
