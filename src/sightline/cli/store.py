@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from sightline.cli.common import app_context, cli_requester, console, handle_errors, print_json
+from sightline.cli.common import (
+    app_context,
+    cli_requester,
+    console,
+    handle_errors,
+    print_json,
+    visible,
+)
 from sightline.services.store_check import ORPHAN_MIN_AGE_S, check_store
 
 store_app = typer.Typer(help="Check and repair the encrypted media store.", no_args_is_help=True)
@@ -54,7 +61,7 @@ def store_check(
         print_json(data)
     else:
         for key, value in data.items():
-            console.print(f"{key} = {value}", highlight=False)
+            console.print(f"{key} = {visible(value)}", highlight=False)
     if report.missing or report.corrupt:
         raise typer.Exit(5)
     if not report.healthy:
