@@ -25,7 +25,9 @@ from sightline.domain.models import FeatureStatus, NewMedia
 from sightline.errors import (
     AnalysisFailed,
     AnalyzerSkipped,
+    ConfigurationError,
     DecompressionBomb,
+    SightlineError,
     SourceRejected,
     TruncatedMedia,
     UnsupportedMedia,
@@ -213,13 +215,29 @@ def thumbnail_jpeg(media: MediaInput) -> bytes:
 
 # Per-process state for process pools: set once by ``init_worker`` (the pool initializer).
 _WORKER: Worker | None = None
+# Why this process's worker could not be built, if it could not.
+_INIT_ERROR: SightlineError | None = None
 
 
 def init_worker(config: WorkerConfig) -> None:
-    """Pool initializer: build this process's worker."""
-    global _WORKER
+    """Pool initializer: build this process's worker, or remember why it cannot be built.
+
+    An initializer that raises kills its process, and ``multiprocessing.Pool`` starts a new
+    one at once, forever: with the master key gone (removed while the server runs) that was
+    a respawn loop at ~90 % CPU writing tracebacks. Instead the error is kept and every task
+    raises it (:func:`run_item`), which ends the pool's run and fails the job with a reason.
+    """
+    global _WORKER, _INIT_ERROR
     _keep_freed_heap()
-    _WORKER = Worker(config)
+    try:
+        _WORKER, _INIT_ERROR = Worker(config), None
+    except SightlineError as exc:
+        _WORKER, _INIT_ERROR = None, exc
+    except Exception as exc:  # a bug or the environment: reported by type, never looped on
+        _WORKER = None
+        _INIT_ERROR = ConfigurationError(
+            f"an ingest worker could not start ({type(exc).__name__}); see the server log"
+        )
 
 
 # glibc's ``mallopt`` parameters (malloc.h).
@@ -265,7 +283,20 @@ def close_worker() -> None:
 
 
 def run_item(item: WorkItem) -> ItemResult | ItemFailure:
-    """Pool task: process one item with this process's worker."""
+    """Pool task: process one item with this process's worker.
+
+    Raises:
+        SightlineError: the worker could not start (the error ``init_worker`` kept, for
+            example :class:`~sightline.errors.MasterKeyError`): the run stops, its items
+            stay pending, and the same command resumes once the cause is fixed.
+    """
     if _WORKER is None:
+        if _INIT_ERROR is not None:
+            message = f"an ingest worker could not start: {_INIT_ERROR.message}"
+            try:
+                error = type(_INIT_ERROR)(message)
+            except TypeError:  # an error class with other constructor arguments
+                error = ConfigurationError(message)
+            raise error
         raise RuntimeError("init_worker was not called in this process")
     return _WORKER.process(item)

@@ -38,7 +38,7 @@ from sightline.domain.access import Action
 from sightline.domain.audit import Requester
 from sightline.domain.models import Case, IngestItem
 from sightline.domain.models import JobStatus as StoredStatus
-from sightline.errors import NotFoundError
+from sightline.errors import NotFoundError, SightlineError
 from sightline.services.archives import display_path
 from sightline.services.audit import authorize, record
 from sightline.services.context import AppContext
@@ -273,6 +273,9 @@ class UploadJobs:
             )
             self._relabel(job, report)
             self._finish(job, report)
+        except SightlineError as exc:  # a worker could not start (the master key is gone...)
+            logger.error("upload ingest job failed: %s", exc.code)
+            self._fail(job, exc.message)
         except Exception as exc:
             # Only the type: an exception's message may quote a path or a file's content.
             logger.error("upload ingest job failed: %s", type(exc).__name__)
