@@ -136,6 +136,8 @@ def test_signal_committed_after_a_higher_id_is_still_indexed(ctx: AppContext) ->
         assert service.refresh() == 1  # only B's signal is visible yet
         service.save()  # persisted while A is open: the checkpoint must not pass A's id
         a.commit()
+    assert (service.refresh(), service.refresh()) == (1, 0)  # A's signal, once
+    assert len(service.open()) == 2
     [[low], [high]] = _found(service, [_code(1), _code(2)])
     assert low < high
     reloaded = PdqIndexService(ctx)
