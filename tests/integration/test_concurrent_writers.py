@@ -303,3 +303,22 @@ def test_two_writers_recording_the_same_match_or_triage_both_succeed(
         else:
             assert outcome == ["second"]
             assert [t.reason for t in uow.triage.for_case(case_id)] == ["second"]
+
+
+@postgres_only
+def test_the_checkpoint_waits_for_an_open_writer_then_catches_up(agency: AppContext) -> None:
+    service = PdqIndexService(agency, ListSignals())
+    service.open()
+    with agency.uow() as slow:
+        _add_list(slow, "slow", [_code(100)])  # holds the lowest id, uncommitted
+        for seed in range(1, 4):
+            _new_list(agency, f"list {seed}", [_code(seed)])
+            assert service.refresh() == 1
+        assert service.open().checkpoint == 0  # an id below every one seen may still come
+        slow.commit()
+    assert service.refresh() == 1
+    service.refresh()  # the writers seen by the previous refresh have ended
+    with agency.uow() as uow:
+        latest = uow.hashlists.max_pdq_id()
+    assert service.open().checkpoint == latest == 4
+    assert service.refresh() == 0 and len(service.open()) == 4
