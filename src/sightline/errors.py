@@ -108,6 +108,12 @@ class DecompressionBomb(AnalysisFailed):
     reason = "decompression_bomb"
 
 
+class OversizedMetadata(AnalysisFailed):
+    """The file's metadata (PNG text chunks, say) exceeds the decoder's memory limits."""
+
+    reason = "oversized_metadata"
+
+
 class AnalyzerSkipped(SightlineError):  # noqa: N818 - name fixed by the analyzer contract
     """An analyzer chose not to produce a value (for example PDQ quality below 50)."""
 
@@ -174,6 +180,18 @@ class SymlinkRefused(SourceRejected):
     """
 
     reason = "symlink"
+
+
+class NestedArchive(SourceRejected):
+    """An archive inside an archive: recorded, not expanded (extract it and ingest it alone)."""
+
+    reason = "nested_archive"
+
+
+class EmptyArchive(SourceRejected):
+    """An archive that holds no files at all."""
+
+    reason = "empty_archive"
 
 
 class EncryptedArchiveEntry(SourceRejected):

@@ -16,7 +16,12 @@ from sightline.analyzers.base import (
     shrink_to_working,
     working_luma_of,
 )
-from sightline.errors import DecompressionBomb, TruncatedMedia, UnsupportedMedia
+from sightline.errors import (
+    DecompressionBomb,
+    OversizedMetadata,
+    TruncatedMedia,
+    UnsupportedMedia,
+)
 from sightline.services import synthetic
 from tests.support.media_files import (
     write_image,
@@ -236,3 +241,27 @@ def test_working_size_follows_thumbnail_for_every_aspect_ratio() -> None:
             image = Image.new("1", (width, height))
             shrink_to_working(image)
             assert _working_size(width, height) == image.size, (width, height)
+
+
+def _png_with_text(path: Path, *, before_pixels: bool) -> Path:
+    """A PNG whose compressed text chunk inflates past Pillow's MAX_TEXT_CHUNK (a text bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    bomb = chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * 20_000_000))
+    path.write_bytes(synthetic.encode(synthetic.landscape(3, (320, 240)), "PNG"))
+    data = path.read_bytes()
+    cut = 33 if before_pixels else data.index(b"IEND") - 4  # after IHDR, or before IEND
+    path.write_bytes(data[:cut] + bomb + data[cut:])
+    return path
+
+
+@pytest.mark.parametrize("before_pixels", [True, False])
+def test_oversized_metadata_is_named_as_such(tmp_path: Path, before_pixels: bool) -> None:
+    path = _png_with_text(tmp_path / "text.png", before_pixels=before_pixels)
+    with closing(MediaInput(path)) as media, pytest.raises(OversizedMetadata):
+        media.working_luma()  # reads the header first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import warnings
 import zipfile
@@ -19,6 +20,7 @@ from sightline.errors import (
     CorruptArchive,
     FileTooLarge,
     InvalidInputError,
+    NestedArchive,
     SymlinkRefused,
     UnreadableSource,
     UnsafeArchivePath,
@@ -119,9 +121,31 @@ def test_zip_is_expanded_directories_skipped_nested_zip_kept(tmp_path: Path, scr
         # Extracted to a file with no name: nothing in scratch, even while it is read.
         assert list(scratch.iterdir()) == []
         assert path.read_bytes() == b"jpeg"
-    with materialize(items[1].locator, LIMITS, scratch) as path:
-        assert path.read_bytes() == inner
+    with (
+        pytest.raises(NestedArchive, match="not expanded"),
+        materialize(items[1].locator, LIMITS, scratch),
+    ):
+        pass
     assert list(scratch.iterdir()) == []
+
+
+def test_symlink_entries_empty_archives_and_nested_ones_say_what_they_are(
+    tmp_path: Path, scratch: Path
+) -> None:
+    link = zipfile.ZipInfo("DCIM/link.jpg")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("DCIM/renamed.dat", _zip_bytes([("x.jpg", b"x")]))
+    archive = _write(tmp_path / "phone.zip", buffer.getvalue())
+    empty = _write(tmp_path / "empty.zip", _zip_bytes([("only-a-folder/", b"")]))
+    results = _run(archive, empty)
+    failures = {r.original_path: r.reason for r in results if isinstance(r, SourceFailure)}
+    assert failures == {f"{archive}/DCIM/link.jpg": "symlink", str(empty): "empty_archive"}
+    [nested] = _items(results)
+    with pytest.raises(NestedArchive), materialize(nested.locator, LIMITS, scratch):
+        pass  # a zip by content, whatever its name says
 
 
 def test_zip_detection_by_content(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from PIL import Image
 from sightline.errors import (
     AnalysisFailed,
     DecompressionBomb,
+    OversizedMetadata,
     TruncatedMedia,
     UnsupportedMedia,
 )
@@ -139,6 +140,19 @@ def _working_size(width: int, height: int) -> tuple[int, int]:
     return max(short, 1), WORKING_SIDE
 
 
+# Pillow refuses PNG text chunks past MAX_TEXT_CHUNK (one chunk) or MAX_TEXT_MEMORY (all of
+# them) with a plain ValueError; only its message tells it from corrupt pixel data.
+_METADATA_LIMITS = ("MAX_TEXT_CHUNK", "MAX_TEXT_MEMORY")
+
+
+def _raise_oversized_metadata(exc: Exception) -> None:
+    """Raise ``OversizedMetadata`` if ``exc`` is a decoder's metadata limit."""
+    if isinstance(exc, ValueError) and any(limit in str(exc) for limit in _METADATA_LIMITS):
+        raise OversizedMetadata(
+            "the file's metadata (text chunks) exceeds the decoder's memory limit"
+        ) from exc
+
+
 def _draft_size(width: int, height: int) -> tuple[int, int]:
     """The size to ask JPEG DCT scaling for: the working size with the image's aspect ratio.
 
@@ -183,6 +197,7 @@ class MediaInput:
             try:
                 header = _open_unguarded(self.path)
             except (OSError, SyntaxError, ValueError) as exc:
+                _raise_oversized_metadata(exc)
                 raise UnsupportedMedia("not an image format Sightline can read") from exc
             try:
                 self._check_size(*header.size)
@@ -252,7 +267,10 @@ class MediaInput:
                     return working_luma_of(source)
                 image = source.convert("RGB")
             shrink_to_working(image)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        except Image.DecompressionBombError as exc:
+            raise DecompressionBomb("image data expands past Pillow's pixel limit") from exc
+        except (OSError, SyntaxError, ValueError) as exc:
+            _raise_oversized_metadata(exc)
             raise TruncatedMedia("image data is truncated or corrupt") from exc
         return image
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import stat
 import zipfile
 import zlib
 from collections import Counter, OrderedDict
@@ -168,6 +169,8 @@ class Archive:
         """Refuse an unsafe name, a duplicate, encryption, a method or a size out of limits."""
         shown, size, packed = self.shown(info.filename), info.file_size, info.compress_size
         _check_name(info.filename, shown)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise SymlinkRefused(f"{shown}: a symbolic link stored in the archive, not followed")
         if info.filename in self.duplicates:
             # Tools disagree on which copy such a name means, a known way to hide content.
             raise CorruptArchive(f"{shown}: the archive holds several entries with this name")

@@ -27,6 +27,7 @@ from sightline.errors import (
     AnalyzerSkipped,
     ConfigurationError,
     DecompressionBomb,
+    OversizedMetadata,
     SightlineError,
     SourceRejected,
     TruncatedMedia,
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 THUMBNAIL_SIDE = 256
 # Errors that mean "this file cannot be taken at all", as opposed to one analyzer failing.
-_FATAL = (UnsupportedMedia, TruncatedMedia, DecompressionBomb)
+_FATAL = (UnsupportedMedia, TruncatedMedia, DecompressionBomb, OversizedMetadata)
 
 
 @dataclass(frozen=True, slots=True)

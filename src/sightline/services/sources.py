@@ -8,8 +8,10 @@ archive entry streamed into a private temporary file that is always deleted.
 
 An archive's directory is untrusted: every entry is checked before anything is extracted and
 again at extraction (``archives`` holds those checks and ``ArchiveCache``). Symbolic links are
-refused, never followed. Nested archives are not expanded: a ``.zip`` inside a zip is an
-ordinary item.
+refused, never followed (a link stored as a zip entry too: ``symlink``). Nested archives are
+not expanded: a zip inside a zip is recorded as failed with the reason ``nested_archive`` (so
+the investigator sees it and can ingest it on its own), and an archive with no files is
+recorded as ``empty_archive``.
 
 Locators are stable keys used to resume an ingest: a file's absolute path, or
 ``<absolute archive path>!<entry name>``. In the filesystem part ``!`` and ``%`` are
@@ -32,8 +34,10 @@ from pathlib import Path
 from typing import Self
 
 from sightline.errors import (
+    EmptyArchive,
     FileTooLarge,
     InvalidInputError,
+    NestedArchive,
     SourceRejected,
     SymlinkRefused,
     UnreadableSource,
@@ -174,6 +178,11 @@ def materialize(
         out, temp = stack.enter_context(anonymous_file(scratch_dir))
         archive.extract(info, out)
         out.flush()
+        if is_archive(temp) or name.lower().endswith(".zip"):
+            raise NestedArchive(
+                f"{archive.shown(name)}: an archive inside an archive is not expanded; "
+                "extract it and ingest it on its own"
+            )
         yield temp
 
 
@@ -202,6 +211,8 @@ def _expand(path: Path, limits: SourceLimits) -> list[SourceItem | SourceFailure
     reported: set[str] = set()
     with contextlib.closing(Archive.open(path)) as archive:
         archive.check_total(limits)
+        if not any(not info.is_dir() for info in archive.zf.infolist()):
+            raise EmptyArchive(f"{display_path(path)}: the archive holds no files")
         for info in archive.zf.infolist():
             if info.is_dir() or info.filename in reported:
                 continue  # one result per name keeps locators unique
