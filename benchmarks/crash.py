@@ -197,39 +197,73 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sightline-crash-") as tmp:
         root = Path(tmp)
         template, folder = _template(root, args.files)
-        baseline_dir, crash_dir = root / "baseline", root / "crash"
+        baseline_dir = root / "baseline"
         shutil.copytree(template, baseline_dir)
-        shutil.copytree(template, crash_dir)
         _, clean_s = _ingest(baseline_dir, folder, None)
         print(f"baseline: {args.files} items ingested without a kill in {clean_s:.1f} s")
 
-        kills, spent = 0, 0.0
+        kills, rounds, spent = 0, 0, 0.0
+        totals: dict[str, list[int]] = {name: [0, 0, 0, 0] for name in QUERIES}
+        leftovers: Counter[str] = Counter()
         while kills < args.kills:
-            killed, seconds = _ingest(crash_dir, folder, rnd.uniform(0.4, max(1.0, clean_s)))
+            rounds += 1
+            crash_dir = root / f"crash{rounds}"
+            shutil.copytree(template, crash_dir)
+            while kills < args.kills:
+                # Any moment of the run that is left: start-up, enumeration, batches, the end.
+                left = clean_s * _pending_fraction(crash_dir)
+                killed, seconds = _ingest(crash_dir, folder, rnd.uniform(0.3, 1.0 + left))
+                spent += seconds
+                if not killed:
+                    break
+                kills += 1
+            _, seconds = _ingest(crash_dir, folder, None)
             spent += seconds
-            if not killed:
-                print(f"  the ingest finished before kill {kills + 1}: starting again")
-                break
-            kills += 1
-        _, seconds = _ingest(crash_dir, folder, None)
-        spent += seconds
-        print(f"crash run: {kills} SIGKILLs, then a final resume; {spent:.1f} s in all")
-
-        expected, got = _outcome(baseline_dir, root), _outcome(crash_dir, root)
-        print(f"{'':<12}{'baseline':>10}{'crash run':>11}{'lost':>7}{'duplicated':>12}")
+            _compare(_outcome(baseline_dir, root), _outcome(crash_dir, root), totals)
+            leftovers.update(_leftovers(crash_dir))
+            shutil.rmtree(crash_dir)
+        print(
+            f"crash runs: {kills} SIGKILLs over {rounds} rounds (each killed again and again, "
+            f"then resumed to the end); {spent:.1f} s in all"
+        )
+        print(f"{'':<12}{'baseline':>10}{'crash runs':>11}{'lost':>7}{'duplicated':>12}")
         failures = 0
-        for name in QUERIES:
-            lost = sum((expected[name] - got[name]).values())
-            extra = sum((got[name] - expected[name]).values())
+        for name, (want, got, lost, extra) in totals.items():
             failures += lost + extra
-            print(
-                f"{name:<12}{sum(expected[name].values()):>10}{sum(got[name].values()):>11}"
-                f"{lost:>7}{extra:>12}"
-            )
-        for what, count in _leftovers(crash_dir).items():
+            print(f"{name:<12}{want:>10}{got:>11}{lost:>7}{extra:>12}")
+        for what, count in leftovers.items():
             failures += count
-            print(f"{what}: {count}")
+            print(f"{what} (all rounds): {count}")
         print("target (all zero): " + ("met" if failures == 0 else f"NOT met ({failures})"))
+
+
+def _compare(
+    expected: dict[str, Counter[tuple[object, ...]]],
+    got: dict[str, Counter[tuple[object, ...]]],
+    totals: dict[str, list[int]],
+) -> None:
+    for name in QUERIES:
+        row = totals[name]
+        row[0] += sum(expected[name].values())
+        row[1] += sum(got[name].values())
+        row[2] += sum((expected[name] - got[name]).values())
+        row[3] += sum((got[name] - expected[name]).values())
+
+
+def _pending_fraction(data_dir: Path) -> float:
+    """The share of the seizure still to ingest (1.0 before the first run recorded it)."""
+    engine = create_engine(f"sqlite:///{data_dir / 'sightline.db'}")
+    try:
+        with engine.connect() as connection:
+            total, pending = connection.execute(
+                text(
+                    "SELECT count(*), sum(state = 'pending') FROM ingest_items i "
+                    "JOIN ingest_jobs j ON j.id = i.job_id WHERE j.case_id = 2"
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    return 1.0 if not total else float(pending or 0) / float(total)
 
 
 if __name__ == "__main__":
