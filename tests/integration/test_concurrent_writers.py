@@ -262,6 +262,9 @@ def test_two_ingests_of_the_same_new_file_both_succeed(
     for report in reports:
         assert isinstance(report, IngestReport), report
         assert (report.summary.failed, report.summary.stored + report.summary.duplicates) == (0, 1)
+    # The ingest that lost the race counts the file as a duplicate, not as new media.
+    done = [r for r in reports if isinstance(r, IngestReport)]
+    assert sorted((r.summary.stored, r.summary.duplicates) for r in done) == [(0, 1), (1, 0)]
     with agency.uow() as uow:
         assert uow.media.count() == 1
         assert uow.sightings.count() == 2

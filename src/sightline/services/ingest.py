@@ -265,7 +265,10 @@ class _Recorder:
         for r in results:
             if r.media.sha256 not in media_ids:
                 new.setdefault(r.media.sha256, r)  # the first copy in the batch is the stored one
-        media_ids.update(uow.media.add_many([r.media for r in new.values()]))
+        added, inserted = uow.media.add_new([r.media for r in new.values()])
+        media_ids.update(added)
+        # A file another ingest stored first (between our lookup and insert) is a duplicate.
+        new = {sha: r for sha, r in new.items() if sha in inserted}
         fault_point("ingest.batch.after_media")
         stored = list(new.values())
         uow.features.add_many([f for r in stored for f in _features(r, media_ids)])

@@ -89,8 +89,16 @@ class MediaRepository:
         not inserted again: its id is the other row's, read once that transaction committed
         (PostgreSQL makes this insert wait for it). Ids follow the order of ``items``.
         """
+        return self.add_new(items)[0]
+
+    def add_new(self, items: Sequence[NewMedia]) -> tuple[dict[str, int], frozenset[str]]:
+        """Like ``add_many``, and also which SHA-256s this call inserted itself.
+
+        The others were stored by a concurrent transaction first: for the caller they are
+        duplicates, not new media (their features and signals are the winner's).
+        """
         if not items:
-            return {}
+            return {}, frozenset()
         now = utcnow()
         unique: dict[str, NewMedia] = {}
         for item in items:
@@ -102,9 +110,10 @@ class MediaRepository:
             [{**asdict(item), "created_at": now} for item in unique.values()],
         )
         ids = {str(sha): int(i) for sha, i in rows}
+        inserted = frozenset(ids)
         if len(ids) < len(unique):  # stored by a concurrent writer: take the winner's id
             ids.update(self.ids_by_sha256(sha for sha in unique if sha not in ids))
-        return ids
+        return ids, inserted
 
     def ids_by_sha256(self, hashes: Iterable[str]) -> dict[str, int]:
         """SHA-256 -> id of the items already stored among ``hashes``."""
