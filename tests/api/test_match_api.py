@@ -81,7 +81,7 @@ def test_match_pdq_only_and_list_filter(client: TestClient, tmp_path: Path) -> N
     [
         ({}, "at least one"),
         ({"md5": "xyz"}, "md5"),
-        ({"pdq": "00"}, "PDQ"),
+        ({"pdq": "00"}, "pdq"),  # refused by the schema's pattern, naming the field
         ({"md5": "a" * 32, "lists": "x"}, "lists"),
     ],
 )

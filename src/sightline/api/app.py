@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from sightline import __version__
 from sightline.api.errors import configure_errors
+from sightline.api.openapi import document_forms
 from sightline.api.proxies import TrustedProxies
 from sightline.api.routes import (
     agencies,
@@ -58,6 +59,7 @@ def create_app(settings: Settings, ingest_runner: TaskRunner | None = None) -> F
     _configure_routes(app)
     _configure_proxies(app, settings)
     users.describe_configured_limits(app, settings)
+    document_forms(app)
     return app
 
 

@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from sightline.errors import (
     AuthenticationFailed,
@@ -62,12 +63,28 @@ _HTTP_CODES = {
 }
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # registered for this type only
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     response = _envelope(exc.status_code, code, str(exc.detail))
-    response.headers.update(exc.headers or {})  # e.g. Allow on 405, as RFC 9110 requires
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path, as RFC 9110 wants in a 405's ``Allow``.
+
+    Starlette names only the first route whose path matches, and FastAPI makes one route per
+    method, so ``/api/v1/cases`` (GET and POST) would advertise one of the two.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match in (Match.FULL, Match.PARTIAL):
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def configure_errors(app: FastAPI) -> None:
@@ -84,6 +101,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         "model": ErrorEnvelope,
         "description": "Not permitted, the CSRF token is missing, or the API token lacks the "
         "operation's scope (`insufficient_scope`).",
+    },
+    405: {
+        "model": ErrorEnvelope,
+        "description": "The path does not serve this method.",
+        "headers": {
+            "Allow": {
+                "description": "The methods the path serves, e.g. `GET, HEAD, POST`.",
+                "schema": {"type": "string"},
+            }
+        },
     },
     413: {"model": ErrorEnvelope, "description": "Upload too large."},
     422: {"model": ErrorEnvelope, "description": "Invalid input."},

@@ -12,12 +12,15 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel, Field
 
+from sightline.api.params import MAX_ID
+
 T = TypeVar("T")
 
 MAX_LIMIT = 500
 
 AfterId = Annotated[
-    int, Query(ge=0, description="Return items with an id above this (0: from the start).")
+    int,
+    Query(ge=0, le=MAX_ID, description="Return items with an id above this (0: from the start)."),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page, 1 to 500.")]
 

@@ -36,9 +36,23 @@ class AgencyRead(BaseModel):
 class AgencyCreate(BaseModel):
     """A new member agency."""
 
-    code: str = Field(min_length=2, max_length=32, examples=["NL-NP"])
-    name: str = Field(min_length=1, max_length=200, examples=["Politie, Team Kinderporno"])
-    country: str = Field(min_length=2, max_length=2, examples=["NL"])
+    code: str = Field(
+        min_length=2,
+        max_length=32,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$",
+        description="Letters, digits, '-' and '_' (stored in capitals).",
+        examples=["NL-NP"],
+    )
+    name: str = Field(
+        min_length=1, max_length=200, pattern=r"\S", examples=["Politie, Team Kinderporno"]
+    )
+    country: str = Field(
+        min_length=2,
+        max_length=2,
+        pattern=r"^[A-Za-z]{2}$",
+        description="ISO 3166-1 alpha-2 (stored in capitals).",
+        examples=["NL"],
+    )
     contact: str = Field(
         default="",
         max_length=200,

@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 from sightline.api.auth import AlertsReader, CasesReader, CasesWriter
 from sightline.api.deps import ContextDep
 from sightline.api.errors import ERROR_RESPONSES, ErrorEnvelope
+from sightline.api.pagination import AfterId, Limit
+from sightline.api.params import IdPath
 from sightline.domain.access import SharingLevel
 from sightline.domain.models import Agency, Case
 from sightline.services import catalog
@@ -137,8 +139,8 @@ def list_cases(
     requester: CasesReader,
     ctx: ContextDep,
     agency: Annotated[str | None, Query(description="Only this agency's cases.")] = None,
-    after_id: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after_id: AfterId = 0,
+    limit: Limit = 100,
 ) -> CasePage:
     """The cases whose metadata the requester may see, by id, paginated."""
     rows = catalog.list_cases(ctx, agency, requester=requester, after_id=after_id, limit=limit)
@@ -164,7 +166,7 @@ def create_case(body: CaseCreate, requester: CasesWriter, ctx: ContextDep) -> Ca
 @router.get(
     "/cases/{case_id}", operation_id="get_case", response_model=CaseRead, responses=RESPONSES
 )
-def get_case(case_id: int, requester: CasesReader, ctx: ContextDep) -> CaseRead:
+def get_case(case_id: IdPath, requester: CasesReader, ctx: ContextDep) -> CaseRead:
     """One case, if the requester may see its metadata."""
     return _read(*catalog.get_case(ctx, case_id, requester=requester))
 
@@ -173,7 +175,7 @@ def get_case(case_id: int, requester: CasesReader, ctx: ContextDep) -> CaseRead:
     "/cases/{case_id}", operation_id="update_case", response_model=CaseRead, responses=RESPONSES
 )
 def update_case(
-    case_id: int, body: CaseUpdate, requester: CasesWriter, ctx: ContextDep
+    case_id: IdPath, body: CaseUpdate, requester: CasesWriter, ctx: ContextDep
 ) -> CaseRead:
     """Change a case's sharing level or title (its own agency's investigators and up)."""
     changed = catalog.update_case(
@@ -204,8 +206,8 @@ def alerts(
     agency: str,
     requester: AlertsReader,
     ctx: ContextDep,
-    after_id: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after_id: AfterId = 0,
+    limit: Limit = 100,
 ) -> AlertPage:
     """The agency's overlap alerts, oldest first, paginated by id (its own members only)."""
     lines = agency_alerts(ctx, agency, requester=requester, after_id=after_id, limit=limit)
@@ -219,6 +221,6 @@ def alerts(
     status_code=204,
     responses=RESPONSES,
 )
-def acknowledge(agency: str, alert_id: int, requester: CasesWriter, ctx: ContextDep) -> None:
+def acknowledge(agency: str, alert_id: IdPath, requester: CasesWriter, ctx: ContextDep) -> None:
     """Mark an alert as read (needs the right to edit the agency's case it is about)."""
     acknowledge_alert(ctx, agency, alert_id, requester=requester)

@@ -12,6 +12,7 @@ from sightline.api.auth import HashlistsReader, HashlistsWriter
 from sightline.api.deps import ContextDep, EngineDep
 from sightline.api.errors import ERROR_RESPONSES, ErrorEnvelope
 from sightline.api.pagination import AfterId, Limit, Page, page_of
+from sightline.api.params import JSON_INTEGER, IdField, IdPath
 from sightline.api.uploads import uploaded_file
 from sightline.domain.models import HashList, ListKind
 from sightline.services import hashlists
@@ -58,15 +59,15 @@ class ImportRead(BaseModel):
 class ListUpdate(BaseModel):
     """Fields to change; a change that can widen matching schedules a retro-hunt."""
 
-    enabled: bool | None = None
-    pdq_threshold: int | None = Field(default=None, ge=0, le=31)
+    enabled: bool | None = Field(default=None, strict=True)
+    pdq_threshold: Annotated[int, Field(ge=0, le=31), JSON_INTEGER] | None = None
 
 
 class VoteCreate(BaseModel):
     """A reviewer's verdict on a match against one entry, in the name of the voter's agency."""
 
-    entry_id: int = Field(examples=[12])
-    media_id: int = Field(examples=[17])
+    entry_id: IdField
+    media_id: IdField
     agency: str | None = Field(
         default=None,
         description="The voter's own agency code (optional; another agency is refused).",
@@ -169,7 +170,7 @@ def import_hashlist(
     responses=RESPONSES,
 )
 def update_hashlist(
-    list_id: int,
+    list_id: IdPath,
     body: ListUpdate,
     requester: HashlistsWriter,
     ctx: ContextDep,
@@ -193,13 +194,13 @@ def update_hashlist(
 
 
 @router.delete("/{list_id}", operation_id="delete_hashlist", status_code=204, responses=RESPONSES)
-def delete_hashlist(list_id: int, requester: HashlistsWriter, ctx: ContextDep) -> None:
+def delete_hashlist(list_id: IdPath, requester: HashlistsWriter, ctx: ContextDep) -> None:
     """Delete a list with its entries and what was recorded against them (administering)."""
     hashlists.delete_list(ctx, list_id, requester=requester)
 
 
 @router.post("/{list_id}/votes", operation_id="vote_on_entry", status_code=204, responses=RESPONSES)
-def vote(list_id: int, body: VoteCreate, requester: HashlistsWriter, ctx: ContextDep) -> None:
+def vote(list_id: IdPath, body: VoteCreate, requester: HashlistsWriter, ctx: ContextDep) -> None:
     """Record a reviewer's verdict, for the voter's agency, on a match against an entry."""
     hashlists.vote(
         ctx,
@@ -220,7 +221,7 @@ def vote(list_id: int, body: VoteCreate, requester: HashlistsWriter, ctx: Contex
     responses=RESPONSES,
 )
 def report(
-    list_id: int,
+    list_id: IdPath,
     requester: HashlistsReader,
     ctx: ContextDep,
     after_id: AfterId = 0,

@@ -55,11 +55,20 @@ def match(
     ctx: ContextDep,
     engine: EngineDep,
     file: UploadFile | None = None,
-    md5: Annotated[str | None, Form()] = None,
-    sha1: Annotated[str | None, Form()] = None,
-    sha256: Annotated[str | None, Form()] = None,
-    pdq: Annotated[str | None, Form(description="64 hex characters")] = None,
-    lists: Annotated[str | None, Form(description="Comma-separated list ids to use")] = None,
+    md5: Annotated[str | None, Form(pattern=r"^([0-9a-fA-F]{32})?$")] = None,
+    sha1: Annotated[str | None, Form(pattern=r"^([0-9a-fA-F]{40})?$")] = None,
+    sha256: Annotated[str | None, Form(pattern=r"^([0-9a-fA-F]{64})?$")] = None,
+    pdq: Annotated[
+        str | None, Form(pattern=r"^([0-9a-fA-F]{64})?$", description="64 hex characters")
+    ] = None,
+    lists: Annotated[
+        str | None,
+        Form(
+            pattern=r"^([0-9]{1,19}(,[0-9]{1,19})*)?$",
+            description="Comma-separated list ids to use, e.g. `1,4` (an unknown id matches "
+            "nothing; empty: every list).",
+        ),
+    ] = None,
 ) -> MatchResponse:
     """Match an uploaded file, or hashes only, against stored media and hash lists.
 
@@ -76,9 +85,9 @@ def match(
 
 
 def _list_ids(raw: str | None) -> set[int] | None:
-    if not raw:
+    if not raw:  # an empty form field arrives as None or ""
         return None
-    try:
-        return {int(part) for part in raw.split(",") if part.strip()}
+    try:  # the schema's pattern has checked the form already; this is for other callers
+        return {int(part) for part in raw.split(",")}
     except ValueError:
         raise InvalidInputError("lists: comma-separated list ids, e.g. 1,4") from None

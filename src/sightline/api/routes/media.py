@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sightline.api.auth import CasesReader, MediaReader
 from sightline.api.deps import ContextDep
 from sightline.api.errors import ERROR_RESPONSES
+from sightline.api.params import IdPath
 from sightline.services import media_access
 
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
@@ -106,7 +107,7 @@ def _signal(signal: media_access.SignalInfo) -> SignalRead:
 @router.get(
     "/{media_id}", operation_id="get_media", response_model=MediaRead, responses=_MEDIA_ERRORS
 )
-def get_media(media_id: int, requester: CasesReader, ctx: ContextDep) -> MediaRead:
+def get_media(media_id: IdPath, requester: CasesReader, ctx: ContextDep) -> MediaRead:
     """Metadata, signals, hashes and the sightings you may see of one item."""
     return _read(media_access.metadata(ctx, requester, media_id))
 
@@ -121,7 +122,7 @@ def get_media(media_id: int, requester: CasesReader, ctx: ContextDep) -> MediaRe
     },
 )
 def get_thumbnail(
-    media_id: int,
+    media_id: IdPath,
     requester: MediaReader,
     ctx: ContextDep,
     reveal: Annotated[
@@ -142,7 +143,7 @@ def get_thumbnail(
         200: {"content": {"application/octet-stream": {}}, "description": "The original."},
     },
 )
-def get_original(media_id: int, requester: MediaReader, ctx: ContextDep) -> StreamingResponse:
+def get_original(media_id: IdPath, requester: MediaReader, ctx: ContextDep) -> StreamingResponse:
     """The decrypted original as seized, as a download with an opaque name (session only)."""
     found = media_access.original(ctx, requester, media_id)
     name = media_access.download_name(found.item)

@@ -18,6 +18,7 @@ from sightline.api.auth import AdminRequester, AnyRequester, TokensManager
 from sightline.api.deps import ContextDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.pagination import AfterId, Limit, Page, page_of
+from sightline.api.params import JSON_INTEGER, IdPath
 from sightline.config import DEFAULT_MAX_CERTIFICATION_DAYS, Settings
 from sightline.domain.access import Role, Scope
 from sightline.domain.users import ApiToken, User
@@ -49,8 +50,19 @@ class UserCreate(BaseModel):
     """A new account; the password is the first one, to be changed by its user."""
 
     agency: str = Field(min_length=2, max_length=32, examples=["DE-BKA"])
-    username: str = Field(min_length=3, max_length=64, examples=["b.viewer"])
-    password: str = Field(min_length=12, max_length=1024, examples=["a long first password"])
+    username: str = Field(
+        min_length=3,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$",
+        description="Letters, digits, '.', '_' and '-' (stored in lower case).",
+        examples=["b.viewer"],
+    )
+    password: str = Field(
+        min_length=12,
+        max_length=1024,
+        description="12 to 1024 characters, not the username.",
+        examples=["a long first password"],
+    )
     role: Role = Field(examples=[Role.VIEWER])
     display_name: str = Field(default="", max_length=200, examples=["B. Viewer"])
 
@@ -107,9 +119,14 @@ class SessionsEnded(BaseModel):
 class TokenCreate(BaseModel):
     """A token for one of your tools: what it may do and for how long."""
 
-    name: str = Field(min_length=1, max_length=100, examples=["triage-bot"])
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$",
+        examples=["triage-bot"],
+    )
     scopes: list[Scope] = Field(min_length=1, examples=[[Scope.SEARCH, Scope.CASES_READ]])
-    days: int = Field(default=90, ge=1, le=MAX_TOKEN_TTL.days, examples=[90])
+    days: Annotated[int, Field(ge=1, le=MAX_TOKEN_TTL.days, examples=[90]), JSON_INTEGER] = 90
 
 
 class TokenRead(BaseModel):
@@ -337,7 +354,7 @@ def list_tokens(
         409: {"description": "The token is revoked already."},
     },
 )
-def revoke_token(token_id: int, requester: TokensManager, ctx: ContextDep) -> None:
+def revoke_token(token_id: IdPath, requester: TokensManager, ctx: ContextDep) -> None:
     """Revoke one of your tokens (session, or the `tokens` scope).
 
     From a signed-in session, an administrator also revokes a token of a user of an agency they
