@@ -53,3 +53,9 @@ def test_the_command_line_refuses_a_period_beyond_the_limit(store: AppContext) -
     with store.uow() as uow:
         certified = uow.users.get("alice").certified_until
     assert certified is not None and certified.date() == last_day + timedelta(days=1)
+
+
+def test_the_last_representable_day_is_refused_cleanly(store: AppContext) -> None:
+    code, output = _certify(date(9999, 12, 31))  # has no next day: once a traceback
+    assert code == InvalidInputError.exit_code, output
+    assert "Traceback" not in output

@@ -100,10 +100,9 @@ def user_certify(
 ) -> None:
     """Certify a user to handle case material through the given day (UTC)."""
     try:
-        last_day = date.fromisoformat(until)
-    except ValueError:
-        raise InvalidInputError("--until: a date, YYYY-MM-DD") from None
-    end = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=UTC)
+        end = datetime.combine(date.fromisoformat(until) + timedelta(days=1), time(), tzinfo=UTC)
+    except (ValueError, OverflowError):  # 9999-12-31 has no next day
+        raise InvalidInputError("--until: a date, YYYY-MM-DD, before 9999-12-31") from None
     with app_context() as ctx:
         user = user_service.certify(ctx, actor=cli_actor(), username=username, until=end)
     console.print(
