@@ -5,9 +5,10 @@
 Builds a seizure of ``--files`` items (loose JPEGs with duplicates and re-encodes, and two zip
 archives), on a store where another agency's case and a hash list already overlap it. Then:
 1. the baseline: the same ingest, uninterrupted, into a copy of that store;
-2. the crash run: ``sightline ingest`` (2 worker processes) killed with SIGKILL (the whole
-   process group: parent and workers) at ``--kills`` random moments, each run resuming the
-   previous one, then one last run to completion.
+2. the crash runs: ``sightline ingest`` (2 worker processes, batches of 16) killed with
+   SIGKILL (the whole process group: parent and workers) at ``--kills`` random moments, each
+   run resuming the previous one, then one last run to completion; when a run finishes
+   before its kill, a new round starts from the template, until all kills are spent.
 It compares media, sightings, ingest items, matches, triage rows and alerts of the two
 stores (by content, not by database ids: the two runs number things differently) and reports
 what the crash run lost or duplicated, plus the plaintext bytes left in ``scratch``, the blob
@@ -127,6 +128,8 @@ def _ingest(data_dir: Path, folder: Path, kill_after: float | None) -> tuple[boo
     """Run ``sightline ingest``; SIGKILL its process group after ``kill_after`` seconds."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_")}
     env |= {"SIGHTLINE_DATA_DIR": str(data_dir), "SIGHTLINE_ENVIRONMENT": "development"}
+    # Batches of 16 (the default is 64): more commit boundaries for the kills to fall between.
+    env["SIGHTLINE_INGEST__COMMIT_EVERY"] = "16"
     args = ["ingest", str(folder), "--case", "B-1", "--agency", "BENCH-B", "--workers", "2"]
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -200,9 +203,13 @@ def main() -> None:
         baseline_dir = root / "baseline"
         shutil.copytree(template, baseline_dir)
         _, clean_s = _ingest(baseline_dir, folder, None)
-        print(f"baseline: {args.files} items ingested without a kill in {clean_s:.1f} s")
+        _, overhead_s = _ingest(baseline_dir, folder, None)  # nothing left: start-up and checks
+        print(
+            f"baseline: {args.files} items ingested without a kill in {clean_s:.1f} s "
+            f"(a run with nothing left to do: {overhead_s:.1f} s)"
+        )
 
-        kills, rounds, spent = 0, 0, 0.0
+        kills, rounds, mid_batch, spent = 0, 0, 0, 0.0
         totals: dict[str, list[int]] = {name: [0, 0, 0, 0] for name in QUERIES}
         leftovers: Counter[str] = Counter()
         while kills < args.kills:
@@ -210,13 +217,19 @@ def main() -> None:
             crash_dir = root / f"crash{rounds}"
             shutil.copytree(template, crash_dir)
             while kills < args.kills:
-                # Any moment of the run that is left: start-up, enumeration, batches, the end.
-                left = clean_s * _pending_fraction(crash_dir)
-                killed, seconds = _ingest(crash_dir, folder, rnd.uniform(0.3, 1.0 + left))
+                # One kill in five during start-up and enumeration, the rest while it works.
+                before = _pending_fraction(crash_dir)
+                work_s = max(0.0, clean_s - overhead_s) * before
+                early = rnd.random() < 0.2
+                moment = (
+                    rnd.uniform(0.2, overhead_s) if early else overhead_s + rnd.uniform(0, work_s)
+                )
+                killed, seconds = _ingest(crash_dir, folder, moment)
                 spent += seconds
                 if not killed:
                     break
                 kills += 1
+                mid_batch += _pending_fraction(crash_dir) < before
             _, seconds = _ingest(crash_dir, folder, None)
             spent += seconds
             _compare(_outcome(baseline_dir, root), _outcome(crash_dir, root), totals)
@@ -224,7 +237,9 @@ def main() -> None:
             shutil.rmtree(crash_dir)
         print(
             f"crash runs: {kills} SIGKILLs over {rounds} rounds (each killed again and again, "
-            f"then resumed to the end); {spent:.1f} s in all"
+            f"then resumed to the end); {spent:.1f} s in all; {mid_batch} kills fell after the "
+            "killed run had committed a batch, the others during its start-up, enumeration "
+            "or first batch"
         )
         print(f"{'':<12}{'baseline':>10}{'crash runs':>11}{'lost':>7}{'duplicated':>12}")
         failures = 0

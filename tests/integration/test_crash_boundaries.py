@@ -200,3 +200,27 @@ def test_kill_at_a_batch_boundary_then_resume_is_identical(
     assert any(row[3] is not None for row in outcome["triage"])
     # The kill really lost work that the resumed run had to redo.
     assert interrupted["items"] != outcome["items"]
+
+
+def test_a_run_killed_after_its_last_commit_still_gets_its_debris_removed(
+    tmp_path: Path,
+) -> None:
+    """Killed after committing everything (nothing pending), before the job was finished.
+
+    The resumed run has nothing to process, yet an earlier killed run's partial blob write
+    may still lie in the store: it is removed all the same.
+    """
+    settings = Settings(data_dir=tmp_path / "var", environment="development")
+    folder = _inputs(tmp_path)
+    _prepare(settings, tmp_path)
+    assert _ingest(settings, folder, fault="ingest.batch.after_commit@5") == -9
+    _ingest(settings, folder, fault=None)  # everything done, but killed before finishing:
+    engine = create_engine(settings.resolved_database_url)
+    with engine.begin() as connection:  # ... as a kill right after the last commit leaves it
+        connection.execute(text("UPDATE ingest_jobs SET status = 'running' WHERE case_id = 2"))
+    engine.dispose()
+    some_dir = next(p for p in (settings.data_dir / "media").glob("*/*") if p.is_dir())
+    debris = some_dir / f".{'ab' * 16}.999999999-{'0' * 16}.tmp"  # a dead writer's
+    debris.write_bytes(b"partial ciphertext")
+    _ingest(settings, folder)
+    assert not debris.exists()

@@ -107,9 +107,10 @@ def ingest(
         if pending and job.status is JobStatus.FINISHED:
             uow.ingest.reopen(job.id)
             uow.commit()
-    if resumed and pending:
-        # The killed run's workers may have left partial blob writes: the resumed run removes
-        # them (one pass over the store's folders; the server does it at start too).
+    if resumed and job.status is JobStatus.RUNNING:
+        # An earlier run was interrupted (even one killed after its last commit, with nothing
+        # left pending): its workers may have left partial blob writes, which the resumed run
+        # removes (one pass over the store's folders; the server does it at start too).
         ctx.blobs.remove_stale_temp_files()
     scratch = ScratchDir(scratch_root(ctx.settings.data_dir), "ingest")
     try:
