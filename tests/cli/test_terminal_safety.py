@@ -14,6 +14,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from sightline.cli import common
 from sightline.cli.common import visible
 from sightline.cli.main import build_app
 
@@ -28,6 +29,10 @@ def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SIGHTLINE_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("SIGHTLINE_ENVIRONMENT", "development")
     monkeypatch.setenv("COLUMNS", "400")
+    # The CLI's consoles read COLUMNS when they are created, at import, which another test in
+    # the same worker process may have done first: set their width as a terminal of 400 would.
+    for console in (common.console, common.err_console):
+        monkeypatch.setattr(console, "_width", 400)
     _run("init")
     _run("agency", "add", "TEST-GB", "--name", "Test [i]unit[/i]", "--country", "GB")
     return tmp_path / "var"
