@@ -178,7 +178,7 @@ def materialize(
         out, temp = stack.enter_context(anonymous_file(scratch_dir))
         archive.extract(info, out)
         out.flush()
-        if is_archive(temp) or name.lower().endswith(".zip"):
+        if is_archive(temp):  # by content: the nameless file has no suffix to go by
             raise NestedArchive(
                 f"{archive.shown(name)}: an archive inside an archive is not expanded; "
                 "extract it and ingest it on its own"
