@@ -2,7 +2,7 @@
 
 Each error carries a stable ``code`` (used in the API error envelope and in ingest failure
 records) and an ``exit_code`` for the CLI. The API maps them to HTTP once (``api/errors.py``)
-and the CLI maps them to exit codes once (``cli/main.py``).
+and the CLI maps them to exit codes once (``handle_errors`` in ``cli/common.py``).
 """
 
 from __future__ import annotations
