@@ -143,8 +143,9 @@ def test_agency_and_ingest_are_audited_with_counts_only(ctx: AppContext, tmp_pat
     with ctx.uow() as uow:
         events = uow.audit.page(0, 100)
         assert uow.audit.verify().ok
-    assert [e.action for e in events] == ["agency.add", "ingest.run"]
-    run = events[1]
+    # The case is new: ingest opens it with its own case.create event (issue 9, item 6).
+    assert [e.action for e in events] == ["agency.add", "case.create", "ingest.run"]
+    run = events[2]
     assert run.resource.startswith("case:")
     assert run.detail == {
         "job": report.job_id,

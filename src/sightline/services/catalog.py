@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sightline.domain.access import Action, CaseScope, SharingLevel, decide
 from sightline.domain.audit import Requester
 from sightline.domain.models import Agency, Case
-from sightline.errors import AccessDenied, InvalidInputError, NotFoundError
+from sightline.errors import AccessDenied, ConflictError, InvalidInputError, NotFoundError
 from sightline.services.audit import authorize, record, record_denied, record_request
 from sightline.services.context import AppContext
 from sightline.storage.unit_of_work import UnitOfWork
@@ -95,6 +95,34 @@ def add_case(
         )
         uow.commit()
     return case
+
+
+def find_or_add_case(
+    ctx: AppContext, agency_code: str, reference: str, *, requester: Requester
+) -> Case:
+    """The agency's case with this reference; a new one is opened through :func:`add_case`.
+
+    Ingest into a case that does not exist yet creates it (``sightline ingest --case``), and
+    the creation is its own audited ``case.create`` event, with the same checks (reference
+    length, ``edit-case`` in the agency) as ``sightline case add``.
+
+    Raises:
+        NotFoundError: no such agency.
+        InvalidInputError, AccessDenied: as :func:`add_case`, when the case is new.
+    """
+    with ctx.uow() as uow:
+        agency = uow.agencies.get(agency_code.strip().upper())
+        case = uow.cases.find(agency.id, reference)
+    if case is not None:
+        return case
+    try:
+        return add_case(ctx, agency.code, reference, requester=requester)
+    except ConflictError:  # opened meanwhile (or the reference differs only by spaces)
+        with ctx.uow() as uow:
+            case = uow.cases.find(agency.id, reference.strip())
+        if case is None:
+            raise
+        return case
 
 
 MAX_REFERENCE = 100

@@ -27,6 +27,7 @@ from sightline.domain.models import (
 )
 from sightline.features.hashes import PDQ_KIND
 from sightline.services.audit import record
+from sightline.services.catalog import find_or_add_case
 from sightline.services.context import AppContext
 from sightline.services.faults import fault_point
 from sightline.services.ingest_worker import (
@@ -94,9 +95,9 @@ def ingest(
     started = time.perf_counter()
     source = canonical_source(paths, device_label)
     limits = SourceLimits.from_settings(ctx.settings.ingest)
+    # A new case is opened with its own audited case.create event (services/catalog.py).
+    case = find_or_add_case(ctx, agency_code, case_reference, requester=requester)
     with ctx.uow() as uow:
-        agency = uow.agencies.get(agency_code)
-        case = uow.cases.find(agency.id, case_reference) or uow.cases.add(agency.id, case_reference)
         job = uow.ingest.find_latest(case.id, source)
         resumed = job is not None
         if job is None:
