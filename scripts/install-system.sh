@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # gcc, libc6-dev and python3-dev build the native index extension (sightline.indexes._mih);
-# apache2-utils brings `ab`, the load generator of `python -m benchmarks.api`.
-packages=(python3-venv gcc libc6-dev python3-dev apache2-utils)
+# apache2-utils brings `ab`, the load generator of `python -m benchmarks.api`; libgcc-12-dev
+# (normally pulled in by gcc) holds libasan and libubsan for scripts/test-sanitizers.sh.
+packages=(python3-venv gcc libc6-dev python3-dev apache2-utils libgcc-12-dev)
 if [[ "${1:-}" == "--with-postgres" ]]; then
   packages+=(postgresql-15)
 fi

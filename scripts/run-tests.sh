@@ -12,6 +12,7 @@ echo "== mypy --strict"
 "$bin/mypy"
 echo "== import-linter"
 "$bin/lint-imports"
+echo "== _mih under AddressSanitizer and UBSan (build/asan)"; scripts/test-sanitizers.sh
 
 pgdir=$(mktemp -d /tmp/sightline-pg.XXXXXX)
 chmod 755 "$pgdir"
