@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+import pdqhash
+from PIL import Image
+
+from sightline.analyzers.base import MediaInput
 from sightline.analyzers.crypto import CryptoHashAnalyzer
 from sightline.analyzers.metadata import MetadataAnalyzer
-from sightline.analyzers.pdq import PdqAnalyzer
+from sightline.analyzers.pdq import PdqAnalyzer, dihedral_hashes
 from sightline.analyzers.registry import analyzer_registry
 from sightline.analyzers.testing import AnalyzerContract
+from sightline.features.hashes import PDQ_MIN_QUALITY
 from tests.support.media_files import (
     CAMERA_FIELDS,
     camera_exif,
@@ -40,14 +48,92 @@ class TestCryptoHashAnalyzer(AnalyzerContract):
         return {name: hashlib.new(name, data).hexdigest() for name in ("md5", "sha1", "sha256")}
 
 
+# Independent reference for PDQ (issue 9, item 6): the expected hash and quality of every
+# example are Meta's PDQ as the `pdqhash` package computes it (`pdqhash.compute`, Meta's C++
+# hasher), called here directly, never through Sightline's analyzer, its `MediaInput` or its
+# working-image helpers. PDQ itself is specified on the picture's luma; Sightline hashes an
+# 8-bit luma working image (docs/adr/0008-greyscale-working-image.md), so the reference is run
+# on that same working image, rebuilt here with plain Pillow and numpy from the ADR's rule:
+#   - a greyscale image no larger than WORKING_SIDE: its pixels as they are, taken straight
+#     from the numpy array the test generated (no decoder involved);
+#   - an RGB image: Pillow's ITU-R 601-2 8-bit luma (`convert("L")`), then, if its longest
+#     side exceeds WORKING_SIDE, Pillow's `thumbnail((WORKING_SIDE,) * 2, BOX)` shrink;
+#   - a colour JPEG no larger than WORKING_SIDE: the decoder's Y plane at full scale
+#     (`draft("L", size)`), which is that luma as the JPEG stores it.
+# `pdqhash.compute` takes three channels and forms 0.299 R + 0.587 G + 0.114 B itself; it is
+# given three contiguous copies of the luma plane, whose such sum is the luma value. The hex
+# text is Meta's format, written here from the bit vector (most significant bit, bit 255,
+# first), not with Sightline's codec. Meta's published test images are not available offline.
+_REFERENCE_SIDE = 512  # WORKING_SIDE, spelt out: the reference must not read Sightline's value
+
+
+def _grey_pixels(seed: int, size: tuple[int, int] = (400, 300)) -> npt.NDArray[np.uint8]:
+    """A greyscale test picture (gradients, a block and mild noise) as a ``uint8`` array."""
+    width, height = size
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float64)
+    rng = np.random.default_rng(seed)
+    picture = 90 + 60 * np.sin(cols / 23.0 + seed) + 40 * np.cos(rows / 17.0)
+    picture[height // 4 : height // 2, width // 3 : width // 2] += 60
+    picture += rng.normal(0, 4, size=picture.shape)
+    pixels: npt.NDArray[np.uint8] = np.clip(picture, 0, 255).astype(np.uint8)
+    return pixels
+
+
+def _reference_luma(path: Path) -> npt.NDArray[np.uint8]:
+    """The documented working image of an example, rebuilt without Sightline (see above)."""
+    if path.name == "grey.png":
+        return _grey_pixels(seed=6)
+    with Image.open(path) as image:
+        if image.format == "JPEG":
+            assert max(image.size) <= _REFERENCE_SIDE, "the reference covers unscaled JPEGs"
+            image.draft("L", image.size)
+            luma = image.convert("L")
+        else:
+            luma = image.convert("RGB").convert("L")
+    luma.thumbnail((_REFERENCE_SIDE, _REFERENCE_SIDE), Image.Resampling.BOX)
+    return np.asarray(luma, dtype=np.uint8)
+
+
+def _reference_input(path: Path) -> npt.NDArray[np.uint8]:
+    return np.ascontiguousarray(np.stack([_reference_luma(path)] * 3, axis=-1))
+
+
+def _meta_hex(bits: npt.NDArray[np.integer]) -> str:
+    """Meta's 64-hex-digit text of a ``pdqhash`` bit vector (which lists bit 255 first)."""
+    return f"{int(''.join(str(int(b)) for b in bits), 2):064x}"
+
+
 class TestPdqAnalyzer(AnalyzerContract):
     analyzer_factory = PdqAnalyzer
 
     def example_files(self, tmp_path: Path) -> list[Path]:
+        grey = tmp_path / "grey.png"
+        Image.fromarray(_grey_pixels(seed=6), mode="L").save(grey, format="PNG")
         return [
             write_jpeg(tmp_path / "landscape.jpg", seed=2),
             write_image(tmp_path / "landscape.png", seed=3, fmt="PNG"),
+            # Larger than the working image: the reference shrinks it (box, longest side 512).
+            write_image(tmp_path / "large.png", seed=7, fmt="PNG", size=(1000, 700)),
+            grey,
         ]
+
+    def expected_output(self, path: Path) -> Mapping[str, Any]:
+        bits, quality = pdqhash.compute(_reference_input(path))
+        return {"hash": _meta_hex(bits), "quality": int(quality)}
+
+    def test_reference_examples_are_distinct_and_hashable(self, tmp_path: Path) -> None:
+        """The references are real hashes: distinct per example and above the quality floor."""
+        outputs = [self.expected_output(path) for path in self.example_files(tmp_path)]
+        assert len({output["hash"] for output in outputs}) == len(outputs)
+        assert min(output["quality"] for output in outputs) >= PDQ_MIN_QUALITY
+
+    def test_dihedral_variants_match_pdqhash(self, tmp_path: Path) -> None:
+        """Search's eight rotation/mirror hashes are ``pdqhash.compute_dihedral``'s, in order."""
+        for path in self.example_files(tmp_path):
+            vectors, _quality = pdqhash.compute_dihedral(_reference_input(path))
+            with closing(MediaInput(path)) as media:
+                hashes = dihedral_hashes(media)
+            assert [h.hex for h in hashes] == [_meta_hex(v) for v in vectors], path.name
 
 
 class TestMetadataAnalyzer(AnalyzerContract):
