@@ -1,31 +1,49 @@
 """Multi-index hashing in C: exact Hamming range search up to radius 31 at 10 M codes.
 
 ``MihBinaryIndex`` wraps the ``_mih`` extension (``_mih.c`` documents the structure and the
-exactness proof in full). In short: the 256-bit code is cut into T chunks, each keying a
-bucket table (CSR arrays built by counting sort). A radius-``r`` query probes, in each table,
-the buckets within 0, 1 or 2 bit flips of its own chunk, chosen so that the flips plus one,
-summed over the tables, exceed ``r``; by the pigeonhole principle every code within ``r``
-bits then shares a probed bucket with the query, so results are exact (checked against the
-brute-force oracle). T is chosen by size: 16 tables of 16 bits below 1 M codes, 14 of 18-19
-bits from 1 M, 12 of 21-22 bits from 4 M, because wider chunks mean fewer candidates to fetch
-from memory (about 10k instead of 41k a query at 10 M). Radii above 31 raise ``ValueError``
-(use ``faiss-flat`` or ``brute`` for them).
+exactness proof in full). In short: the 256-bit code is cut into T chunks (T = 12..16; the
+first ``256 % T`` chunks one bit wider), each keying a bucket table (CSR arrays: 2^width + 1
+uint32 offsets into a uint32 array of positions). A radius-``r`` query probes, in each table,
+the buckets within 0, 1 or 2 bit flips (``MAX_FLIPS``) of its own chunk, chosen so that the
+flips plus one, summed over the tables, exceed ``r``; by the pigeonhole principle every code
+within ``r`` bits then shares a probed bucket with the query, so results are exact (checked
+against the brute-force oracle). Which tables get flips is chosen per radius, by expected
+cost at the current size, whenever the tables are (re)built or merged into. T is chosen by
+size: 16 tables of 16 bits below 1 M codes (no flips up to r = 15, then one flip in r - 15
+tables: 272 buckets at r = 31), 14 of 18-19 bits from 1 M, 12 of 21-22 bits from 4 M
+(two flips in 8 tables and one in 4 at r = 31), because wider chunks mean fewer candidates
+to fetch from memory (about 10k instead of 41k a query at 10 M) at the price of 2^width
+offsets a table (16 MiB at 22 bits). Radii above 31 raise ``ValueError`` (use
+``faiss-flat`` or ``brute`` for them).
 
 Measured with ``python -m benchmarks.index`` on the 2-core build host, clustered codes,
 radius 31, one query at a time: about 14,000 lookups/s at 1 M codes and 6,000/s at 10 M
 (``faiss-multihash``: 580/s at 1 M, 33/s at 10 M), about 115 bytes resident a stored code.
 
 Trade-offs: everything lives in flat C arrays (the code, its id, an alive flag, one uint32 a
-table, an id map; no Python object per hash); candidates are prefetched so memory fetches
-overlap; duplicates across tables are skipped by a chunk-distance rule instead of a visited
-set. One query runs on one thread; the GIL is released, so callers may search from several
-threads at once, and a read-write lock inside the extension serialises updates.
+table, an open-addressing id -> position map; no Python object per hash); candidates are
+prefetched so memory fetches overlap; duplicates across tables are skipped by a
+chunk-distance rule instead of a visited set.
 
-Updates: new codes go to an unindexed "delta" segment that every search scans linearly, so
-an added code is matchable as soon as ``add`` returns (well under a millisecond); when the
-delta reaches ``merge_threshold`` codes it is merged into the tables (an in-place O(n) move
-per table, about 0.1-0.4 s at 10 M). Removal and replacement tombstone the old position;
-when more than a quarter is dead the arrays are compacted and the tables rebuilt.
+Updates: new codes are appended to an unindexed "delta" segment that every search scans
+linearly, so an added code is matchable as soon as ``add`` returns. The ``add`` call that
+brings the delta to ``merge_threshold`` codes merges it into the tables before returning (an
+in-place O(n) move per table, about 0.1-0.4 s at 10 M; the first merge, and one that crosses
+a size step, builds every table from scratch in the new layout). Removal and replacement
+only clear the old position's alive flag (a tombstone): dead positions stay in the tables
+and are skipped when reported. Once more than a quarter of the positions, and more than
+1,024, are dead, that update compacts the arrays, renumbers the positions and rebuilds the
+map and the tables (in the layout for the live count, so it may narrow; below
+``merge_threshold`` live codes everything stays in the delta). Running out of memory during
+a merge or compaction leaves the index exact, only slower.
+
+Locking: this wrapper takes no Python lock. Each ``_mih`` call releases the GIL and holds a
+pthread read-write lock inside the extension (writer-preferring on glibc). ``range_search``
+(the whole batch of queries), ``save``'s export and ``stats`` hold the read lock, so any
+number of threads search at once and a batch sees one consistent state; ``add``, ``remove``
+and ``merge`` hold the write lock for the whole call, including any merge or compaction it
+triggers, so each call is atomic to searches, but a search waits while one runs, and new
+searches queue behind a waiting update. ``len()`` reads the counters without the lock.
 
 Persistence: ``ids.npy`` and ``codes.npy`` hold the live entries (pickle disabled), verified
 against the manifest's checksums before parsing; the tables are rebuilt on load (about 2 s of
@@ -61,12 +79,14 @@ moves every table entry once (about 0.1 s at 10 M codes): 16k keeps the scan nea
 
 
 class MihBinaryIndex(BinaryIndex):
-    """Exact multi-index hashing over 256-bit codes (16 x 16-bit chunks, one flip).
+    """Exact multi-index hashing over 256-bit codes (12-16 chunk tables, 0-2 flips each).
 
     Args:
         bits: code width; only 256 (PDQ) is supported.
         merge_threshold: delta size that triggers a merge into the tables (tests use small
             values to exercise merges; not recorded in the manifest).
+        tables: force this many tables (12..16) instead of choosing by size (tests and
+            benchmarks; not recorded in the manifest).
     """
 
     name: ClassVar[str] = "mih"
