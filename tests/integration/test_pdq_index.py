@@ -9,6 +9,7 @@ import pytest
 
 from sightline.errors import ConfigurationError
 from sightline.indexes.base import IndexManifest
+from sightline.indexes.registry import index_registry
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
@@ -16,9 +17,16 @@ from sightline.services.pdq_index import PdqIndexService
 from sightline.services.search import search_file
 from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds
 
+# Every registered binary backend; mih is the default (SIGHTLINE_MATCH__INDEX_BACKEND).
+BACKENDS = ["mih", "faiss-multihash", "faiss-flat", "brute"]
+
 
 def _ingest_seeds(ctx: AppContext, folder: Path, seeds: range) -> None:
     ingest_seeds(ctx, folder, seeds, agency="TEST-GB", case="C")
+
+
+def test_every_registered_backend_is_covered() -> None:
+    assert sorted(index_registry().names()) == sorted(BACKENDS)
 
 
 @pytest.fixture
@@ -28,7 +36,7 @@ def stored(sqlite_ctx: AppContext, tmp_path: Path) -> AppContext:
     return sqlite_ctx
 
 
-@pytest.mark.parametrize("backend", ["faiss-multihash", "faiss-flat", "brute"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_persisted_index_is_loaded_then_caught_up(
     stored: AppContext, tmp_path: Path, backend: str
 ) -> None:
@@ -45,24 +53,35 @@ def test_persisted_index_is_loaded_then_caught_up(
     assert second.refresh() == 0
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_new_signals_make_the_status_stale_until_refreshed(
-    stored: AppContext, tmp_path: Path
+    stored: AppContext, tmp_path: Path, backend: str
 ) -> None:
+    stored.settings.match.index_backend = backend
     service = PdqIndexService(stored)
     service.open()
+    assert service.status().ready
     _ingest_seeds(stored, tmp_path / "b", range(5, 7))
     with stored.uow() as uow:
         latest = uow.signals.max_id("pdq")
     index = service.open()
     assert index.checkpoint < latest  # not refreshed yet: stale
+    stale = service.status()
+    assert not stale.ready
+    assert (stale.backend, stale.count, stale.latest) == (backend, 4, latest)
+    assert stale.checkpoint < stale.latest
     assert service.refresh() == 2
-    assert service.status().ready
+    fresh = service.status()
+    assert fresh.ready
+    assert (fresh.count, fresh.checkpoint, fresh.latest) == (6, latest, latest)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("damage", ["delete", "garbage"])
 def test_missing_or_damaged_index_is_rebuilt_from_the_database(
-    stored: AppContext, damage: str
+    stored: AppContext, damage: str, backend: str
 ) -> None:
+    stored.settings.match.index_backend = backend
     service = PdqIndexService(stored)
     service.save()
     if damage == "delete":
@@ -79,6 +98,10 @@ def test_looser_thresholds_need_a_flat_index(stored: AppContext, tmp_path: Path)
     stored.settings.match.pdq_threshold = 52
     with pytest.raises(ConfigurationError, match="faiss-flat"):
         PdqIndexService(stored)
+    for exact_to_31 in ("mih", "faiss-multihash"):
+        stored.settings.match.index_backend = exact_to_31
+        with pytest.raises(ConfigurationError, match=f"{exact_to_31}.*faiss-flat"):
+            PdqIndexService(stored)
     stored.settings.match.index_backend = "faiss-flat"
     image = synthetic.landscape(3, SMALL)
     near = image.crop((0, 0, image.width * 97 // 100, image.height))  # ~38 bits from stored
