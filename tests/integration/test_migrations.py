@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, String, inspect
 
 from sightline.config import Settings
 from sightline.storage import migrate
@@ -37,9 +37,32 @@ def test_migrations_match_the_models(settings: Settings) -> None:
         migrate.upgrade(engine)
         with engine.connect() as connection:
             diff = compare_metadata(
-                MigrationContext.configure(connection, opts={"compare_type": False}),
+                MigrationContext.configure(connection, opts={"compare_type": True}),
                 Base.metadata,
             )
         assert diff == []
+    finally:
+        engine.dispose()
+
+
+def test_the_comparison_sees_column_types(settings: Settings) -> None:
+    """The check above would notice type drift: a column declared with another type shows up."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    drifted = MetaData()
+    for table in Base.metadata.tables.values():
+        table.to_metadata(drifted)
+    drifted.tables["cases"].c.reference.type = String(50)
+    engine = make_engine(settings)
+    try:
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            diff = compare_metadata(
+                MigrationContext.configure(connection, opts={"compare_type": True}), drifted
+            )
+        # Column changes come as lists of (op, schema, table, column, ...), the rest as tuples.
+        changes = [c for entry in diff for c in (entry if isinstance(entry, list) else [entry])]
+        assert [(c[0], c[2], c[3]) for c in changes] == [("modify_type", "cases", "reference")]
     finally:
         engine.dispose()
