@@ -104,7 +104,12 @@ def cli_requester() -> Requester:
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Map Sightline errors to a one-line message and the error's exit code."""
+    """Map Sightline errors to a one-line message and the error's exit code.
+
+    Any other exception is a bug: it prints its type only, with exit code 1, and no
+    traceback, because an exception's message or a traceback's frames may quote a path or a
+    file name of case material, and stderr is often kept in a log.
+    """
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -113,6 +118,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except SightlineError as exc:
             err_console.print(f"[red]error:[/red] {visible(exc.message)}")
             raise typer.Exit(exc.exit_code) from exc
+        except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
+            raise  # the command's own exit, an abort or a usage error (Exit is a RuntimeError)
+        except Exception as exc:
+            err_console.print(f"[red]error:[/red] internal error ({type(exc).__name__})")
+            raise typer.Exit(1) from None
 
     return wrapper
 
