@@ -132,3 +132,25 @@ def _wait_for(client: TestClient, job_id: str) -> dict[str, object]:
             return body
         time.sleep(0.1)
     raise AssertionError("the ingest job did not finish")
+
+
+def test_api_search_bug_is_a_500_envelope_logged_by_type_only(
+    sqlite_ctx: AppContext,
+    broken: None,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A bug in a route: uvicorn used to log the traceback, with the exception's message."""
+    add_agency(sqlite_ctx, "TEST-A", "Unit A", "DE", requester=TEST_REQUESTER)
+    app = create_app(sqlite_ctx.settings)
+    with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:
+        add_person(sqlite_ctx, "TEST-A", "inv.a")
+        client.headers.update(bearer(token_for(sqlite_ctx, "inv.a")))
+        image = synthetic.encode(synthetic.landscape(3, SMALL))
+        response = client.post("/api/v1/search", files={"file": (f"{SECRET}.jpg", image)})
+
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert SECRET not in response.text
+    assert "RuntimeError" in caplog.text and "Traceback" not in caplog.text
+    _assert_hidden(caplog, capfd)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sightline.errors import (
     AuthenticationFailed,
@@ -15,6 +18,8 @@ from sightline.errors import (
     SightlineError,
     TooManyAttempts,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
@@ -88,10 +93,47 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 def configure_errors(app: FastAPI) -> None:
-    """Map Sightline errors, HTTP errors and request validation errors to the envelope."""
+    """Map Sightline errors, HTTP errors and request validation errors to the envelope.
+
+    Anything else a route raises (a bug) becomes a 500 in the same envelope and one log line
+    naming only the exception's type: its message, and the traceback the server would print,
+    can quote a path or a file name of case material.
+    """
     app.add_exception_handler(SightlineError, _sightline_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(InternalErrors)
+
+
+class InternalErrors:
+    """ASGI middleware: an unexpected exception becomes a 500 envelope, logged by type only.
+
+    An exception handler for ``Exception`` is not enough: Starlette calls it and then raises
+    the exception again, for the server to log with its traceback.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; turn an escaping exception into the 500 envelope."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            logger.error("internal error %s in a %s request", type(exc).__name__, scope["method"])
+            if not started:  # otherwise the client sees the connection end mid-response
+                response = _envelope(500, "internal_error", "internal error; see the server log")
+                await response(scope, receive, send)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
