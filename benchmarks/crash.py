@@ -124,12 +124,18 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _ingest(data_dir: Path, folder: Path, kill_after: float | None) -> tuple[bool, float]:
-    """Run ``sightline ingest``; SIGKILL its process group after ``kill_after`` seconds."""
+def _env(data_dir: Path) -> dict[str, str]:
+    """This process's environment without SIGHTLINE_ settings, pointed at ``data_dir``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_")}
     env |= {"SIGHTLINE_DATA_DIR": str(data_dir), "SIGHTLINE_ENVIRONMENT": "development"}
     # Batches of 16 (the default is 64): more commit boundaries for the kills to fall between.
     env["SIGHTLINE_INGEST__COMMIT_EVERY"] = "16"
+    return env
+
+
+def _ingest(data_dir: Path, folder: Path, kill_after: float | None) -> tuple[bool, float]:
+    """Run ``sightline ingest``; SIGKILL its process group after ``kill_after`` seconds."""
+    env = _env(data_dir)
     args = ["ingest", str(folder), "--case", "B-1", "--agency", "BENCH-B", "--workers", "2"]
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -172,8 +178,7 @@ def _leftovers(data_dir: Path) -> dict[str, int]:
         p.stat().st_size for p in scratch.rglob("*") if p.is_file() and p.name != ".owner"
     )
     temps = sum(1 for p in (data_dir / "media").rglob("*.tmp"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_")}
-    env |= {"SIGHTLINE_DATA_DIR": str(data_dir), "SIGHTLINE_ENVIRONMENT": "development"}
+    env = _env(data_dir)
     check = subprocess.run(
         [sys.executable, "-m", "sightline", "store", "check", "--json", "--min-age", "0"],
         env=env,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -19,6 +17,7 @@ from sightline.services import synthetic
 from sightline.services.catalog import add_agency, add_case
 from sightline.services.context import AppContext
 from tests.support.api import BASE_URL, add_person, bearer, token_for
+from tests.support.api import wait_for_job as wait_for
 from tests.support.corpus import SMALL, TEST_REQUESTER
 
 
@@ -41,16 +40,6 @@ def tool(app: FastAPI, ctx: AppContext, agency: str, username: str) -> TestClien
 
 def jpeg(seed: int) -> bytes:
     return synthetic.encode(synthetic.landscape(seed, SMALL))
-
-
-def wait_for(client: TestClient, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(f"/api/v1/ingest/{job_id}").json()
-        if body["status"] in {"done", "failed"}:
-            return body
-        time.sleep(0.1)
-    raise AssertionError("the ingest job did not finish")
 
 
 def test_upload_runs_to_done_reports_bad_files_and_is_searchable(

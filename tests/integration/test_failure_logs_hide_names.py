@@ -9,7 +9,6 @@ failure by exception type only: the file's name appears in no log record and not
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from sightline.cli.main import build_app
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency, add_case
 from sightline.services.context import AppContext
-from tests.support.api import BASE_URL, add_person, bearer, token_for
+from tests.support.api import BASE_URL, add_person, bearer, token_for, wait_for_job
 from tests.support.corpus import SMALL, TEST_REQUESTER, write_landscape
 
 SECRET = "holiday-secret-4711"
@@ -116,22 +115,12 @@ def test_api_upload_logs_the_error_type_only(
         files = [("files", (f"{SECRET}.jpg", image, "image/jpeg"))]
         response = client.post(f"/api/v1/cases/{case.id}/ingest", files=files)
         assert response.status_code == 202, response.text
-        job = _wait_for(client, response.json()["job_id"])
+        job = wait_for_job(client, response.json()["job_id"])
 
     assert (job["status"], job["failed"]) == ("done", 1)
     assert job["failures"] == [{"name": f"{SECRET}.jpg", "reason": "internal_error"}]
     assert "RuntimeError" in caplog.text
     _assert_hidden(caplog, capfd)
-
-
-def _wait_for(client: TestClient, job_id: str) -> dict[str, object]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        body: dict[str, object] = client.get(f"/api/v1/ingest/{job_id}").json()
-        if body["status"] in {"done", "failed"}:
-            return body
-        time.sleep(0.1)
-    raise AssertionError("the ingest job did not finish")
 
 
 def test_api_search_bug_is_a_500_envelope_logged_by_type_only(

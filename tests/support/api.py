@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyotp
 from fastapi.testclient import TestClient
@@ -94,3 +96,14 @@ def authenticated_client(client: TestClient, ctx: AppContext, agency_code: str) 
     add_person(ctx, agency_code, f"tool-{agency_code.lower()}")
     client.headers.update(bearer(token_for(ctx, f"tool-{agency_code.lower()}")))
     return client
+
+
+def wait_for_job(client: TestClient, job_id: str) -> dict[str, Any]:
+    """Poll ``GET /api/v1/ingest/{job_id}`` until the upload job is done or failed."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(f"/api/v1/ingest/{job_id}").json()
+        if body["status"] in {"done", "failed"}:
+            return body
+        time.sleep(0.1)
+    raise AssertionError("the ingest job did not finish")
