@@ -35,7 +35,7 @@ from benchmarks.common import (
 from benchmarks.search import fill
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.ingest import ingest
-from sightline.services.pdq_index import PdqIndexService
+from sightline.services.signal_index import IndexSet
 
 
 def _wait_ready(client: httpx.Client, deadline_s: float) -> None:
@@ -69,7 +69,7 @@ def main() -> None:
         )
         started = time.perf_counter()
         fill(ctx, args.stored - args.real)
-        PdqIndexService(ctx).save()  # the server loads it instead of rebuilding
+        IndexSet(ctx).save()  # the server loads it instead of rebuilding
         print(f"stored {args.stored} hashes in {time.perf_counter() - started:.1f} s")
         queries = root / "queries"
         queries.mkdir()

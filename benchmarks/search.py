@@ -26,9 +26,9 @@ from sightline.jobs.local import ProcessPoolRunner
 from sightline.services import synthetic
 from sightline.services.context import AppContext
 from sightline.services.ingest import ingest
-from sightline.services.pdq_index import PdqIndexService
 from sightline.services.search import search_file
-from sightline.storage.orm import BinarySignalRow, CaseRow, MediaRow, SightingRow, utcnow
+from sightline.services.signal_index import IndexSet
+from sightline.storage.orm import CaseRow, MediaRow, SightingRow, SignalRow, utcnow
 
 QUERY_SIZE = (640, 480)
 
@@ -82,7 +82,7 @@ def fill(ctx: AppContext, count: int) -> None:
                 ],
             )
             connection.execute(
-                insert(BinarySignalRow),
+                insert(SignalRow),
                 [
                     {"media_id": m, "kind": PDQ_KIND, "code": codes[k].tobytes(), "quality": 100}
                     for k, m in enumerate(ids, start=start)
@@ -120,19 +120,19 @@ def main() -> None:
                 f"stored {args.stored} items ({args.real} real) in "
                 f"{time.perf_counter() - started:.1f} s"
             )
-            index = PdqIndexService(ctx)
+            index = IndexSet(ctx)
             started = time.perf_counter()
-            index.open()
+            index.refresh()
             print(
                 f"index {ctx.settings.match.index_backend}: built from the database in "
-                f"{time.perf_counter() - started:.1f} s, {len(index.open())} hashes"
+                f"{time.perf_counter() - started:.1f} s, {len(index.media(PDQ_KIND).open())} hashes"
             )
             run_queries(ctx, index, root, args.queries, args.real)
         finally:
             ctx.close()
 
 
-def run_queries(ctx: AppContext, index: PdqIndexService, root: Path, n: int, real: int) -> None:
+def run_queries(ctx: AppContext, index: IndexSet, root: Path, n: int, real: int) -> None:
     """Time ``n`` file searches and their index lookups."""
     queries = root / "queries"
     queries.mkdir()
@@ -157,7 +157,7 @@ def run_queries(ctx: AppContext, index: PdqIndexService, root: Path, n: int, rea
     lookups = []
     for batch in codes:
         started = time.perf_counter()
-        index.search(batch, ctx.settings.match.pdq_threshold)
+        index.media(PDQ_KIND).search(batch, ctx.settings.match.pdq_threshold)
         lookups.append((time.perf_counter() - started) * 1000)
     print(f"{n} queries, {found} with a match (expected {n * 3 // 4})")
     print(

@@ -45,6 +45,38 @@ class IngestSettings(BaseModel):
     )
 
 
+class AnalyzerSettings(BaseModel):
+    """Which analyzers run at ingest and search."""
+
+    enabled: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Analyzers to run, in order (comma-separated in the environment); empty means the "
+            "built-in set: crypto, pdq, metadata. Installed analyzers are listed by "
+            "`sightline analyzers`."
+        ),
+    )
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        return _split_list(value)
+
+
+def _split_list(value: object) -> object:
+    """A comma-separated (or JSON array) environment value as a list of stripped strings."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+# The settings that carry PDQ's thresholds under their historical names.
+_LEGACY_KIND = "pdq"
+
+
 class MatchSettings(BaseModel):
     """Thresholds used by search and matching."""
 
@@ -53,6 +85,20 @@ class MatchSettings(BaseModel):
     )
     pdq_min_quality: int = Field(
         default=DEFAULT_PDQ_MIN_QUALITY, ge=0, le=100, description="Lowest usable PDQ quality."
+    )
+    thresholds: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            "Largest match distance per binary signal kind, as a JSON object (for example "
+            "{\"ahash\": 6}); a kind not named uses its analyzer's default. PDQ's is "
+            "pdq_threshold."
+        ),
+    )
+    min_qualities: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            "Lowest usable quality per signal kind, as a JSON object; PDQ's is pdq_min_quality."
+        ),
     )
     index_backend: str = Field(
         default="mih",
@@ -66,6 +112,18 @@ class MatchSettings(BaseModel):
             "queries fast and steady on a busy machine."
         ),
     )
+
+    def threshold_for(self, kind: str, default: int | None) -> int | None:
+        """The match distance of a binary kind: its setting, else ``default``."""
+        if kind == _LEGACY_KIND:
+            return self.pdq_threshold
+        return self.thresholds.get(kind, default)
+
+    def min_quality_for(self, kind: str, default: int | None) -> int | None:
+        """The lowest usable quality of a kind: its setting, else ``default``."""
+        if kind == _LEGACY_KIND:
+            return self.pdq_min_quality
+        return self.min_qualities.get(kind, default)
 
 
 DEFAULT_PASSWORDS = frozenset(
@@ -101,12 +159,7 @@ class ServerSettings(BaseModel):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        return _split_list(value)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -160,6 +213,7 @@ class Settings(BaseSettings):
     )
     environment: str = Field(default="production", description="'production' or 'development'.")
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    analyzers: AnalyzerSettings = Field(default_factory=AnalyzerSettings)
     match: MatchSettings = Field(default_factory=MatchSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)

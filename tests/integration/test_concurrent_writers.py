@@ -24,12 +24,14 @@ from sightline.domain.models import (
     NewMedia,
     TriageStatus,
 )
+from sightline.domain.signals import Signal
 from sightline.services import matching
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.ingest import IngestReport
-from sightline.services.pdq_index import ListSignals, PdqIndexService
+from sightline.services.signal_index import ListSignals, MediaSignals, SignalIndexService
 from sightline.storage.repositories.matching import NewMatch
+from sightline.storage.repositories.signals import NewSignal
 from sightline.storage.unit_of_work import UnitOfWork
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds
 
@@ -42,7 +44,11 @@ def _code(seed: int) -> bytes:
     return np.random.default_rng(seed).integers(0, 256, 32, dtype=np.uint8).tobytes()
 
 
-def _found(service: PdqIndexService, codes: list[bytes]) -> list[list[int]]:
+def _pdq(media_id: int, code: bytes, quality: int) -> NewSignal:
+    return NewSignal(media_id, Signal("pdq", code, quality))
+
+
+def _found(service: SignalIndexService, codes: list[bytes]) -> list[list[int]]:
     queries = np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(len(codes), -1)
     return [[hit.id for hit in hits] for hits in service.search(queries, 0)]
 
@@ -126,12 +132,12 @@ def agency(ctx: AppContext) -> AppContext:
 @postgres_only
 def test_signal_committed_after_a_higher_id_is_still_indexed(ctx: AppContext) -> None:
     first, second = _stored_media(ctx, range(1, 3))
-    service = PdqIndexService(ctx)
+    service = SignalIndexService(ctx, MediaSignals("pdq"), bits=256, threshold=31)
     service.open()
     with ctx.uow() as a:
-        a.signals.add_many([(first, "pdq", _code(1), 100)])  # takes the lower id
+        a.signals.add_many([_pdq(first, _code(1), 100)])  # takes the lower id
         with ctx.uow() as b:
-            b.signals.add_many([(second, "pdq", _code(2), 100)])
+            b.signals.add_many([_pdq(second, _code(2), 100)])
             b.commit()
         assert service.refresh() == 1  # only B's signal is visible yet
         service.save()  # persisted while A is open: the checkpoint must not pass A's id
@@ -140,14 +146,14 @@ def test_signal_committed_after_a_higher_id_is_still_indexed(ctx: AppContext) ->
     assert len(service.open()) == 2
     [[low], [high]] = _found(service, [_code(1), _code(2)])
     assert low < high
-    reloaded = PdqIndexService(ctx)
+    reloaded = SignalIndexService(ctx, MediaSignals("pdq"), bits=256, threshold=31)
     assert _found(reloaded, [_code(1), _code(2)]) == [[low], [high]]
     assert reloaded.status().ready and service.status().ready
 
 
 @postgres_only
 def test_list_entry_committed_after_a_higher_id_is_still_indexed(agency: AppContext) -> None:
-    service = PdqIndexService(agency, ListSignals())
+    service = SignalIndexService(agency, ListSignals(), bits=256, threshold=31)
     service.open()
     with agency.uow() as a:
         _add_list(a, "first", [_code(1)])
@@ -162,7 +168,7 @@ def test_list_entry_committed_after_a_higher_id_is_still_indexed(agency: AppCont
 def test_removal_logged_before_a_later_one_commits_is_applied(agency: AppContext) -> None:
     first = _new_list(agency, "first", [_code(1)])
     second = _new_list(agency, "second", [_code(2)])
-    service = PdqIndexService(agency, ListSignals())
+    service = SignalIndexService(agency, ListSignals(), bits=256, threshold=31)
     assert [len(ids) for ids in _found(service, [_code(1), _code(2)])] == [1, 1]
     with agency.uow() as a:
         _delete_list(a, first)  # takes the lower removal log id
@@ -177,7 +183,7 @@ def test_removal_logged_before_a_later_one_commits_is_applied(agency: AppContext
 def test_ids_reused_after_the_newest_rows_are_deleted_are_indexed(agency: AppContext) -> None:
     # SQLite numbers a new row after the highest id left, so a list imported after the newest
     # one was deleted gets that list's ids back; PostgreSQL never reuses them.
-    service = PdqIndexService(agency, ListSignals())
+    service = SignalIndexService(agency, ListSignals(), bits=256, threshold=31)
     wrong = _new_list(agency, "wrong", [_code(1), _code(2)])
     assert [len(ids) for ids in _found(service, [_code(1), _code(2)])] == [1, 1]
     with agency.uow() as uow:
@@ -193,8 +199,8 @@ def test_storing_an_already_stored_file_returns_the_stored_id(ctx: AppContext) -
     [stored] = _stored_media(ctx, range(1, 2))
     with ctx.uow() as uow:
         ids = uow.media.add_many([_media(2), _media(1), _media(2)])
-        uow.signals.add_many([(stored, "pdq", _code(9), 50)])
-        uow.signals.add_many([(stored, "pdq", _code(8), 10)])  # ignored: one per item and kind
+        uow.signals.add_many([_pdq(stored, _code(9), 50)])
+        uow.signals.add_many([_pdq(stored, _code(8), 10)])  # ignored: one per item and kind
         uow.commit()
         assert ids[_media(1).sha256] == stored and len(ids) == 2
         assert uow.media.count() == 2
@@ -206,12 +212,12 @@ def test_two_writers_storing_the_same_new_file_share_one_row(ctx: AppContext) ->
     shared, own = _media(1), _media(2)
     with ctx.uow() as a:
         mine = a.media.add_many([shared])[shared.sha256]
-        a.signals.add_many([(mine, "pdq", _code(1), 100)])
+        a.signals.add_many([_pdq(mine, _code(1), 100)])
 
         def second_writer() -> dict[str, int]:
             with ctx.uow() as b:
                 ids = b.media.add_many([own, shared])  # waits for A's uncommitted row
-                b.signals.add_many([(i, "pdq", _code(i), 100) for i in ids.values()])
+                b.signals.add_many([_pdq(i, _code(i), 100) for i in ids.values()])
                 b.commit()
                 return ids
 
@@ -310,7 +316,7 @@ def test_two_writers_recording_the_same_match_or_triage_both_succeed(
 
 @postgres_only
 def test_the_checkpoint_waits_for_an_open_writer_then_catches_up(agency: AppContext) -> None:
-    service = PdqIndexService(agency, ListSignals())
+    service = SignalIndexService(agency, ListSignals(), bits=256, threshold=31)
     service.open()
     with agency.uow() as slow:
         _add_list(slow, "slow", [_code(100)])  # holds the lowest id, uncommitted

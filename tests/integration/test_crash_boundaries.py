@@ -131,7 +131,7 @@ def _outcome(settings: Settings, root: Path) -> dict[str, list[tuple[object, ...
         "x.counterpart_case_id, b.sha256, x.signal, x.distance FROM alerts x "
         "JOIN media_items a ON a.id = x.media_id "
         "LEFT JOIN media_items b ON b.id = x.counterpart_media_id",
-        "signals": "SELECT m.sha256, s.kind, s.quality FROM binary_signals s "
+        "signals": "SELECT m.sha256, s.kind, s.quality FROM signals s "
         "JOIN media_items m ON m.id = s.media_id",
         "features": "SELECT m.sha256, f.analyzer, f.status FROM features f "
         "JOIN media_items m ON m.id = f.media_id",

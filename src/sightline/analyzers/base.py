@@ -11,15 +11,18 @@ from __future__ import annotations
 import abc
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from PIL import Image
 
+from sightline.analyzers.media_kind import kind_from_magic, mime_from_magic
+from sightline.domain.signals import CostClass, MediaKind, Signal, SignalKind, Variant
 from sightline.errors import (
     AnalysisFailed,
+    AnalyzerSkipped,
     DecompressionBomb,
     OversizedMetadata,
     TruncatedMedia,
@@ -177,6 +180,7 @@ class MediaInput:
     _header: Image.Image | None = field(default=None, init=False, repr=False)
     _working: Image.Image | None = field(default=None, init=False, repr=False)
     _working_luma: Image.Image | None = field(default=None, init=False, repr=False)
+    _kind: MediaKind | None = field(default=None, init=False, repr=False)
     # Values one analyzer derives that a caller may reuse without recomputing them (the PDQ
     # analyzer leaves the 8 dihedral hashes here for ingest-time matching).
     derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -185,6 +189,44 @@ class MediaInput:
     def size(self) -> int:
         """Size of the file in bytes."""
         return self.path.stat().st_size
+
+    @property
+    def kind(self) -> MediaKind:
+        """What the file is, from its content (magic bytes, then the image decoder).
+
+        Raises:
+            DecompressionBomb: an image without a known signature declares too many pixels.
+            OversizedMetadata: such an image's metadata exceeds the decoder's limits.
+            OSError: the file cannot be read.
+        """
+        if self._kind is None:
+            kind = kind_from_magic(self.path)
+            if kind is None:
+                try:
+                    self.image_header()
+                    kind = MediaKind.IMAGE
+                except UnsupportedMedia:
+                    kind = MediaKind.OTHER
+            self._kind = kind
+        return self._kind
+
+    @property
+    def mime_type(self) -> str | None:
+        """The MIME type of the content: the image decoder's, else the magic bytes'."""
+        if self.kind is MediaKind.IMAGE:
+            header = self.image_header()
+            return Image.MIME.get(header.format) if header.format else None
+        return mime_from_magic(self.path)
+
+    def decode(self) -> None:
+        """Decode the content once, so a truncated or corrupt file fails as a whole.
+
+        Raises:
+            TruncatedMedia: the data is truncated or corrupt.
+            DecompressionBomb: the image declares more pixels than ``max_pixels``.
+        """
+        if self.kind is MediaKind.IMAGE:
+            self.working_luma()
 
     def image_header(self) -> Image.Image:
         """Open the image without decoding pixels; checks format and pixel count.
@@ -285,15 +327,64 @@ class MediaInput:
 
 
 class Analyzer(abc.ABC):
-    """Derives one signal from a media file."""
+    """Derives signals from a media file.
+
+    An analyzer declares what it reads (``media_kinds``), what it emits (``emits``: the
+    signal kinds, with their value type and matching configuration) and how much it costs
+    (``cost``). ``analyze`` returns the feature value, a small JSON mapping kept for
+    people and exchange; ``signals`` turns that value into the compact signals that are
+    stored, indexed and matched; ``variants`` gives the forms a query searches with.
+    Services use only these declarations, never an analyzer's name.
+    """
 
     name: ClassVar[str]
     version: ClassVar[str]
-    media_kinds: ClassVar[frozenset[str]] = frozenset({"image"})
+    media_kinds: ClassVar[frozenset[str]] = frozenset({MediaKind.IMAGE})
+    emits: ClassVar[tuple[SignalKind, ...]] = ()
+    cost: ClassVar[CostClass] = CostClass.CHEAP
 
     def params(self) -> Mapping[str, Any]:
         """Parameters that, with the version, make the output reproducible."""
         return {}
+
+    def accepts(self, kind: str) -> bool:
+        """Whether the analyzer reads media of this kind."""
+        return kind in self.media_kinds
+
+    def signals(self, value: Mapping[str, Any], media: MediaInput) -> Sequence[Signal]:
+        """The signals to store, derived from ``analyze``'s value (none by default).
+
+        ``media`` is the file just analyzed: an analyzer may take values it computed on the
+        way from ``media.derived`` instead of recomputing them.
+        """
+        del value, media
+        return ()
+
+    def variants(self, signals: Sequence[Signal], media: MediaInput) -> Sequence[Variant]:
+        """The query forms of ``signals``: by default each signal as it is.
+
+        An analyzer whose signal is not invariant to a transform a copy may have undergone
+        (PDQ and mirroring) returns the transformed values too, named.
+        """
+        del media
+        return tuple(Variant(signal) for signal in signals)
+
+    def query(self, media: MediaInput) -> Sequence[Variant]:
+        """What a search of ``media`` looks up: its variants, whatever their quality.
+
+        Search reports a value too poor to search with (the kind's ``min_quality``) instead
+        of silently finding nothing, so an analyzer that skips low-quality values at ingest
+        returns them here. By default: ``variants`` of ``signals`` of ``analyze``, none when
+        the analyzer skips the file.
+
+        Raises:
+            AnalysisFailed: the file cannot be analyzed.
+        """
+        try:
+            value = self.analyze(media)
+        except AnalyzerSkipped:
+            return ()
+        return self.variants(self.signals(value, media), media)
 
     @abc.abstractmethod
     def analyze(self, media: MediaInput) -> Mapping[str, Any]:

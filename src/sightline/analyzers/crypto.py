@@ -10,11 +10,12 @@ they are used for lookup against legacy lists, never as proof that two files are
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 from sightline.analyzers.base import Analyzer, MediaInput
+from sightline.domain.signals import ANY_MEDIA, Signal, SignalKind, ValueType
 from sightline.errors import AnalysisFailed
 from sightline.features.hashes import DIGEST_LENGTHS
 
@@ -23,6 +24,10 @@ from sightline.features.hashes import DIGEST_LENGTHS
 CHUNK_SIZE = 1024 * 1024
 # The digests computed, in the order reported; the names match ``features.hashes``.
 ALGORITHMS: tuple[str, ...] = tuple(DIGEST_LENGTHS)
+DIGEST_SIGNALS: tuple[SignalKind, ...] = tuple(
+    SignalKind(name, ValueType.DIGEST, bits=length * 4) for name, length in DIGEST_LENGTHS.items()
+)
+"""One exact-lookup signal kind per digest (``md5``, ``sha1``, ``sha256``)."""
 
 
 def stream_digests(stream: BinaryIO) -> dict[str, str]:
@@ -66,7 +71,8 @@ class CryptoHashAnalyzer(Analyzer):
 
     name: ClassVar[str] = "crypto"
     version: ClassVar[str] = "1"
-    media_kinds: ClassVar[frozenset[str]] = frozenset({"image", "video", "audio", "other"})
+    media_kinds: ClassVar[frozenset[str]] = frozenset(ANY_MEDIA)
+    emits: ClassVar[tuple[SignalKind, ...]] = DIGEST_SIGNALS
 
     def params(self) -> Mapping[str, Any]:
         """The algorithms computed (the chunk size does not change the result)."""
@@ -82,3 +88,8 @@ class CryptoHashAnalyzer(Analyzer):
             return file_digests(media.path)
         except OSError as exc:
             raise AnalysisFailed(f"cannot read the file: {exc.strerror or exc}") from exc
+
+    def signals(self, value: Mapping[str, Any], media: MediaInput) -> Sequence[Signal]:
+        """Each digest as raw bytes under its own kind."""
+        del media
+        return tuple(Signal(name, bytes.fromhex(str(value[name]))) for name in ALGORITHMS)

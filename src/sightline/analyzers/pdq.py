@@ -19,7 +19,7 @@ matching; see docs/adr/0008-greyscale-working-image.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,12 +28,30 @@ import pdqhash
 from PIL import Image
 
 from sightline.analyzers.base import WORKING_SIDE, Analyzer, MediaInput, working_luma_of
+from sightline.domain.signals import CostClass, Signal, SignalKind, ValueType, Variant
 from sightline.errors import AnalyzerSkipped, InvalidInputError
-from sightline.features.hashes import PDQ_MIN_QUALITY, PdqHash
+from sightline.features.hashes import (
+    PDQ_BITS,
+    PDQ_KIND,
+    PDQ_MATCH_THRESHOLD,
+    PDQ_MIN_QUALITY,
+    PdqHash,
+)
 
 DEFAULT_MIN_QUALITY = PDQ_MIN_QUALITY
 # Where ``PdqAnalyzer`` leaves the eight dihedral hashes in ``MediaInput.derived``.
 DIHEDRAL_KEY = "pdq.dihedral"
+
+PDQ_SIGNAL = SignalKind(
+    name=PDQ_KIND,
+    value_type=ValueType.BINARY_HASH,
+    label="PDQ",
+    bits=PDQ_BITS,
+    threshold=PDQ_MATCH_THRESHOLD,
+    min_quality=PDQ_MIN_QUALITY,
+    listed=True,
+)
+"""PDQ as a signal kind: 256 bits, matched within 31, quality at least 50, on hash lists."""
 
 # The eight variants in the order ``pdqhash.compute_dihedral`` returns them, named by what
 # turns the query into the stored image: rotations are counter-clockwise, "mirror" is
@@ -119,6 +137,8 @@ class PdqAnalyzer(Analyzer):
     name: ClassVar[str] = "pdq"
     # 2: hashed from 8-bit luma (``MediaInput.working_luma``), not from the RGB working copy.
     version: ClassVar[str] = "2"
+    emits: ClassVar[tuple[SignalKind, ...]] = (PDQ_SIGNAL,)
+    cost: ClassVar[CostClass] = CostClass.MODERATE
 
     def __init__(self, min_quality: int = DEFAULT_MIN_QUALITY) -> None:
         """Create the analyzer.
@@ -154,3 +174,31 @@ class PdqAnalyzer(Analyzer):
                 f"PDQ quality {pdq.quality} is below the minimum of {self.min_quality}"
             )
         return {"hash": pdq.hex, "quality": pdq.quality}
+
+    def signals(self, value: Mapping[str, Any], media: MediaInput) -> Sequence[Signal]:
+        """The hash as one packed 256-bit signal with its quality."""
+        del media
+        return (Signal(PDQ_KIND, bytes.fromhex(str(value["hash"])), int(value["quality"])),)
+
+    def query(self, media: MediaInput) -> Sequence[Variant]:
+        """The eight variants of the file, whatever their quality (search reports it)."""
+        hashes = dihedral_hashes(media)
+        return tuple(
+            Variant(Signal(PDQ_KIND, h.to_bytes(), h.quality), name)
+            for h, name in zip(hashes, DIHEDRAL_ORDER, strict=True)
+        )
+
+    def variants(self, signals: Sequence[Signal], media: MediaInput) -> Sequence[Variant]:
+        """The eight rotations and mirror images, named as in ``DIHEDRAL_ORDER``.
+
+        PDQ is not invariant to them, so a mirrored or turned copy is found by searching
+        each variant against the stored originals. They come from ``media.derived`` when
+        ``analyze`` just computed them (all eight cost ~7 % more than one hash).
+        """
+        if not signals:
+            return ()
+        hashes: list[PdqHash] = media.derived.get(DIHEDRAL_KEY) or dihedral_hashes(media)
+        return tuple(
+            Variant(Signal(PDQ_KIND, h.to_bytes(), h.quality), name)
+            for h, name in zip(hashes, DIHEDRAL_ORDER, strict=True)
+        )

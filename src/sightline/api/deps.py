@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from sightline.services.context import AppContext
 from sightline.services.matching import MatchingEngine
-from sightline.services.pdq_index import PdqIndexService
+from sightline.services.signal_index import IndexSet
 
 
 def _context(request: Request) -> AppContext:
@@ -16,8 +16,8 @@ def _context(request: Request) -> AppContext:
     return ctx
 
 
-def _index(request: Request) -> PdqIndexService:
-    index: PdqIndexService = request.app.state.pdq_index
+def _index(request: Request) -> IndexSet:
+    index: IndexSet = request.app.state.indexes
     return index
 
 
@@ -32,5 +32,5 @@ def client_address(request: Request) -> str:
 
 
 ContextDep = Annotated[AppContext, Depends(_context)]
-IndexDep = Annotated[PdqIndexService, Depends(_index)]
+IndexDep = Annotated[IndexSet, Depends(_index)]
 EngineDep = Annotated[MatchingEngine, Depends(_engine)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sightline import __version__
-from sightline.cli import admin, audit, catalog, matching, media, store, system, users
+from sightline.cli import admin, analyzers, audit, catalog, matching, media, store, system, users
 
 
 def build_app() -> typer.Typer:
@@ -21,6 +21,7 @@ def build_app() -> typer.Typer:
     app.add_typer(admin.config_app, name="config")
     app.add_typer(catalog.agency_app, name="agency")
     app.add_typer(catalog.case_app, name="case")
+    app.command("analyzers")(analyzers.analyzers_command)
     app.command("ingest")(media.ingest_command)
     app.command("search")(media.search_command)
     app.command("match")(matching.match_command)

@@ -20,21 +20,21 @@ from sightline.services import hashlists
 from sightline.services.context import AppContext
 from sightline.services.match import match_as_dict, match_query
 from sightline.services.matching import MatchingEngine
-from sightline.services.pdq_index import PdqIndexService
 from sightline.services.search import query_from_file
+from sightline.services.signal_index import IndexSet
 from sightline.services.triage import agency_alerts, alert_as_dict, case_triage, triage_as_dict
 
 hashlist_app = typer.Typer(help="Import and manage hash lists (banks).", no_args_is_help=True)
 
 
 def _engine(ctx: AppContext) -> MatchingEngine:
-    return MatchingEngine(ctx, PdqIndexService(ctx))
+    return MatchingEngine(ctx, IndexSet(ctx))
 
 
 def _retro_hunt(ctx: AppContext, list_id: int) -> None:
     engine = _engine(ctx)
     report = hashlists.retro_hunt(ctx, engine, list_id)
-    engine.list_index.save()  # the next process loads it instead of rebuilding
+    engine.indexes.save()  # the next process loads it instead of rebuilding
     console.print(
         f"retro-hunt: {report.items} stored items checked, {report.new_matches} new matches, "
         f"{report.triage_changed} triage statuses raised"

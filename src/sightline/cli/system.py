@@ -18,7 +18,7 @@ from sightline.errors import ConfigurationError
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.context import open_context
 from sightline.services.demo import is_loaded, load_demo
-from sightline.services.pdq_index import ListSignals, PdqIndexService
+from sightline.services.signal_index import IndexSet
 
 index_app = typer.Typer(help="Inspect and rebuild the PDQ index.", no_args_is_help=True)
 demo_app = typer.Typer(help="Benign demonstration data.", no_args_is_help=True)
@@ -29,19 +29,16 @@ demo_app = typer.Typer(help="Benign demonstration data.", no_args_is_help=True)
 def index_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show the size, checkpoint and freshness of the media and hash-list PDQ indexes."""
     with app_context() as ctx:
-        statuses = {
-            "media": PdqIndexService(ctx).status(),
-            "lists": PdqIndexService(ctx, ListSignals()).status(),
-        }
+        statuses = IndexSet(ctx).statuses()
     data = {
         name: {
-            "backend": status.backend,
-            "count": status.count,
-            "checkpoint": status.checkpoint,
-            "latest": status.latest,
-            "ready": status.ready,
+            "backend": ",".join(sorted({s.backend for s in group})),
+            "count": sum(s.count for s in group),
+            "checkpoint": min((s.checkpoint for s in group), default=0),
+            "latest": max((s.latest for s in group), default=0),
+            "ready": all(s.ready for s in group),
         }
-        for name, status in statuses.items()
+        for name, group in statuses.items()
     }
     if as_json:
         print_json(data)
@@ -56,9 +53,10 @@ def index_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.
 def index_rebuild() -> None:
     """Rebuild both PDQ indexes (media, hash lists) from the database and persist them."""
     with app_context() as ctx:
-        media = PdqIndexService(ctx).rebuild()
-        lists = PdqIndexService(ctx, ListSignals()).rebuild()
-    console.print(f"indexes rebuilt: {media} media hashes, {lists} hash-list hashes")
+        counts = IndexSet(ctx).rebuild()
+    console.print(
+        f"indexes rebuilt: {counts['media']} media hashes, {counts['lists']} hash-list hashes"
+    )
 
 
 @demo_app.command("load")
@@ -70,7 +68,7 @@ def demo_load() -> None:
             console.print("demo data already loaded")
             return
         reports = load_demo(ctx, ProcessPoolRunner(ctx.settings.ingest.workers))
-        PdqIndexService(ctx).save()
+        IndexSet(ctx).save()
     for report in reports:
         s = report.summary
         console.print(

@@ -268,6 +268,15 @@ class ListEntryRef:
     victim_identified: bool | None
     quarantined: bool
 
+    @property
+    def threshold(self) -> int:
+        """The list's own match distance for the perceptual hashes its entries carry.
+
+        Hash lists exchange one perceptual hash per entry (PDQ, the stored column is named
+        after it); the threshold is the list's, whatever the matching code calls the kind.
+        """
+        return self.pdq_threshold
+
 
 @dataclass(frozen=True, slots=True)
 class MatchRecord:

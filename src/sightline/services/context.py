@@ -7,15 +7,19 @@ initialised or whose schema is behind the code.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from sightline.analyzers.registry import DEFAULT_ANALYZERS, AnalyzerSet
 from sightline.config import Settings
 from sightline.domain.audit import KeyRecord, key_record_mac
+from sightline.domain.signals import SignalKind
 from sightline.errors import ConfigurationError, MasterKeyError
 from sightline.storage import migrate
 from sightline.storage.blobs.encrypted_local import EncryptedLocalBlobStore
@@ -48,6 +52,28 @@ class AppContext:
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
+
+    @cached_property
+    def analyzers(self) -> AnalyzerSet:
+        """The analyzers the settings enable (loaded once per context)."""
+        return AnalyzerSet(tuple(self.settings.analyzers.enabled) or DEFAULT_ANALYZERS)
+
+    @property
+    def signal_kinds(self) -> dict[str, SignalKind]:
+        """The enabled signal kinds, with the thresholds the settings give them now."""
+        match = self.settings.match
+        return {
+            name: dataclasses.replace(
+                kind,
+                threshold=match.threshold_for(name, kind.threshold),
+                min_quality=match.min_quality_for(name, kind.min_quality),
+            )
+            for name, kind in self.analyzers.kinds.items()
+        }
+
+    def binary_kinds(self) -> tuple[SignalKind, ...]:
+        """The enabled binary-hash kinds with their effective thresholds, in run order."""
+        return tuple(k for k in self.signal_kinds.values() if k.value_type.binary)
 
 
 def initialise(settings: Settings, *, create_key: bool = True) -> list[str]:

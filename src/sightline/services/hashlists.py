@@ -41,12 +41,12 @@ from sightline.domain.access import (
 from sightline.domain.audit import Requester
 from sightline.domain.models import HashList, HashListEntryData, ListKind
 from sightline.errors import AccessDenied, InvalidInputError, NotFoundError
-from sightline.features.hashes import PDQ_MATCH_THRESHOLD
+from sightline.features.hashes import PDQ_KIND, PDQ_MATCH_THRESHOLD
 from sightline.services.audit import record, record_denied
 from sightline.services.context import AppContext
 from sightline.services.hashlist_formats import ParseError, detect_format, parse
 from sightline.services.matching import MatchingEngine, RematchReport
-from sightline.services.pdq_index import ListSignals
+from sightline.services.signal_index import ListSignals
 from sightline.storage.unit_of_work import UnitOfWork
 
 _BATCH = 5_000
@@ -187,12 +187,13 @@ def retro_hunt(ctx: AppContext, engine: MatchingEngine, list_id: int) -> Rematch
         entries = uow.hashlists.pdq_entries(list_id)
     if entries:
         codes = np.frombuffer(b"".join(c for _, c in entries), dtype=np.uint8)
-        radius = min(hash_list.pdq_threshold, ctx.settings.match.pdq_threshold)
-        hits = engine.media_index.search(codes.reshape(len(entries), -1), radius)
+        kind = ctx.signal_kinds[PDQ_KIND]  # the perceptual hash lists carry
+        radius = min(hash_list.pdq_threshold, kind.threshold or 0)
+        hits = engine.indexes.media(kind.name).search(codes.reshape(len(entries), -1), radius)
         with ctx.uow() as uow:
             owners = uow.signals.media_ids(h.id for row in hits for h in row)
         candidates.update(owners.values())
-    engine.list_index.refresh()
+    engine.refresh()
     report = engine.rematch_lists(candidates)
     with ctx.uow() as uow:
         record(

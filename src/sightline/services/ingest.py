@@ -25,7 +25,6 @@ from sightline.domain.models import (
     JobStatus,
     JobSummary,
 )
-from sightline.features.hashes import PDQ_KIND
 from sightline.services.audit import record
 from sightline.services.catalog import find_or_add_case
 from sightline.services.context import AppContext
@@ -40,12 +39,13 @@ from sightline.services.ingest_worker import (
     run_item,
 )
 from sightline.services.matching import MatchingEngine, Sighted
-from sightline.services.pdq_index import PdqIndexService
 from sightline.services.runner import TaskRunner
 from sightline.services.scratch import ScratchDir, scratch_root
+from sightline.services.signal_index import IndexSet
 from sightline.services.sources import SourceFailure, SourceLimits, enumerate_sources
 from sightline.storage.repositories.ingest import NewItem, PendingItem, text_key
 from sightline.storage.repositories.media import NewSighting
+from sightline.storage.repositories.signals import NewSignal, SignalConfig
 from sightline.storage.unit_of_work import UnitOfWork
 
 _ENUMERATION_BATCH = 1_000
@@ -121,10 +121,11 @@ def ingest(
             scratch_dir=scratch.path,
             max_pixels=ctx.settings.ingest.max_pixels,
             limits=limits,
+            analyzers=ctx.analyzers.names,
         )
         work = [WorkItem(p.id, p.locator) for p in pending]
         results = runner.map_unordered(run_item, work, initializer=init_worker, initargs=(config,))
-        engine = engine or MatchingEngine(ctx, PdqIndexService(ctx))
+        engine = engine or MatchingEngine(ctx, IndexSet(ctx))
         recorder = _Recorder(
             ctx, job.id, case.id, device_label, engine, pending, started, on_progress
         )
@@ -274,9 +275,7 @@ class _Recorder:
         fault_point("ingest.batch.after_media")
         stored = list(new.values())
         uow.features.add_many([f for r in stored for f in _features(r, media_ids)])
-        uow.signals.add_many(
-            [(media_ids[r.media.sha256], PDQ_KIND, *r.pdq) for r in stored if r.pdq is not None]
-        )
+        uow.signals.add_many(_signals(uow, stored, media_ids))
         media_of = [media_ids[r.media.sha256] for r in results]
         uow.sightings.add_many(
             [self._sighting(r, m) for r, m in zip(results, media_of, strict=True)]
@@ -289,7 +288,11 @@ class _Recorder:
             ]
         )
         fault_point("ingest.batch.after_done")
-        fresh = {media_ids[r.media.sha256]: r.pdq[0] for r in stored if r.pdq is not None}
+        fresh: dict[str, dict[int, bytes]] = {}
+        for r in stored:
+            for signal in r.signals:
+                if signal.position == 0:
+                    fresh.setdefault(signal.kind, {})[media_ids[r.media.sha256]] = signal.value
         alerts = self._engine.match_in(uow, self._sighted(results, media_of, new), fresh)
         fault_point("ingest.batch.after_matching")
         if results:
@@ -313,9 +316,8 @@ class _Recorder:
                 md5=r.media.md5,
                 sha1=r.media.sha1,
                 sha256=r.media.sha256,
-                pdq=r.pdq[0] if r.pdq else None,
-                variants=r.pdq_variants,
                 new_media=new.get(r.media.sha256) is r,
+                queries=_queries(r),
             )
             for r, m in zip(results, media_of, strict=True)
         ]
@@ -344,6 +346,32 @@ class _Recorder:
                 **self._counts,
             )
         )
+
+
+def _queries(result: ItemResult) -> dict[str, tuple[bytes, ...]]:
+    """Per signal kind, the codes matching searches with: every variant of the item."""
+    out: dict[str, tuple[bytes, ...]] = {}
+    for variant in result.variants:
+        out[variant.signal.kind] = (*out.get(variant.signal.kind, ()), variant.signal.value)
+    return out
+
+
+def _signals(
+    uow: UnitOfWork, stored: Sequence[ItemResult], media_ids: dict[str, int]
+) -> list[NewSignal]:
+    """The signals of newly stored items, each linked to the configuration that made it."""
+    maker = {
+        (r.item_id, kind): SignalConfig(f.analyzer, f.version, f.params)
+        for r in stored
+        for f in r.features
+        for kind in f.emitted
+    }
+    ids = uow.signals.config_ids(maker.values())
+    return [
+        NewSignal(media_ids[r.media.sha256], s, ids.get(maker[(r.item_id, s.kind)].key))
+        for r in stored
+        for s in r.signals
+    ]
 
 
 def _features(result: ItemResult, media_ids: dict[str, int]) -> list[Feature]:

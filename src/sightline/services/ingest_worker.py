@@ -12,16 +12,14 @@ from __future__ import annotations
 import ctypes
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from sightline.analyzers.base import Analyzer, MediaInput
-from sightline.analyzers.pdq import DIHEDRAL_KEY
-from sightline.analyzers.registry import DEFAULT_ANALYZERS, create_analyzers
+from sightline.analyzers.registry import DEFAULT_ANALYZERS, AnalyzerSet
 from sightline.domain.models import FeatureStatus, NewMedia
+from sightline.domain.signals import IDENTITY_DIGEST, MEDIA_DIGESTS, MediaKind, Signal, Variant
 from sightline.errors import (
     AnalysisFailed,
     AnalyzerSkipped,
@@ -42,6 +40,13 @@ logger = logging.getLogger(__name__)
 THUMBNAIL_SIDE = 256
 # Errors that mean "this file cannot be taken at all", as opposed to one analyzer failing.
 _FATAL = (UnsupportedMedia, TruncatedMedia, DecompressionBomb, OversizedMetadata)
+# Why a file no enabled analyzer reads the content of is refused, by its detected kind.
+_UNSUPPORTED = {
+    MediaKind.VIDEO: "video files are not analysed by the enabled analyzers",
+    MediaKind.AUDIO: "audio files are not analysed by the enabled analyzers",
+    MediaKind.IMAGE: "images are not analysed by the enabled analyzers",
+    MediaKind.OTHER: "not an image format Sightline can read",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,19 +79,23 @@ class AnalyzedFeature:
     value: dict[str, Any]
     params: dict[str, Any]
     reason: str | None
+    # The kinds of the signals stored from this outcome (digests live on the media item).
+    emitted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ItemResult:
-    """A processed file, ready to be recorded."""
+    """A processed file, ready to be recorded.
+
+    ``signals`` are stored (every kind but the digests, which the media item carries);
+    ``variants`` are what matching searches with (for PDQ, the 8 rotations and mirrors).
+    """
 
     item_id: int
     media: NewMedia
     features: tuple[AnalyzedFeature, ...]
-    pdq: tuple[bytes, int] | None
-    # The 8 dihedral PDQ hashes (packed), for matching mirrored and rotated copies; empty
-    # when PDQ was skipped.
-    pdq_variants: tuple[bytes, ...] = ()
+    signals: tuple[Signal, ...] = ()
+    variants: tuple[Variant, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +117,7 @@ class Worker:
         self._blobs = EncryptedLocalBlobStore(
             config.media_dir, load_master_key(config.key_path), durable=False
         )
-        self._analyzers: list[Analyzer] = create_analyzers(config.analyzers)
+        self._analyzers = AnalyzerSet(config.analyzers)
         # Parsing a zip's directory once per process, not once per entry: an archive of
         # 100,000 entries would otherwise cost hours.
         self._archives = ArchiveCache()
@@ -135,34 +144,60 @@ class Worker:
     def _process_path(self, item_id: int, path: Path) -> ItemResult:
         media = MediaInput(path, max_pixels=self._config.max_pixels)
         try:
-            header = media.image_header()
-            media.working_luma()  # decode now: truncation is a failure of the whole item
-            features = tuple(self._run(analyzer, media) for analyzer in self._analyzers)
-            digests = _value(features, "crypto")
-            sha256 = str(digests["sha256"])
-            blob_id = self._blobs.blob_id_for(sha256, "original")
-            if not self._blobs.exists(blob_id):
-                self._blobs.put_file(blob_id, path)
-            thumb_id = self._blobs.blob_id_for(sha256, "thumbnail")
-            if not self._blobs.exists(thumb_id):
-                self._blobs.put_bytes(thumb_id, thumbnail_jpeg(media))
-            mime = Image.MIME.get(header.format) if header.format else None
-            media_facts = NewMedia(
-                sha256=sha256,
-                sha1=str(digests["sha1"]),
-                md5=str(digests["md5"]),
-                size=path.stat().st_size,
-                media_type="image",
-                mime_type=mime,
-                blob_id=blob_id,
-                thumbnail_blob_id=thumb_id,
+            kind = media.kind
+            if not self._analyzers.reads_content(kind):
+                raise UnsupportedMedia(_UNSUPPORTED.get(kind, _UNSUPPORTED[MediaKind.OTHER]))
+            media.decode()  # decode now: truncation is a failure of the whole item
+            analyzers = self._analyzers.for_media(kind)
+            features: list[AnalyzedFeature] = []
+            digests: dict[str, str] = {}
+            signals: list[Signal] = []
+            variants: list[Variant] = []
+            for analyzer in analyzers:
+                feature = self._run(analyzer, media)
+                made = (
+                    analyzer.signals(feature.value, media)
+                    if feature.status is FeatureStatus.OK
+                    else ()
+                )
+                digests.update((s.kind, s.value.hex()) for s in made if s.kind in MEDIA_DIGESTS)
+                kept = tuple(s for s in made if s.kind not in MEDIA_DIGESTS)
+                signals.extend(kept)
+                variants.extend(analyzer.variants(kept, media))
+                features.append(replace(feature, emitted=tuple(sorted({s.kind for s in kept}))))
+            if IDENTITY_DIGEST not in digests:
+                raise AnalysisFailed(f"no {IDENTITY_DIGEST} digest was computed")
+            media_facts = self._store(path, media, kind, digests)
+            return ItemResult(
+                item_id, media_facts, tuple(features), tuple(signals), tuple(variants)
             )
-            pdq = _pdq(features)
-            variants = media.derived.get(DIHEDRAL_KEY, []) if pdq else []
-            packed = tuple(v.to_bytes() for v in variants)
-            return ItemResult(item_id, media_facts, features, pdq, packed)
         finally:
             media.close()
+
+    def _store(
+        self, path: Path, media: MediaInput, kind: MediaKind, digests: dict[str, str]
+    ) -> NewMedia:
+        """Write the encrypted original and thumbnail; describe the media item."""
+        sha256 = digests[IDENTITY_DIGEST]
+        blob_id = self._blobs.blob_id_for(sha256, "original")
+        if not self._blobs.exists(blob_id):
+            self._blobs.put_file(blob_id, path)
+        thumb_id: str | None = None
+        thumbnail = thumbnail_jpeg(media) if kind is MediaKind.IMAGE else None
+        if thumbnail is not None:
+            thumb_id = self._blobs.blob_id_for(sha256, "thumbnail")
+            if not self._blobs.exists(thumb_id):
+                self._blobs.put_bytes(thumb_id, thumbnail)
+        return NewMedia(
+            sha256=sha256,
+            sha1=digests.get("sha1", ""),
+            md5=digests.get("md5", ""),
+            size=path.stat().st_size,
+            media_type=kind.value,
+            mime_type=media.mime_type,
+            blob_id=blob_id,
+            thumbnail_blob_id=thumb_id,
+        )
 
     def _run(self, analyzer: Analyzer, media: MediaInput) -> AnalyzedFeature:
         params = dict(analyzer.params())
@@ -181,20 +216,6 @@ class Worker:
         return AnalyzedFeature(
             analyzer.name, analyzer.version, FeatureStatus.OK, value, params, None
         )
-
-
-def _value(features: tuple[AnalyzedFeature, ...], name: str) -> dict[str, Any]:
-    for feature in features:
-        if feature.analyzer == name and feature.status is FeatureStatus.OK:
-            return feature.value
-    raise AnalysisFailed(f"analyzer {name!r} produced no value")
-
-
-def _pdq(features: tuple[AnalyzedFeature, ...]) -> tuple[bytes, int] | None:
-    for feature in features:
-        if feature.analyzer == "pdq" and feature.status is FeatureStatus.OK:
-            return bytes.fromhex(str(feature.value["hash"])), int(feature.value["quality"])
-    return None
 
 
 def thumbnail_jpeg(media: MediaInput) -> bytes:

@@ -2,8 +2,9 @@
 
 Like search, plus every enabled hash list, with each match explained (signal, distance,
 threshold, the list or the case), and the triage status the file would get: known-identified,
-known or new. A tool that cannot share the file sends its hashes only (MD5, SHA-1, SHA-256,
-PDQ); a PDQ sent alone is matched as given (its rotations cannot be derived from a hash).
+known or new. A tool that cannot share the file sends its hashes only (the digests, and any
+enabled binary hash by its kind's name, such as ``pdq``); a hash sent alone is matched as given
+(its rotations cannot be derived from a hash).
 
 Stored-media matches are filtered for the requester like a search (full, signal-only or left
 out; see :mod:`sightline.services.search`), and the status only counts what the requester is
@@ -21,11 +22,16 @@ import numpy as np
 
 from sightline.domain.audit import Requester
 from sightline.domain.models import ListEntryRef, ListKind, TriageStatus
+from sightline.domain.signals import MEDIA_DIGESTS, Signal, Variant
 from sightline.errors import InvalidInputError
-from sightline.features.hashes import PdqHash, normalize_digest
+from sightline.features.hashes import normalize_digest
 from sightline.services.context import AppContext
 from sightline.services.matching import MAX_LIST_THRESHOLD, MatchingEngine
 from sightline.services.search import Query, SearchResult, result_as_dict, search_query
+
+# The quality given to a hash sent without one: it was computed by the sender, who chose
+# to search with it.
+_SENT_QUALITY = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,26 +54,33 @@ class MatchResult:
     suppressed_by_negative_list: bool
 
 
-def query_from_hashes(
-    *,
-    md5: str | None = None,
-    sha1: str | None = None,
-    sha256: str | None = None,
-    pdq: str | None = None,
-) -> Query:
-    """Validate hashes sent by a tool into a query.
+def query_from_hashes(ctx: AppContext, **hashes: str | None) -> Query:
+    """Validate hashes sent by a tool into a query: digests and enabled binary kinds by name.
+
+    A binary hash sent alone is matched as given (its rotations cannot be derived from it).
 
     Raises:
-        InvalidInputError: no hash given, or one is malformed (the message says which).
+        InvalidInputError: no hash given, an unknown name, or a malformed value (the message
+            says which).
     """
+    binary = {k.name: k for k in ctx.binary_kinds()}
+    unknown = sorted(set(hashes) - set(MEDIA_DIGESTS) - set(binary))
+    if unknown:
+        raise InvalidInputError(
+            f"unknown hash {unknown[0]!r}; valid: {', '.join([*MEDIA_DIGESTS, *binary])}"
+        )
     digests = {
-        kind: normalize_digest(kind, value) if value else None
-        for kind, value in (("md5", md5), ("sha1", sha1), ("sha256", sha256))
+        kind: normalize_digest(kind, value) if (value := hashes.get(kind)) else None
+        for kind in MEDIA_DIGESTS
     }
-    variants = (PdqHash(pdq.strip(), 100),) if pdq else ()
+    variants = tuple(
+        Variant(Signal(name, kind.parse_hex(value), _SENT_QUALITY))
+        for name, kind in binary.items()
+        if (value := hashes.get(name))
+    )
     if not any(digests.values()) and not variants:
-        raise InvalidInputError("send at least one of md5, sha1, sha256, pdq")
-    return Query(digests["md5"], digests["sha1"], digests["sha256"], variants)
+        raise InvalidInputError(f"send at least one of {', '.join([*MEDIA_DIGESTS, *binary])}")
+    return Query(digests, variants, (), tuple(binary))
 
 
 def match_query(
@@ -92,12 +105,12 @@ def match_query(
         and (list_ids is None or h.entry.list_id in list_ids)
     ]
     negative = any(h.entry.list_kind is ListKind.NEGATIVE for h in hits)
-    if negative:
-        hits = [h for h in hits if h.signal != "pdq"]
-        query = Query(query.md5, query.sha1, query.sha256, (), (*query.notes, _SUPPRESSED))
+    if negative:  # exact (digest) hits stand; perceptual ones go
+        hits = [h for h in hits if h.signal in MEDIA_DIGESTS]
+        query = query.without_variants(_SUPPRESSED)
     result = search_query(
         ctx,
-        engine.media_index,
+        engine.indexes,
         query,
         requester=requester,
         started=started,
@@ -122,17 +135,21 @@ def _list_hits(ctx: AppContext, engine: MatchingEngine, query: Query) -> list[Li
     with ctx.uow() as uow:
         for exact, signal in uow.hashlists.by_digests(query.md5, query.sha1, query.sha256):
             out.append(ListMatch(exact, signal, 0, None))
-        if query.variants:
-            codes = np.stack([v.to_array() for v in query.variants])
+        for kind in ctx.binary_kinds():
+            index = engine.indexes.lists(kind.name)
+            mine = [v.signal.value for v in query.variants if v.signal.kind == kind.name]
+            if index is None or not mine:
+                continue
+            codes = np.frombuffer(b"".join(mine), dtype=np.uint8).reshape(len(mine), -1)
             best: dict[int, int] = {}
-            for hits in engine.list_index.search(codes, MAX_LIST_THRESHOLD):
+            for hits in index.search(codes, MAX_LIST_THRESHOLD):
                 for hit in hits:
                     best[hit.id] = min(hit.distance, best.get(hit.id, hit.distance))
             refs = uow.hashlists.refs(best)
             for entry_id, distance in sorted(best.items(), key=lambda kv: kv[1]):
                 ref = refs.get(entry_id)  # None: deleted since this index last caught up
-                if ref is not None and distance <= ref.pdq_threshold:
-                    out.append(ListMatch(ref, "pdq", distance, ref.pdq_threshold))
+                if ref is not None and distance <= ref.threshold:
+                    out.append(ListMatch(ref, kind.name, distance, ref.threshold))
     return out
 
 

@@ -29,9 +29,9 @@ from sightline.domain.models import (
     ListKind,
     TriageStatus,
 )
-from sightline.features.hashes import PDQ_KIND
+from sightline.domain.signals import MEDIA_DIGESTS, SignalKind
 from sightline.services.context import AppContext
-from sightline.services.pdq_index import ListSignals, PdqIndexService
+from sightline.services.signal_index import IndexSet, SignalIndexService
 from sightline.storage.repositories.matching import NewAlert, NewMatch
 from sightline.storage.unit_of_work import UnitOfWork
 
@@ -47,24 +47,20 @@ MAX_LIST_THRESHOLD = 31
 
 @dataclass(frozen=True, slots=True)
 class Sighted:
-    """One item sighted in one case: what matching needs to know about it."""
+    """One item sighted in one case: what matching needs to know about it.
+
+    ``queries`` holds, per binary signal kind, the codes to search: every variant of the
+    item's value where they are known (at ingest: PDQ's 8 rotations and mirrors), else the
+    stored value itself.
+    """
 
     case_id: int
     media_id: int
     md5: str
     sha1: str
     sha256: str
-    pdq: bytes | None
     new_media: bool
-    # The 8 dihedral variants of ``pdq`` when known (ingest); stored items have only ``pdq``.
-    variants: tuple[bytes, ...] = ()
-
-    @property
-    def queries(self) -> tuple[bytes, ...]:
-        """The codes to search: every variant, or the plain hash."""
-        if self.variants:
-            return self.variants
-        return () if self.pdq is None else (self.pdq,)
+    queries: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,17 +68,26 @@ class ItemMatches:
     """What one item matched."""
 
     lists: list[tuple[ListEntryRef, str, int]] = field(default_factory=list)
-    near: list[tuple[int, int]] = field(default_factory=list)  # (other media id, distance)
+    # (other media id, signal kind, distance)
+    near: list[tuple[int, str, int]] = field(default_factory=list)
     negative: bool = False
+
+    @property
+    def near_ids(self) -> set[int]:
+        """The other media items it is a near-duplicate of, by any signal."""
+        return {other for other, _, _ in self.near}
 
 
 class MatchingEngine:
-    """Matches sightings; holds the media and hash-list PDQ indexes of this process."""
+    """Matches sightings against the binary indexes of every enabled signal kind."""
 
-    def __init__(self, ctx: AppContext, media_index: PdqIndexService) -> None:
+    def __init__(self, ctx: AppContext, indexes: IndexSet) -> None:
         self._ctx = ctx
-        self.media_index = media_index
-        self.list_index = PdqIndexService(ctx, ListSignals())
+        self.indexes = indexes
+
+    def refresh(self) -> None:
+        """Catch every index up with what other writers committed."""
+        self.indexes.refresh()
 
     def match_sightings(self, sighted: Sequence[Sighted]) -> int:
         """Match, triage and alert a batch of sightings in one transaction; returns alerts."""
@@ -95,7 +100,7 @@ class MatchingEngine:
         self,
         uow: UnitOfWork,
         sighted: Sequence[Sighted],
-        fresh: Mapping[int, bytes] | None = None,
+        fresh: Mapping[str, Mapping[int, bytes]] | None = None,
     ) -> int:
         """Match, triage and alert ``sighted`` inside the caller's transaction; returns alerts.
 
@@ -106,9 +111,9 @@ class MatchingEngine:
         Args:
             uow: The open unit of work; the caller commits.
             sighted: The sightings to match.
-            fresh: PDQ codes of media inserted in this uncommitted transaction, by media id.
-                The media index only sees committed signals, so near-duplicates within the
-                batch are found by comparing against these directly.
+            fresh: per signal kind, the codes of media inserted in this uncommitted
+                transaction, by media id. The indexes only see committed signals, so
+                near-duplicates within the batch are found by comparing against these.
         """
         if not sighted:
             return 0
@@ -127,12 +132,23 @@ class MatchingEngine:
         wanted = sorted(set(media_ids))
         if not wanted:
             return RematchReport(0, 0, 0)
+        listed = [
+            k.name for k in self._ctx.binary_kinds() if self.indexes.lists(k.name) is not None
+        ]
         with self._ctx.uow() as uow:
             media = uow.media.get_many(wanted)
-            codes = uow.signals.codes_of(PDQ_KIND, wanted)
+            codes = {kind: uow.signals.codes_of(kind, wanted) for kind in listed}
             cases = uow.triage.cases_of(wanted)
         sighted = [
-            Sighted(0, m.id, m.md5, m.sha1, m.sha256, codes.get(m.id), new_media=False)
+            Sighted(
+                0,
+                m.id,
+                m.md5,
+                m.sha1,
+                m.sha256,
+                new_media=False,
+                queries={k: (c[m.id],) for k, c in codes.items() if m.id in c},
+            )
             for m in media.values()
         ]
         with self._ctx.uow() as uow:
@@ -175,34 +191,39 @@ class MatchingEngine:
     def _perceptual_list_hits(
         self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
     ) -> None:
-        best = _search_best(self.list_index, sighted, MAX_LIST_THRESHOLD)
-        refs = uow.hashlists.refs(e for hits in best.values() for e in hits)
-        for media_id, hits in best.items():
-            for entry_id, distance in hits.items():
-                ref = refs.get(entry_id)
-                if ref is not None and distance <= ref.pdq_threshold:
-                    found[media_id].lists.append((ref, "pdq", distance))
+        for kind in self._ctx.binary_kinds():
+            index = self.indexes.lists(kind.name)
+            if index is None:
+                continue
+            best = _search_best(index, kind.name, sighted, MAX_LIST_THRESHOLD)
+            refs = uow.hashlists.refs(e for hits in best.values() for e in hits)
+            for media_id, hits in best.items():
+                for entry_id, distance in hits.items():
+                    ref = refs.get(entry_id)
+                    if ref is not None and distance <= ref.threshold:
+                        found[media_id].lists.append((ref, kind.name, distance))
 
     def _perceptual_media_hits(
         self,
         uow: UnitOfWork,
         sighted: Sequence[Sighted],
         found: dict[int, ItemMatches],
-        fresh: Mapping[int, bytes],
+        fresh: Mapping[str, Mapping[int, bytes]],
     ) -> None:
         candidates = [s for s in sighted if not found[s.media_id].negative]
-        threshold = self._ctx.settings.match.pdq_threshold
-        best = _search_best(self.media_index, candidates, threshold)
-        owners = uow.signals.media_ids(i for hits in best.values() for i in hits)
-        fresh_hits = _fresh_hits(candidates, fresh, threshold)
-        for s in candidates:
-            nearest = dict(fresh_hits.get(s.media_id, {}))
-            for signal_id, distance in best.get(s.media_id, {}).items():
-                other = owners.get(signal_id)
-                if other is not None:
-                    nearest[other] = min(distance, nearest.get(other, distance))
-            nearest.pop(s.media_id, None)
-            found[s.media_id].near.extend(nearest.items())
+        for kind in self._ctx.binary_kinds():
+            threshold = _threshold(kind)
+            best = _search_best(self.indexes.media(kind.name), kind.name, candidates, threshold)
+            owners = uow.signals.media_ids(i for hits in best.values() for i in hits)
+            fresh_hits = _fresh_hits(kind.name, candidates, fresh.get(kind.name, {}), threshold)
+            for s in candidates:
+                nearest = dict(fresh_hits.get(s.media_id, {}))
+                for signal_id, distance in best.get(s.media_id, {}).items():
+                    other = owners.get(signal_id)
+                    if other is not None:
+                        nearest[other] = min(distance, nearest.get(other, distance))
+                nearest.pop(s.media_id, None)
+                found[s.media_id].near.extend((o, kind.name, d) for o, d in nearest.items())
 
     # -- recording ------------------------------------------------------------------------
 
@@ -210,17 +231,18 @@ class MatchingEngine:
         self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
     ) -> int:
         matches: list[NewMatch] = []
-        threshold = self._ctx.settings.match.pdq_threshold
+        kinds = {k.name: k for k in self._ctx.binary_kinds()}
         for s in sighted:
             item = found[s.media_id]
             for ref, signal, distance in item.lists:
-                limit = ref.pdq_threshold if signal == "pdq" else None
+                limit = ref.threshold if signal in kinds else None
                 matches.append(NewMatch(s.media_id, signal, distance, limit, entry_id=ref.id))
-            for other, distance in item.near:
+            for other, signal, distance in item.near:
                 # One record per pair, from the newer item to the older one.
                 if other < s.media_id:
+                    limit = _threshold(kinds[signal])
                     matches.append(
-                        NewMatch(s.media_id, "pdq", distance, threshold, target_media_id=other)
+                        NewMatch(s.media_id, signal, distance, limit, target_media_id=other)
                     )
         new = uow.matches.add_many(matches)
         entry_ids = [m.entry_id for m in new if m.entry_id is not None]
@@ -240,19 +262,19 @@ class MatchingEngine:
     def _triage(
         self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
     ) -> None:
-        near_ids = {other for item in found.values() for other, _ in item.near}
+        near_ids = {other for item in found.values() for other in item.near_ids}
         cases = uow.triage.cases_of(near_ids | {s.media_id for s in sighted if not s.new_media})
         scopes = uow.cases.scopes({c for cs in cases.values() for c in cs} | _case_ids(sighted))
         rows: list[CaseTriage] = []
         for s in sighted:
             item = found[s.media_id]
-            older = [other for other, _ in item.near if other < s.media_id]
+            older = [other for other in item.near_ids if other < s.media_id]
             status, reason = _list_status(item)
             if status is None and self._known_to(s, older, cases, scopes):
                 status, reason = TriageStatus.KNOWN, "matches stored material"
             if status is None:
                 status = TriageStatus.NEW
-            in_case = [other for other, _ in item.near if s.case_id in cases.get(other, set())]
+            in_case = [other for other in item.near_ids if s.case_id in cases.get(other, set())]
             stack = min([s.media_id, *in_case])
             rows.append(CaseTriage(s.case_id, s.media_id, status, stack, reason))
         uow.triage.put(rows)
@@ -283,7 +305,7 @@ class MatchingEngine:
         pairs: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
         for s in sighted:
             pairs[s.media_id].append((s.media_id, "sha256", 0))  # the same file elsewhere
-            pairs[s.media_id].extend((other, "pdq", d) for other, d in found[s.media_id].near)
+            pairs[s.media_id].extend(found[s.media_id].near)
         cases = uow.triage.cases_of({m for v in pairs.values() for m, _, _ in v})
         owner = uow.cases.owners(
             {s.case_id for s in sighted} | {c for cs in cases.values() for c in cs}
@@ -325,11 +347,20 @@ class MatchingEngine:
         return uow.alerts.add_many(alerts)
 
 
+def _threshold(kind: SignalKind) -> int:
+    """A binary kind's match distance (every binary kind declares one)."""
+    return kind.threshold if kind.threshold is not None else 0
+
+
+def _query_rows(kind: str, sighted: Sequence[Sighted]) -> list[tuple[int, bytes]]:
+    return [(s.media_id, code) for s in sighted for code in s.queries.get(kind, ())]
+
+
 def _search_best(
-    index: PdqIndexService, sighted: Sequence[Sighted], radius: int
+    index: SignalIndexService, kind: str, sighted: Sequence[Sighted], radius: int
 ) -> dict[int, dict[int, int]]:
     """Media id -> {stored id: smallest distance over the item's query variants}."""
-    rows = [(s.media_id, code) for s in sighted for code in s.queries]
+    rows = _query_rows(kind, sighted)
     if not rows:
         return {}
     codes = np.frombuffer(b"".join(code for _, code in rows), dtype=np.uint8)
@@ -343,14 +374,14 @@ def _search_best(
 
 
 def _fresh_hits(
-    sighted: Sequence[Sighted], fresh: Mapping[int, bytes], radius: int
+    kind: str, sighted: Sequence[Sighted], fresh: Mapping[int, bytes], radius: int
 ) -> dict[int, dict[int, int]]:
     """Media id -> {fresh media id: smallest distance}, by brute force over a batch's codes.
 
     A batch holds at most a few hundred new codes, so comparing every query variant with
     every one of them (a popcount of their XOR) costs well under a millisecond.
     """
-    rows = [(s.media_id, code) for s in sighted for code in s.queries]
+    rows = _query_rows(kind, sighted)
     if not rows or not fresh:
         return {}
     ids = list(fresh)
@@ -370,8 +401,8 @@ def _filter_list_hits(item: ItemMatches) -> None:
     """Drop disabled lists and quarantined entries; a negative hit drops perceptual ones."""
     item.lists = [h for h in item.lists if h[0].list_enabled and not h[0].quarantined]
     item.negative = any(h[0].list_kind is ListKind.NEGATIVE for h in item.lists)
-    if item.negative:
-        item.lists = [h for h in item.lists if h[1] != "pdq"]
+    if item.negative:  # exact (digest) hits stand; perceptual ones go
+        item.lists = [h for h in item.lists if h[1] in MEDIA_DIGESTS]
 
 
 def _case_ids(sighted: Sequence[Sighted]) -> set[int]:

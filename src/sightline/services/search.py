@@ -20,23 +20,22 @@ from pathlib import Path
 
 import numpy as np
 
-from sightline.analyzers.base import MediaInput
-from sightline.analyzers.crypto import file_digests
-from sightline.analyzers.pdq import DIHEDRAL_ORDER, dihedral_hashes
+from sightline.analyzers.base import Analyzer, MediaInput
 from sightline.domain.access import Action
 from sightline.domain.audit import Requester
+from sightline.domain.disclosure import Visibility, disclose, match_visibility
 from sightline.domain.models import MediaItem, SightingLocation
+from sightline.domain.signals import MEDIA_DIGESTS, Signal, SignalKind, ValueType, Variant
 from sightline.errors import AnalysisFailed
-from sightline.features.hashes import PdqHash
 from sightline.services.audit import record_request
 from sightline.services.context import AppContext
-from sightline.services.pdq_index import PdqIndexService
+from sightline.services.signal_index import IndexSet
 from sightline.storage.repositories.media import MatchedCase
 from sightline.storage.unit_of_work import UnitOfWork
 
-FULL = "full"
+FULL = Visibility.FULL.value
 """A match the requester may see the sightings of."""
-SIGNAL_ONLY = "signal-only"
+SIGNAL_ONLY = Visibility.SIGNAL_ONLY.value
 """A match the requester may only know exists: agency code and case reference, nothing else."""
 
 
@@ -60,27 +59,49 @@ class SearchMatch:
     @property
     def visibility(self) -> str:
         """``full`` or ``signal-only``."""
-        return FULL if self.locations or not self.restricted else SIGNAL_ONLY
+        seen = match_visibility(
+            full_places=bool(self.locations), signal_places=bool(self.restricted)
+        )
+        return seen.value
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """What is searched: digests (any may be missing) and PDQ variants (may be empty).
+    """What is searched: digests (any may be missing) and binary-hash variants (may be none).
 
-    A query built from a file carries all three digests and the 8 dihedral PDQ variants; a
-    forensic tool that cannot share the file sends only the hashes it has.
+    A query built from a file carries every digest and every variant of each binary signal
+    (for PDQ, its 8 rotations and mirrors); a forensic tool that cannot share the file sends
+    only the hashes it has.
     """
 
-    md5: str | None
-    sha1: str | None
-    sha256: str | None
-    variants: tuple[PdqHash, ...]
+    digests: Mapping[str, str | None]
+    variants: tuple[Variant, ...]
     notes: tuple[str, ...] = ()
+    # The binary kinds the query was built for (reported even when it has no value of one).
+    kinds: tuple[str, ...] = ()
 
     @property
-    def digests(self) -> dict[str, str | None]:
-        """The digests by name."""
-        return {"md5": self.md5, "sha1": self.sha1, "sha256": self.sha256}
+    def md5(self) -> str | None:
+        """The MD5 digest, if known."""
+        return self.digests.get("md5")
+
+    @property
+    def sha1(self) -> str | None:
+        """The SHA-1 digest, if known."""
+        return self.digests.get("sha1")
+
+    @property
+    def sha256(self) -> str | None:
+        """The SHA-256 digest, if known."""
+        return self.digests.get("sha256")
+
+    def signal(self, kind: str) -> Signal | None:
+        """The query's own value of a binary kind (its first variant), if any."""
+        return next((v.signal for v in self.variants if v.signal.kind == kind), None)
+
+    def without_variants(self, note: str) -> Query:
+        """The same query with exact digests only, and a note saying why."""
+        return Query(self.digests, (), (*self.notes, note), self.kinds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,45 +112,87 @@ class SearchResult:
     matches: tuple[SearchMatch, ...]
     elapsed_ms: float = field(default=0.0)
 
-    @property
-    def pdq(self) -> PdqHash | None:
-        """The query's own PDQ hash (the first variant), if any."""
-        return self.query.variants[0] if self.query.variants else None
+
+def _searchable(analyzer: Analyzer) -> bool:
+    """Whether the analyzer emits what a search looks up: digests or binary hashes."""
+    return any(k.value_type is ValueType.DIGEST or k.value_type.binary for k in analyzer.emits)
 
 
 def query_from_file(ctx: AppContext, path: Path) -> Query:
-    """Hash a file the way ingest does, plus the 8 rotations and mirrors of its PDQ."""
-    digests = file_digests(path)
-    notes: list[str] = []
-    variants: list[PdqHash] = []
+    """Compute a file's signals the way ingest does, with every variant of each binary one."""
     media = MediaInput(path, max_pixels=ctx.settings.ingest.max_pixels)
+    notes: list[str] = []
+    digests: dict[str, str | None] = {}
+    variants: list[Variant] = []
     try:
-        variants = dihedral_hashes(media)
-    except AnalysisFailed as exc:
-        notes.append(f"no perceptual search: {exc.message}")
+        for analyzer in filter(_searchable, ctx.analyzers):
+            try:
+                made = _query_variants(analyzer, media)
+            except AnalysisFailed as exc:
+                notes += [f"no {k.search_label} search: {exc.message}" for k in _binary(analyzer)]
+                continue
+            digests.update(
+                (v.signal.kind, v.signal.value.hex())
+                for v in made
+                if v.signal.kind in MEDIA_DIGESTS
+            )
+            variants += [v for v in made if v.signal.kind not in MEDIA_DIGESTS]
     finally:
         media.close()
-    min_quality = ctx.settings.match.pdq_min_quality
-    if variants and variants[0].quality < min_quality:
-        notes.append(
-            f"no perceptual search: PDQ quality {variants[0].quality} is below {min_quality}"
-        )
-        variants = []
-    return Query(digests["md5"], digests["sha1"], digests["sha256"], tuple(variants), tuple(notes))
+    kept = _usable(ctx.signal_kinds, variants, notes)
+    kinds = tuple(k.name for k in ctx.binary_kinds())
+    return Query(digests, tuple(kept), tuple(notes), kinds)
+
+
+def _binary(analyzer: Analyzer) -> list[SignalKind]:
+    return [k for k in analyzer.emits if k.value_type.binary]
+
+
+def _query_variants(analyzer: Analyzer, media: MediaInput) -> Sequence[Variant]:
+    """Every variant the analyzer gives the query, whatever its quality (checked after).
+
+    Raises:
+        AnalysisFailed: the analyzer cannot read this file (its kind is not one it reads,
+            or the content is unreadable).
+    """
+    if not analyzer.accepts(media.kind):
+        accepted = ", ".join(sorted(analyzer.media_kinds))
+        raise AnalysisFailed(f"{analyzer.name} reads {accepted} files, not {media.kind} files")
+    return analyzer.query(media)
+
+
+def _usable(
+    kinds: Mapping[str, SignalKind], variants: Sequence[Variant], notes: list[str]
+) -> list[Variant]:
+    """Variants whose kind is searched and whose quality reaches the kind's minimum."""
+    kept: list[Variant] = []
+    for name in dict.fromkeys(v.signal.kind for v in variants):
+        kind = kinds.get(name)
+        mine = [v for v in variants if v.signal.kind == name]
+        if kind is None or not kind.value_type.binary:
+            continue
+        quality, floor = mine[0].signal.quality, kind.min_quality
+        if quality is not None and floor is not None and quality < floor:
+            notes.append(
+                f"no {kind.search_label} search: {kind.label} quality {quality} is below {floor}"
+            )
+            continue
+        kept += mine
+    return kept
 
 
 def search_file(
-    ctx: AppContext, index: PdqIndexService, path: Path, *, requester: Requester
+    ctx: AppContext, indexes: IndexSet, path: Path, *, requester: Requester
 ) -> SearchResult:
     """Search the store for the file at ``path`` (audited as a search)."""
     started = time.perf_counter()
     query = query_from_file(ctx, path)
-    return search_query(ctx, index, query, requester=requester, started=started)
+    return search_query(ctx, indexes, query, requester=requester, started=started)
 
 
 def search_query(
     ctx: AppContext,
-    index: PdqIndexService,
+    indexes: IndexSet,
     query: Query,
     *,
     requester: Requester,
@@ -144,9 +207,8 @@ def search_query(
     query's hashes).
     """
     started = time.perf_counter() if started is None else started
-    threshold = ctx.settings.match.pdq_threshold
-    perceptual = _perceptual(index, query.variants, threshold)
-    matches = _assemble(ctx, query.digests, perceptual, threshold, requester)
+    evidence = _perceptual(ctx, indexes, query.variants)
+    matches = _assemble(ctx, query.digests, evidence, requester)
     restricted = sum(1 for m in matches if m.visibility == SIGNAL_ONLY)
     with ctx.uow() as uow:
         counts = {"media_matches": len(matches), **(detail or {})}
@@ -157,37 +219,59 @@ def search_query(
     return SearchResult(query, matches, (time.perf_counter() - started) * 1000)
 
 
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """The best evidence one signal kind gives for one stored item."""
+
+    kind: SignalKind
+    distance: int
+    transform: str
+
+
 def _perceptual(
-    index: PdqIndexService, variants: Sequence[PdqHash], threshold: int
-) -> dict[int, tuple[int, str]]:
-    """Signal id -> (best distance, variant name)."""
-    if not variants:
-        return {}
-    codes = np.stack([v.to_array() for v in variants])
-    best: dict[int, tuple[int, str]] = {}
-    # A hashes-only query has one variant (the hash as sent); a file query has all eight.
-    for name, hits in zip(DIHEDRAL_ORDER, index.search(codes, threshold), strict=False):
-        for hit in hits:
-            if hit.id not in best or hit.distance < best[hit.id][0]:
-                best[hit.id] = (hit.distance, name)
-    return best
+    ctx: AppContext, indexes: IndexSet, variants: Sequence[Variant]
+) -> dict[str, dict[int, _Hit]]:
+    """Per binary kind: stored signal id -> best hit over the query's variants."""
+    found: dict[str, dict[int, _Hit]] = {}
+    for kind in ctx.binary_kinds():
+        mine = [v for v in variants if v.signal.kind == kind.name]
+        if not mine:
+            continue
+        codes = np.frombuffer(b"".join(v.signal.value for v in mine), dtype=np.uint8)
+        hits = indexes.media(kind.name).search(codes.reshape(len(mine), -1), kind.threshold or 0)
+        best: dict[int, _Hit] = {}
+        for variant, row in zip(mine, hits, strict=True):
+            for hit in row:
+                if hit.id not in best or hit.distance < best[hit.id].distance:
+                    best[hit.id] = _Hit(kind, hit.distance, variant.transform)
+        found[kind.name] = best
+    return found
+
+
+def _by_media(uow: UnitOfWork, evidence: dict[str, dict[int, _Hit]]) -> dict[int, list[_Hit]]:
+    """Media id -> its best hit per kind, in the kinds' order."""
+    owners = uow.signals.media_ids(i for hits in evidence.values() for i in hits)
+    out: dict[int, dict[str, _Hit]] = {}
+    for kind, hits in evidence.items():
+        for signal_id, hit in hits.items():
+            media_id = owners.get(signal_id)
+            if media_id is None:
+                continue
+            known = out.setdefault(media_id, {}).get(kind)
+            if known is None or hit.distance < known.distance:
+                out[media_id][kind] = hit
+    return {m: list(hits.values()) for m, hits in out.items()}
 
 
 def _assemble(
     ctx: AppContext,
-    digests: dict[str, str | None],
-    perceptual: dict[int, tuple[int, str]],
-    threshold: int,
+    digests: Mapping[str, str | None],
+    evidence: dict[str, dict[int, _Hit]],
     requester: Requester,
 ) -> tuple[SearchMatch, ...]:
     with ctx.uow() as uow:
-        exact = uow.media.by_digests(**digests)
-        signal_media = uow.signals.media_ids(perceptual)
-        by_media: dict[int, tuple[int, str]] = {}
-        for signal_id, (distance, variant) in perceptual.items():
-            media_id = signal_media[signal_id]
-            if media_id not in by_media or distance < by_media[media_id][0]:
-                by_media[media_id] = (distance, variant)
+        exact = uow.media.by_digests(**{k: digests.get(k) for k in MEDIA_DIGESTS})
+        by_media = _by_media(uow, evidence)
         candidates = {m.id for m in exact} | set(by_media)
         locations, restricted = _visible(uow, candidates, requester)
         if requester.access is not None:  # an item seen nowhere the requester may know of
@@ -196,23 +280,31 @@ def _assemble(
     matches: list[SearchMatch] = []
     exact_ids = {m.id for m in exact}
     for media_id, media in items.items():
-        signals = tuple(k for k in ("sha256", "sha1", "md5") if getattr(media, k) == digests[k])
-        if media_id in by_media:
-            signals += ("pdq",)
-        distance, variant = by_media.get(media_id, (0, "original"))
+        signals = tuple(
+            k for k in reversed(MEDIA_DIGESTS) if digests.get(k) and getattr(media, k) == digests[k]
+        )
+        hits = by_media.get(media_id, [])
+        signals += tuple(h.kind.name for h in hits)
+        first = hits[0] if hits else None
         matches.append(
             SearchMatch(
                 media=media,
                 signals=signals,
-                distance=0 if media_id in exact_ids else distance,
-                threshold=threshold if "pdq" in signals else None,
-                transform=None if media_id in exact_ids or variant == "original" else variant,
+                distance=0 if media_id in exact_ids or first is None else first.distance,
+                threshold=first.kind.threshold if first is not None else None,
+                transform=_transform(media_id in exact_ids, first),
                 locations=tuple(locations.get(media_id, [])),
                 restricted=tuple(restricted.get(media_id, [])),
             )
         )
     matches.sort(key=lambda m: (m.visibility != FULL, m.distance, m.media.id))
     return tuple(matches)
+
+
+def _transform(exact: bool, hit: _Hit | None) -> str | None:
+    if exact or hit is None or hit.transform == "original":
+        return None
+    return hit.transform
 
 
 def _visible(
@@ -228,13 +320,20 @@ def _visible(
 
 
 def result_as_dict(result: SearchResult) -> dict[str, object]:
-    """A JSON-ready view of a search result (used by the CLI's --json and the API)."""
+    """A JSON-ready view of a search result (used by the CLI's --json and the API).
+
+    The query shows each digest and, per binary kind, its hash and quality under the kind's
+    name (``pdq``, ``pdq_quality``).
+    """
+    query: dict[str, object] = {k: result.query.digests.get(k) for k in MEDIA_DIGESTS}
+    for kind in dict.fromkeys(
+        [*result.query.kinds, *(v.signal.kind for v in result.query.variants)]
+    ):
+        own = result.query.signal(kind)
+        query[kind] = own.value.hex() if own is not None else None
+        query[f"{kind}_quality"] = own.quality if own is not None else None
     return {
-        "query": {
-            **result.query.digests,
-            "pdq": result.pdq.hex if result.pdq else None,
-            "pdq_quality": result.pdq.quality if result.pdq else None,
-        },
+        "query": query,
         "notes": list(result.query.notes),
         "elapsed_ms": round(result.elapsed_ms, 3),
         "matches": [_match_as_dict(m) for m in result.matches],
@@ -242,33 +341,42 @@ def result_as_dict(result: SearchResult) -> dict[str, object]:
 
 
 def _match_as_dict(match: SearchMatch) -> dict[str, object]:
-    full = match.visibility == FULL
-    return {
-        "visibility": match.visibility,
-        "media_id": match.media.id if full else None,
-        "sha256": match.media.sha256 if full else None,
-        "signals": list(match.signals),
-        "distance": match.distance if full else None,
-        "threshold": match.threshold if full else None,
-        "transform": match.transform if full else None,
-        "sightings": [
+    visibility = Visibility(match.visibility)
+    shown = disclose(
+        visibility,
+        {
+            "visibility": match.visibility,
+            "media_id": match.media.id,
+            "sha256": match.media.sha256,
+            "signals": list(match.signals),
+            "distance": match.distance,
+            "threshold": match.threshold,
+            "transform": match.transform,
+        },
+    )
+    sightings = [
+        disclose(
+            Visibility.FULL,
             {
                 "visibility": FULL,
                 "agency": loc.agency_code,
                 "case": loc.case_reference,
                 "original_path": loc.original_path,
                 "device": loc.device_label,
-            }
-            for loc in match.locations
-        ]
-        + [
+            },
+        )
+        for loc in match.locations
+    ] + [
+        disclose(
+            Visibility.SIGNAL_ONLY,
             {
                 "visibility": SIGNAL_ONLY,
                 "agency": case.agency_code,
                 "case": case.case_reference,
                 "original_path": None,
                 "device": None,
-            }
-            for case in match.restricted
-        ],
-    }
+            },
+        )
+        for case in match.restricted
+    ]
+    return {**shown, "sightings": sightings}

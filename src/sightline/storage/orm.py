@@ -142,19 +142,46 @@ class FeatureRow(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
-class BinarySignalRow(Base):
-    """A packed binary hash (PDQ) of a media item; its id is the index id."""
+class SignalConfigRow(Base):
+    """How a family of signals was made: analyzer, version and parameters, stored once.
 
-    __tablename__ = "binary_signals"
+    Every signal row points here instead of repeating the parameters, so a video's thousand
+    frame hashes cost one small integer each, and "which signals did version 1 make" is one
+    indexed lookup. ``params_sha256`` is the digest of the canonical JSON of ``params``.
+    """
+
+    __tablename__ = "signal_configs"
+    __table_args__ = (UniqueConstraint("analyzer", "version", "params_sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    analyzer: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    params_sha256: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]]
+
+
+class SignalRow(Base):
+    """One signal of one media item; its id is the index id (docs/adr/0013).
+
+    Any number per item and kind: ``position`` orders a sequence (the frames of a video,
+    0 for a single value) and ``time_ms`` places it in the recording. ``code`` holds compact
+    bytes (a packed binary hash, float32 vector bytes); a large value (local features) lives
+    in the blob store under ``blob_id`` instead. Never JSON.
+    """
+
+    __tablename__ = "signals"
     __table_args__ = (
-        UniqueConstraint("media_id", "kind"),
-        Index("ix_binary_signals_kind_id", "kind", "id"),
+        UniqueConstraint("media_id", "kind", "position"),
+        Index("ix_signals_kind_id", "kind", "id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     media_id: Mapped[int] = mapped_column(ForeignKey("media_items.id"))
     kind: Mapped[str] = mapped_column(String(32))
-    code: Mapped[bytes] = mapped_column(LargeBinary)
-    quality: Mapped[int] = mapped_column(Integer)
+    config_id: Mapped[int | None] = mapped_column(ForeignKey("signal_configs.id"))
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    time_ms: Mapped[int | None] = mapped_column(BigInteger)
+    quality: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[bytes | None] = mapped_column(LargeBinary)
+    blob_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class IngestJobRow(Base):

@@ -25,9 +25,9 @@ from sightline.storage.repositories.media import (
     FeatureRepository,
     MediaRepository,
     SightingRepository,
-    SignalRepository,
 )
 from sightline.storage.repositories.media_access import MediaAccessRepository
+from sightline.storage.repositories.signals import SignalRepository
 from sightline.storage.repositories.users import (
     ApiTokenRepository,
     UserRepository,

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from sightline.api.deps import ContextDep, EngineDep, IndexDep
+from sightline.api.deps import ContextDep, IndexDep
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -44,7 +44,7 @@ def live() -> Live:
     response_model=Ready,
     responses={503: {"model": Ready, "description": "Not ready: index stale or DB down."}},
 )
-def ready(ctx: ContextDep, index: IndexDep, engine: EngineDep) -> JSONResponse:
+def ready(ctx: ContextDep, index: IndexDep) -> JSONResponse:
     """Ready when the database answers and both PDQ indexes (media, hash lists) are fresh."""
     try:
         with ctx.engine.connect() as connection:
@@ -52,9 +52,11 @@ def ready(ctx: ContextDep, index: IndexDep, engine: EngineDep) -> JSONResponse:
         database = True
     except Exception:  # any database failure means "not ready", never a 500
         database = False
-    status = index.status() if database else None
-    lists = engine.list_index.status() if database else None
-    is_ready = bool(database and status and status.ready and lists and lists.ready)
+    groups = index.statuses() if database else {}
+    media, listed = groups.get("media", []), groups.get("lists", [])
+    status = media[0] if media else None
+    lists = listed[0] if listed else None
+    is_ready = database and all(s.ready for s in [*media, *listed])
     body = Ready(
         status="ready" if is_ready else "stale" if database else "unavailable",
         database=database,

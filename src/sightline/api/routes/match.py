@@ -79,7 +79,7 @@ def match(
         with uploaded_file(ctx, request, file) as path:
             query = query_from_file(ctx, path)
     else:
-        query = query_from_hashes(md5=md5, sha1=sha1, sha256=sha256, pdq=pdq)
+        query = query_from_hashes(ctx, md5=md5, sha1=sha1, sha256=sha256, pdq=pdq)
     result = match_query(ctx, engine, query, requester=requester, list_ids=list_ids)
     return MatchResponse.model_validate(match_as_dict(result))
 

@@ -1,13 +1,13 @@
-"""Media items, sightings, features and binary signals."""
+"""Media items, sightings and features (signals: ``repositories/signals.py``)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, not_, or_, select
+from sqlalchemy import func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from sightline.domain.access import CaseFilter
@@ -20,15 +20,13 @@ from sightline.domain.models import (
 )
 from sightline.storage.orm import (
     AgencyRow,
-    BinarySignalRow,
     CaseRow,
     FeatureRow,
-    IndexRemovalRow,
     MediaRow,
     SightingRow,
     utcnow,
 )
-from sightline.storage.repositories._concurrent import insert_ignoring, open_writers
+from sightline.storage.repositories._concurrent import insert_ignoring
 from sightline.storage.repositories.catalog import case_scope_clause
 
 _CHUNK = 5_000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
@@ -328,113 +326,3 @@ class FeatureRepository:
             )
             for row in rows
         ]
-
-
-class SignalRepository:
-    """Packed binary hashes, the source of truth the binary indexes are rebuilt from."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def add_many(self, signals: Sequence[tuple[int, str, bytes, int]]) -> None:
-        """Store ``(media_id, kind, code, quality)`` rows in one statement.
-
-        A signal already stored for the item and kind (by a concurrent ingest of the same
-        file) is kept as it is.
-        """
-        if not signals:
-            return
-        self._session.execute(
-            insert_ignoring(self._session, BinarySignalRow, ["media_id", "kind"]),
-            [
-                {"media_id": m, "kind": k, "code": c, "quality": q}
-                for m, k, c, q in sorted(signals, key=lambda s: (s[0], s[1]))
-            ],
-        )
-
-    def iter_after(
-        self, kind: str, after_id: int, batch: int = 50_000
-    ) -> Iterator[list[tuple[int, bytes]]]:
-        """Yield ``(id, code)`` batches with ids above ``after_id``, in id order."""
-        last = after_id
-        while True:
-            rows = self._session.execute(
-                select(BinarySignalRow.id, BinarySignalRow.code)
-                .where(BinarySignalRow.kind == kind, BinarySignalRow.id > last)
-                .order_by(BinarySignalRow.id)
-                .limit(batch)
-            ).all()
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield [(int(i), bytes(c)) for i, c in rows]
-
-    def codes_by_id(self, kind: str, ids: Iterable[int]) -> list[tuple[int, bytes]]:
-        """``(id, code)`` of the given signal ids of this kind that are stored, in id order."""
-        wanted = sorted(set(ids))
-        out: list[tuple[int, bytes]] = []
-        for start in range(0, len(wanted), _CHUNK):
-            rows = self._session.execute(
-                select(BinarySignalRow.id, BinarySignalRow.code)
-                .where(
-                    BinarySignalRow.kind == kind,
-                    BinarySignalRow.id.in_(wanted[start : start + _CHUNK]),
-                )
-                .order_by(BinarySignalRow.id)
-            )
-            out.extend((int(i), bytes(c)) for i, c in rows)
-        return out
-
-    def writers(self) -> frozenset[str] | None:
-        """Transactions that may still commit signals or removals (None: ids commit in order).
-
-        See :func:`~sightline.storage.repositories._concurrent.open_writers`.
-        """
-        tables = [BinarySignalRow.__tablename__, IndexRemovalRow.__tablename__]
-        return open_writers(self._session, tables)
-
-    def max_id(self, kind: str) -> int:
-        """The newest signal id of this kind (0 when none): the index checkpoint."""
-        value = self._session.scalar(
-            select(func.max(BinarySignalRow.id)).where(BinarySignalRow.kind == kind)
-        )
-        return int(value or 0)
-
-    def record_removals(self, kind: str, item_ids: Iterable[int]) -> None:
-        """Log codes removed from an index source, for every process's index to apply."""
-        rows = [{"kind": kind, "item_id": i, "removed_at": utcnow()} for i in set(item_ids)]
-        if rows:
-            self._session.execute(insert(IndexRemovalRow), rows)
-
-    def removals_after(self, kind: str, after_id: int) -> list[tuple[int, int]]:
-        """``(log id, removed item id)`` logged after ``after_id``, in order."""
-        rows = self._session.execute(
-            select(IndexRemovalRow.id, IndexRemovalRow.item_id)
-            .where(IndexRemovalRow.kind == kind, IndexRemovalRow.id > after_id)
-            .order_by(IndexRemovalRow.id)
-        )
-        return [(int(i), int(item)) for i, item in rows]
-
-    def codes_of(self, kind: str, media_ids: Iterable[int]) -> dict[int, bytes]:
-        """Media id -> packed code of this kind, for the given items that have one."""
-        wanted = list(set(media_ids))
-        if not wanted:
-            return {}
-        rows = self._session.execute(
-            select(BinarySignalRow.media_id, BinarySignalRow.code).where(
-                BinarySignalRow.kind == kind, BinarySignalRow.media_id.in_(wanted)
-            )
-        )
-        return {int(m): bytes(c) for m, c in rows}
-
-    def media_ids(self, ids: Iterable[int]) -> dict[int, int]:
-        """Signal id -> media id."""
-        wanted = list(set(ids))
-        if not wanted:
-            return {}
-        rows = self._session.execute(
-            select(BinarySignalRow.id, BinarySignalRow.media_id).where(
-                BinarySignalRow.id.in_(wanted)
-            )
-        )
-        return {int(i): int(m) for i, m in rows}

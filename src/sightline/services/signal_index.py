@@ -26,8 +26,8 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+from sightline.domain.signals import SignalKind
 from sightline.errors import ConfigurationError
-from sightline.features.hashes import PDQ_KIND
 from sightline.indexes.base import BinaryIndex, Hit, IndexManifest
 from sightline.indexes.registry import index_registry
 from sightline.services.context import AppContext
@@ -59,17 +59,18 @@ class SignalSource(Protocol):
 
 
 class MediaSignals:
-    """PDQ hashes of stored media (``binary_signals``)."""
+    """Signals of one kind of stored media (``signals``)."""
 
-    name = PDQ_KIND
+    def __init__(self, kind: str) -> None:
+        self.name = kind
 
     def batches_after(self, uow: UnitOfWork, after_id: int) -> Iterator[list[tuple[int, bytes]]]:
         """Signals newer than the checkpoint."""
-        return uow.signals.iter_after(PDQ_KIND, after_id)
+        return uow.signals.iter_after(self.name, after_id)
 
     def codes(self, uow: UnitOfWork, ids: Iterable[int]) -> list[tuple[int, bytes]]:
         """Stored signals among ``ids``."""
-        return uow.signals.codes_by_id(PDQ_KIND, ids)
+        return uow.signals.codes_by_id(self.name, ids)
 
     def writers(self, uow: UnitOfWork) -> frozenset[str] | None:
         """Open transactions writing signals or removals."""
@@ -77,7 +78,7 @@ class MediaSignals:
 
     def latest(self, uow: UnitOfWork) -> int:
         """Newest signal id."""
-        return uow.signals.max_id(PDQ_KIND)
+        return uow.signals.max_id(self.name)
 
 
 class ListSignals:
@@ -168,16 +169,16 @@ def _add(index: BinaryIndex, rows: list[tuple[int, bytes]]) -> int:
     return len(rows)
 
 
-class PdqIndexService:
-    """Owns one process's PDQ index; thread-safe."""
+class SignalIndexService:
+    """Owns one process's index of one binary signal source; thread-safe."""
 
-    def __init__(self, ctx: AppContext, source: SignalSource | None = None) -> None:
+    def __init__(self, ctx: AppContext, source: SignalSource, *, bits: int, threshold: int) -> None:
         self._ctx = ctx
-        self._source: SignalSource = source or MediaSignals()
+        self._source = source
+        self._bits = bits
         self._backend = ctx.settings.match.index_backend
         self._cls = index_registry().get(self._backend)
         limit = self._cls.capabilities.max_radius
-        threshold = ctx.settings.match.pdq_threshold
         if limit is not None and threshold > limit:
             raise ConfigurationError(
                 f"index backend {self._backend!r} is exact only up to distance {limit}; "
@@ -203,7 +204,7 @@ class PdqIndexService:
         """Load (or rebuild) the index and catch it up; idempotent."""
         with self._lock:
             if self._index is None:
-                self._index = self._load() or self._cls(bits=256)
+                self._index = self._load() or self._cls(bits=self._bits)
                 self._reset(self._index.checkpoint)
                 self.refresh()
             return self._index
@@ -285,7 +286,7 @@ class PdqIndexService:
         """Discard the index and rebuild it from the database; returns its size."""
         with self._lock:
             shutil.rmtree(self.directory, ignore_errors=True)
-            self._index = self._cls(bits=256)
+            self._index = self._cls(bits=self._bits)
             self._reset(0)
             self.refresh()
             self.save()
@@ -312,3 +313,57 @@ class PdqIndexService:
             with self._ctx.uow() as uow:
                 latest = self._source.latest(uow)
             return IndexStatus(self._backend, len(index), self._rows.high, latest)
+
+
+class IndexSet:
+    """Every binary index of one process: per enabled kind, its media and list sources."""
+
+    def __init__(self, ctx: AppContext, kinds: Iterable[SignalKind] | None = None) -> None:
+        chosen = ctx.binary_kinds() if kinds is None else tuple(kinds)
+        self._media: dict[str, SignalIndexService] = {}
+        self._lists: dict[str, SignalIndexService] = {}
+        for kind in chosen:
+            bits, threshold = kind.bits or 0, kind.threshold or 0
+            self._media[kind.name] = SignalIndexService(
+                ctx, MediaSignals(kind.name), bits=bits, threshold=threshold
+            )
+            if kind.listed:
+                self._lists[kind.name] = SignalIndexService(
+                    ctx, ListSignals(), bits=bits, threshold=threshold
+                )
+
+    def media(self, kind: str) -> SignalIndexService:
+        """The index of stored media's signals of ``kind``."""
+        return self._media[kind]
+
+    def lists(self, kind: str) -> SignalIndexService | None:
+        """The index of hash-list entries of ``kind`` (None: lists do not carry it)."""
+        return self._lists.get(kind)
+
+    def statuses(self) -> dict[str, list[IndexStatus]]:
+        """Status of every index, grouped as ``media`` and ``lists``."""
+        return {
+            "media": [s.status() for s in self._media.values()],
+            "lists": [s.status() for s in self._lists.values()],
+        }
+
+    def rebuild(self) -> dict[str, int]:
+        """Rebuild every index from the database; codes per group."""
+        return {
+            "media": sum(s.rebuild() for s in self._media.values()),
+            "lists": sum(s.rebuild() for s in self._lists.values()),
+        }
+
+    def services(self) -> list[SignalIndexService]:
+        """Every index, media first."""
+        return [*self._media.values(), *self._lists.values()]
+
+    def refresh(self) -> None:
+        """Catch every index up with the database."""
+        for service in self.services():
+            service.refresh()
+
+    def save(self) -> None:
+        """Persist every index."""
+        for service in self.services():
+            service.save()
