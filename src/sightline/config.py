@@ -90,7 +90,7 @@ class MatchSettings(BaseModel):
         default_factory=dict,
         description=(
             "Largest match distance per binary signal kind, as a JSON object (for example "
-            "{\"ahash\": 6}); a kind not named uses its analyzer's default. PDQ's is "
+            "{\"KIND\": 6}); a kind not named uses its analyzer's default. PDQ's is "
             "pdq_threshold."
         ),
     )

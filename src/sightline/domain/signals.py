@@ -100,6 +100,8 @@ class SignalKind:
         min_quality: values of lower quality are neither searched nor matched.
         listed: whether hash lists carry values of this kind (searched against list entries).
         search_label: the adjective for notes about it ("no perceptual search: ...").
+        index_backend: the binary index backend the kind needs (for example ``faiss-flat``
+            for a width the default backend does not take); None: the configured default.
     """
 
     name: str
@@ -112,6 +114,7 @@ class SignalKind:
     min_quality: int | None = None
     listed: bool = False
     search_label: str = "perceptual"
+    index_backend: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

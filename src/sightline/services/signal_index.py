@@ -172,11 +172,19 @@ def _add(index: BinaryIndex, rows: list[tuple[int, bytes]]) -> int:
 class SignalIndexService:
     """Owns one process's index of one binary signal source; thread-safe."""
 
-    def __init__(self, ctx: AppContext, source: SignalSource, *, bits: int, threshold: int) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        source: SignalSource,
+        *,
+        bits: int,
+        threshold: int,
+        backend: str | None = None,
+    ) -> None:
         self._ctx = ctx
         self._source = source
         self._bits = bits
-        self._backend = ctx.settings.match.index_backend
+        self._backend = backend or ctx.settings.match.index_backend
         self._cls = index_registry().get(self._backend)
         limit = self._cls.capabilities.max_radius
         if limit is not None and threshold > limit:
@@ -325,7 +333,11 @@ class IndexSet:
         for kind in chosen:
             bits, threshold = kind.bits or 0, kind.threshold or 0
             self._media[kind.name] = SignalIndexService(
-                ctx, MediaSignals(kind.name), bits=bits, threshold=threshold
+                ctx,
+                MediaSignals(kind.name),
+                bits=bits,
+                threshold=threshold,
+                backend=kind.index_backend,
             )
             if kind.listed:
                 self._lists[kind.name] = SignalIndexService(
