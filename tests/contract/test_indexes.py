@@ -20,8 +20,8 @@ from sightline.indexes.faiss_binary import (
     FaissMultiHashBinaryIndex,
 )
 from sightline.indexes.mih import MihBinaryIndex
-from sightline.indexes.registry import index_registry
-from sightline.indexes.testing import BinaryIndexContract, ContractData
+from sightline.indexes.registry import binary_index_registry, index_registry
+from sightline.indexes.testing import BinaryIndexContract, ContractData, contract_data
 
 
 class TestBruteForce(BinaryIndexContract):
@@ -121,3 +121,109 @@ def test_malformed_manifest_is_an_index_file_error(text: str, tmp_path: Path) ->
 def test_missing_manifest_is_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         IndexManifest.read(tmp_path)
+
+
+# A manifest exactly as releases before index families wrote it (format 1, no family).
+LEGACY_MANIFEST = {
+    "format": 1,
+    "backend": "brute",
+    "bits": 256,
+    "count": 2,
+    "checkpoint": 7,
+    "params": {},
+    "files_sha256": {"ids.npy": "ab" * 32},
+}
+
+
+def test_index_registry_is_the_binary_registry() -> None:
+    assert index_registry().names() == binary_index_registry().names()
+    assert index_registry().get("brute") is BruteForceBinaryIndex
+
+
+def test_binary_manifests_are_written_as_format_2_of_the_binary_family(tmp_path: Path) -> None:
+    BruteForceBinaryIndex().save(tmp_path)
+    raw = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    assert (raw["format"], raw["family"], raw["bits"]) == (2, "binary", 256)
+    assert "dims" not in raw and "metric" not in raw
+
+
+def test_a_format_1_manifest_still_reads(tmp_path: Path) -> None:
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(LEGACY_MANIFEST))
+    manifest = IndexManifest.read(tmp_path)
+    assert (manifest.format, manifest.family, manifest.backend, manifest.bits) == (
+        1,
+        "binary",
+        "brute",
+        256,
+    )
+    assert (manifest.count, manifest.checkpoint, manifest.dims, manifest.metric) == (
+        2,
+        7,
+        None,
+        None,
+    )
+    manifest.write(tmp_path)  # written back in its own layout
+    assert json.loads((tmp_path / MANIFEST_NAME).read_text()) == LEGACY_MANIFEST
+
+
+@pytest.mark.parametrize("cls", COVERED, ids=lambda cls: cls.name)
+def test_every_binary_backend_loads_an_index_saved_with_a_format_1_manifest(
+    cls: type[BinaryIndex], tmp_path: Path
+) -> None:
+    data = contract_data()
+    index = cls(bits=256)
+    index.add(data.ids, data.codes)
+    index.checkpoint = 11
+    index.save(tmp_path)
+    raw = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    del raw["family"]
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps({**raw, "format": 1}))
+    loaded = cls.load(tmp_path)
+    assert (len(loaded), loaded.checkpoint) == (len(data.ids), 11)
+    assert loaded.range_search(data.queries, 31) == index.range_search(data.queries, 31)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"format": 2, "backend": "brute", "bits": 256, "count": 0, "checkpoint": 0}',
+        '{"format": 2, "family": "sparse", "backend": "b", "count": 0, "checkpoint": 0}',
+        '{"format": 1, "family": "vector", "backend": "b", "count": 0, "checkpoint": 0}',
+        '{"format": 2, "family": "vector", "backend": "b", "count": 0, "checkpoint": 0, '
+        '"bits": 256}',
+        '{"format": 2, "family": "vector", "backend": "b", "count": 0, "checkpoint": 0, '
+        '"dims": 0, "metric": "l2"}',
+        '{"format": 2, "family": "vector", "backend": "b", "count": 0, "checkpoint": 0, '
+        '"dims": 8, "metric": 3}',
+        '{"format": 2, "family": "vector", "backend": "b", "count": 0, "checkpoint": 0, '
+        '"dims": 8, "metric": "l2", "bits": 256}',
+        '{"format": 2, "family": "binary", "backend": "b", "count": 0, "checkpoint": 0, '
+        '"bits": 256, "dims": 8, "metric": "l2"}',
+        '{"format": 2, "family": "binary", "backend": "b", "count": -1, "checkpoint": 0, '
+        '"bits": 256}',
+    ],
+    ids=[
+        "no-family",
+        "unknown-family",
+        "format-1-vector",
+        "vector-without-dims",
+        "zero-dims",
+        "metric-not-a-string",
+        "vector-with-bits",
+        "binary-with-dims",
+        "negative-count",
+    ],
+)
+def test_format_2_manifest_of_the_wrong_shape_is_refused(text: str, tmp_path: Path) -> None:
+    (tmp_path / MANIFEST_NAME).write_text(text)
+    with pytest.raises(IndexFileError):
+        IndexManifest.read(tmp_path)
+
+
+def test_vector_manifest_round_trips(tmp_path: Path) -> None:
+    manifest = IndexManifest.for_vectors(
+        "brute-vector", dims=48, metric="cosine", count=3, checkpoint=9, params={"m": 1}
+    )
+    manifest.write(tmp_path)
+    assert IndexManifest.read(tmp_path) == manifest
+    assert (manifest.family, manifest.bits, manifest.format) == ("vector", None, 2)

@@ -1,1 +1,1 @@
-"""Indexes for binary hashes; they work without a database."""
+"""Index families (binary Hamming radius, float vector k-nearest); they work without a database."""

@@ -2,7 +2,8 @@
 
 Every backend validates the same way, so a caller gets the same ``ValueError`` (naming the
 expected shape) whichever backend is configured, and every backend orders hits the same way,
-so results compare equal with the brute-force oracle's in the contract tests.
+so results compare equal with the brute-force oracle's in the contract tests. The id checks
+are shared with the vector backends (``_vector_validation`` has the rest).
 """
 
 from __future__ import annotations
@@ -46,15 +47,20 @@ def as_ids(ids: object) -> Ids:
     return array.astype(np.int64, copy=False)
 
 
-def check_ids(ids: object, count: int) -> Ids:
+def check_ids(ids: object, count: int, items: str = "codes") -> Ids:
     """Return ``ids`` as a 1-D int64 array of ``count`` distinct values.
+
+    Args:
+        ids: the caller's ids.
+        count: how many ``items`` (codes or vectors) they label.
+        items: what they label, for the error message.
 
     Raises:
         ValueError: not integers, wrong length, out of int64 range, or duplicated.
     """
     out = as_ids(ids)
     if len(out) != count:
-        raise ValueError(f"got {len(out)} ids for {count} codes")
+        raise ValueError(f"got {len(out)} ids for {count} {items}")
     if len(np.unique(out)) != count:
         raise ValueError("ids in one add() call must be distinct")
     return out

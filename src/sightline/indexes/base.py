@@ -1,28 +1,38 @@
-"""The binary-hash index interface shared by every backend.
+"""The binary-hash index family: the interface shared by every Hamming-radius backend.
 
 Stored codes are identified by a caller-chosen ``int64`` id (the feature's row id). Queries
 are radius searches in Hamming distance: PDQ matching asks "everything within 31 bits", not
-"the k nearest". A persisted index is a directory holding the backend's native file plus a
-JSON manifest (backend, bits, count, checkpoint, build parameters, a SHA-256 checksum of
-every data file); never pickle, since index files are untrusted data.
+"the k nearest". Float vectors searched by k-nearest are the other family
+(``sightline.indexes.vector``), with its own interface, registry group and contract.
+
+A persisted index is a directory holding the backend's native file plus a JSON manifest
+(``sightline.indexes.manifest``: backend, bits, count, checkpoint, build parameters, a
+SHA-256 checksum of every data file); never pickle, since index files are untrusted data.
+``IndexManifest`` and ``MANIFEST_NAME`` are re-exported here, where callers first found them.
 """
 
 from __future__ import annotations
 
 import abc
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 
-from sightline.errors import IndexFileError
+from sightline.indexes.manifest import MANIFEST_FORMAT, MANIFEST_NAME, IndexManifest
 
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = 1
-_REQUIRED_FIELDS = ("backend", "bits", "count", "checkpoint")
+__all__ = [
+    "MANIFEST_FORMAT",
+    "MANIFEST_NAME",
+    "BinaryIndex",
+    "Codes",
+    "Hit",
+    "Ids",
+    "IndexCapabilities",
+    "IndexManifest",
+]
 
 Codes = npt.NDArray[np.uint8]
 Ids = npt.NDArray[np.int64]
@@ -45,89 +55,6 @@ class Hit:
 
     id: int
     distance: int
-
-
-@dataclass(frozen=True, slots=True)
-class IndexManifest:
-    """Describes a persisted index; written as JSON beside the native file.
-
-    ``files_sha256`` maps each data file's name to the SHA-256 hex digest of its bytes, so
-    files can be verified before any parser sees them. It catches corruption and torn saves,
-    not a forger who can also rewrite the manifest.
-    """
-
-    backend: str
-    bits: int
-    count: int
-    checkpoint: int
-    params: dict[str, Any] = field(default_factory=dict)
-    files_sha256: dict[str, str] = field(default_factory=dict)
-    format: int = MANIFEST_FORMAT
-
-    def write(self, directory: Path) -> None:
-        """Write the manifest atomically into ``directory``."""
-        tmp = directory / (MANIFEST_NAME + ".tmp")
-        tmp.write_text(json.dumps(_manifest_dict(self), indent=2))
-        tmp.replace(directory / MANIFEST_NAME)
-
-    @classmethod
-    def read(cls, directory: Path) -> IndexManifest:
-        """Read and validate the manifest in ``directory``.
-
-        Raises:
-            FileNotFoundError: there is no manifest (no index was saved here).
-            IndexFileError: the manifest is unreadable, not valid JSON, of another format,
-                or has missing or invalid fields.
-        """
-        path = directory / MANIFEST_NAME
-        try:
-            raw = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, RecursionError) as exc:  # bad JSON, UTF-8 or nesting
-            raise IndexFileError(f"index manifest {path} is unreadable: {exc}") from exc
-        try:
-            return cls._from_json(raw)
-        except (TypeError, ValueError) as exc:
-            raise IndexFileError(f"index manifest {path} is invalid: {exc}") from exc
-
-    @classmethod
-    def _from_json(cls, raw: object) -> IndexManifest:
-        if not isinstance(raw, dict):
-            raise TypeError(f"expected a JSON object, got {type(raw).__name__}")
-        if raw.get("format") != MANIFEST_FORMAT:
-            raise ValueError(f"unsupported index manifest format {raw.get('format')!r}")
-        missing = [name for name in _REQUIRED_FIELDS if name not in raw]
-        if missing:
-            raise ValueError(f"missing {', '.join(missing)}")
-        checksums = raw.get("files_sha256", {})
-        if not isinstance(checksums, dict) or not all(
-            isinstance(v, str) for v in checksums.values()
-        ):
-            raise ValueError("files_sha256 must map file names to hex digests")
-        manifest = cls(
-            backend=str(raw["backend"]),
-            bits=int(raw["bits"]),
-            count=int(raw["count"]),
-            checkpoint=int(raw["checkpoint"]),
-            params=dict(raw.get("params", {})),
-            files_sha256=dict(checksums),
-        )
-        if manifest.bits <= 0 or manifest.bits % 8 or manifest.count < 0:
-            raise ValueError(f"invalid bits {manifest.bits} or count {manifest.count}")
-        return manifest
-
-
-def _manifest_dict(manifest: IndexManifest) -> dict[str, Any]:
-    return {
-        "format": manifest.format,
-        "backend": manifest.backend,
-        "bits": manifest.bits,
-        "count": manifest.count,
-        "checkpoint": manifest.checkpoint,
-        "params": manifest.params,
-        "files_sha256": manifest.files_sha256,
-    }
 
 
 class BinaryIndex(abc.ABC):

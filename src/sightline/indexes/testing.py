@@ -12,6 +12,7 @@ save/load round trip, the manifest, refusal of corrupt files, empty indexes and 
 validation. Results must be *identical* to the oracle's, ids and distances in the same
 order, not merely overlapping: every backend is expected to be exact up to its declared
 ``capabilities.max_radius``, and to raise ``ValueError`` above it.
+The vector family's mixin, ``VectorIndexContract`` (``vector_testing``), is re-exported here.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sightline.features.hashes import hamming
 from sightline.indexes.base import MANIFEST_NAME, BinaryIndex, Hit, IndexCapabilities
 from sightline.indexes.brute import BruteForceBinaryIndex
 from sightline.indexes.registry import index_registry
+from sightline.indexes.vector_testing import VectorIndexContract as VectorIndexContract
 
 BITS = 256
 RADII = (0, 8, 31, 52)
