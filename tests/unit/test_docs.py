@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sightline.analyzers.registry import analyzer_registry
 from sightline.cli.main import build_app
 from sightline.config import Settings
-from sightline.indexes.registry import index_registry
+from sightline.indexes.registry import index_registry, vector_index_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,7 @@ def test_every_cli_command_is_documented() -> None:
 
 def test_every_analyzer_and_index_backend_is_documented() -> None:
     text = (ROOT / "docs/architecture.md").read_text()
-    names = analyzer_registry().names() + index_registry().names()
+    names = analyzer_registry().names() + index_registry().names() + vector_index_registry().names()
     assert [n for n in names if f"`{n}`" not in text] == []
 
 

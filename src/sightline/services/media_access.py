@@ -27,8 +27,8 @@ from PIL import Image, ImageFilter
 from sightline.domain.access import Action, decide
 from sightline.domain.audit import Requester
 from sightline.domain.models import Case, Feature, FeatureStatus, MediaItem, SightingLocation
+from sightline.domain.signals import Signal, ValueType
 from sightline.errors import AccessDenied, NotFoundError
-from sightline.features.hashes import PDQ_KIND
 from sightline.services.audit import record_denied, record_request
 from sightline.services.context import AppContext
 
@@ -88,7 +88,12 @@ def metadata(ctx: AppContext, requester: Requester, media_id: int) -> MediaMetad
         sightings = uow.media_access.sightings(media_id, scope)
         item = uow.media.get_many([media_id]).get(media_id)
         features = uow.features.for_media(media_id)
-        pdq = uow.signals.codes_of(PDQ_KIND, [media_id]).get(media_id)
+        kinds = ctx.signal_kinds
+        signals = [
+            s
+            for s in uow.signals.of_media(media_id)
+            if s.kind in kinds and kinds[s.kind].value_type is ValueType.BINARY_HASH
+        ]
     if item is None or not sightings:
         record_denied(ctx, requester, "media.metadata", resource, _HIDDEN)
         raise NotFoundError(f"no media item {media_id}")
@@ -96,7 +101,7 @@ def metadata(ctx: AppContext, requester: Requester, media_id: int) -> MediaMetad
         cases = sorted({s.case_id for s in sightings})
         record_request(uow, requester, "media.metadata", resource, detail={"cases": cases})
         uow.commit()
-    return _metadata(item, features, pdq, sightings)
+    return _metadata(item, features, signals, sightings)
 
 
 def thumbnail(ctx: AppContext, requester: Requester, media_id: int, *, reveal: bool) -> bytes:
@@ -174,7 +179,7 @@ def _reachable(
 def _metadata(
     item: MediaItem,
     features: list[Feature],
-    pdq: bytes | None,
+    signals: list[Signal],
     sightings: list[SightingLocation],
 ) -> MediaMetadata:
     described: Mapping[str, Any] = next(
@@ -182,8 +187,8 @@ def _metadata(
         {},
     )
     hashes = {"md5": item.md5, "sha1": item.sha1, "sha256": item.sha256}
-    if pdq is not None:
-        hashes["pdq"] = pdq.hex()
+    # Each binary hash by its kind's name (``pdq``), as hexadecimal.
+    hashes.update((s.kind, s.value.hex()) for s in signals if s.kind not in hashes)
     return MediaMetadata(
         item=item,
         width=_int(described.get("width")),
@@ -197,7 +202,7 @@ def _metadata(
 
 
 def _signal(feature: Feature) -> SignalInfo:
-    quality = feature.value.get("quality") if feature.analyzer == PDQ_KIND else None
+    quality = feature.value.get("quality")  # analyzers whose value has one (PDQ)
     return SignalInfo(
         name=feature.analyzer,
         version=feature.version,

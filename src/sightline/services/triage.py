@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 from sightline.domain.access import (
     Action,
@@ -26,14 +27,15 @@ from sightline.domain.access import (
     decide,
 )
 from sightline.domain.audit import Requester
+from sightline.domain.disclosure import Visibility, disclose, visibility_of
 from sightline.domain.models import Alert, Case, CaseTriage, TriageStatus
 from sightline.errors import AccessDenied, NotFoundError
 from sightline.services.audit import authorize, record_denied, record_request
 from sightline.services.context import AppContext
 from sightline.storage.repositories.matching import AlertView
 
-FULL = "full"
-SIGNAL_ONLY = "signal-only"
+FULL = Visibility.FULL.value
+SIGNAL_ONLY = Visibility.SIGNAL_ONLY.value
 SEE = Action.SEE_MATCH_EXISTS
 
 _ORDER = {TriageStatus.NEW: 0, TriageStatus.KNOWN: 1, TriageStatus.KNOWN_IDENTIFIED: 2}
@@ -235,21 +237,29 @@ def _check_member(
 def _line(view: AlertView, actor: Actor | None, now: datetime) -> AlertLine | None:
     """How much of the counterpart ``actor`` may see (None: not even that it exists)."""
     alert, other = view.alert, view.counterpart_case
-    full = other is None or actor is None  # a list entry is not case content
+    seen = Visibility.FULL  # a list entry is not case content
     if other is not None and actor is not None:
-        actions = allowed_actions(actor, other.scope, now=now)
-        if Action.SEE_MATCH_EXISTS not in actions:
+        granted = visibility_of(allowed_actions(actor, other.scope, now=now))
+        if granted is None:
             return None
-        full = Action.VIEW_METADATA in actions
+        seen = granted
+    shown = disclose(
+        seen,
+        {
+            "other_title": other.title if other is not None else None,
+            "other_media_id": alert.counterpart_media_id,
+            "distance": alert.distance,
+        },
+    )
     return AlertLine(
         alert=alert,
         case=view.case_reference,
         other_agency=view.counterpart_agency_code,
         other_case=None if other is None else other.reference,
-        visibility=FULL if full else SIGNAL_ONLY,
-        other_title=other.title if full and other is not None else None,
-        other_media_id=alert.counterpart_media_id if full else None,
-        distance=alert.distance if full else None,
+        visibility=seen.value,
+        other_title=cast(str | None, shown["other_title"]),
+        other_media_id=cast(int | None, shown["other_media_id"]),
+        distance=cast(int | None, shown["distance"]),
     )
 
 
