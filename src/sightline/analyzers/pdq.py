@@ -182,11 +182,7 @@ class PdqAnalyzer(Analyzer):
 
     def query(self, media: MediaInput) -> Sequence[Variant]:
         """The eight variants of the file, whatever their quality (search reports it)."""
-        hashes = dihedral_hashes(media)
-        return tuple(
-            Variant(Signal(PDQ_KIND, h.to_bytes(), h.quality), name)
-            for h, name in zip(hashes, DIHEDRAL_ORDER, strict=True)
-        )
+        return _named(dihedral_hashes(media))
 
     def variants(self, signals: Sequence[Signal], media: MediaInput) -> Sequence[Variant]:
         """The eight rotations and mirror images, named as in ``DIHEDRAL_ORDER``.
@@ -197,8 +193,12 @@ class PdqAnalyzer(Analyzer):
         """
         if not signals:
             return ()
-        hashes: list[PdqHash] = media.derived.get(DIHEDRAL_KEY) or dihedral_hashes(media)
-        return tuple(
-            Variant(Signal(PDQ_KIND, h.to_bytes(), h.quality), name)
-            for h, name in zip(hashes, DIHEDRAL_ORDER, strict=True)
-        )
+        return _named(media.derived.get(DIHEDRAL_KEY) or dihedral_hashes(media))
+
+
+def _named(hashes: Sequence[PdqHash]) -> tuple[Variant, ...]:
+    """The eight dihedral hashes as variants named by ``DIHEDRAL_ORDER``."""
+    return tuple(
+        Variant(Signal(PDQ_KIND, h.to_bytes(), h.quality), name)
+        for h, name in zip(hashes, DIHEDRAL_ORDER, strict=True)
+    )

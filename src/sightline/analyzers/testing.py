@@ -37,10 +37,11 @@ from PIL import Image
 
 from sightline.analyzers.base import Analyzer, MediaInput
 from sightline.analyzers.registry import analyzer_registry
-from sightline.errors import AnalysisFailed
+from sightline.domain.signals import ANY_MEDIA
+from sightline.errors import AnalysisFailed, AnalyzerSkipped
 
 # Every media kind an analyzer may declare (the kinds ingest sorts files into).
-MEDIA_KINDS = frozenset({"image", "video", "audio", "other"})
+MEDIA_KINDS = frozenset(ANY_MEDIA)
 
 
 def run_analyzer(analyzer: Analyzer, path: Path) -> Mapping[str, Any]:
@@ -122,6 +123,31 @@ class AnalyzerContract:
         """``params()`` survives a strict JSON round trip unchanged."""
         params = self.make_analyzer().params()
         assert json_round_trip(params) == dict(params)
+
+    def test_signals_are_of_declared_kinds(self, tmp_path: Path) -> None:
+        """Stored signals, their variants and a query's variants are of kinds in ``emits``.
+
+        Binary values have their kind's width: a signal the services cannot index would
+        otherwise only fail at ingest, far from its cause.
+        """
+        analyzer = self.make_analyzer()
+        declared = {k.name: k for k in analyzer.emits}
+        assert len(declared) == len(analyzer.emits), "a kind is declared twice"
+        for path in self.example_files(tmp_path):
+            media = MediaInput(path)
+            try:
+                made = list(analyzer.signals(analyzer.analyze(media), media))
+                forms = [v.signal for v in analyzer.variants(made, media)]
+                forms += [v.signal for v in analyzer.query(media)]
+            except AnalyzerSkipped:
+                continue
+            finally:
+                media.close()
+            for signal in made + forms:
+                kind = declared.get(signal.kind)
+                assert kind is not None, f"{path.name}: undeclared signal kind {signal.kind!r}"
+                if kind.code_bytes is not None:
+                    assert len(signal.value) == kind.code_bytes, f"{path.name}: wrong width"
 
     def test_examples_give_json_output(self, tmp_path: Path) -> None:
         """Every example gives output that survives a strict JSON round trip unchanged."""
