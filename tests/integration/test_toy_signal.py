@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from sightline.analyzers.registry import AnalyzerSet
+from sightline.errors import MissingDependency
 from sightline.services import synthetic
+from sightline.services.analysis import installed_analyzers
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.search import search_file
@@ -104,3 +107,13 @@ def _sighted_in(ctx: AppContext, case: str) -> list[int]:
             {"case": case},
         ).all()
     return [int(r[0]) for r in rows]
+
+
+def test_a_missing_optional_dependency_names_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(PLUGIN.parent / "broken"))
+    with pytest.raises(MissingDependency, match=r"install sightline-broken\[gpu\]"):
+        AnalyzerSet(("crypto", "needs-extra"))
+    [listed] = [a for a in installed_analyzers([]) if a.name == "needs-extra"]
+    assert not listed.enabled and listed.problem is not None and "[gpu]" in listed.problem

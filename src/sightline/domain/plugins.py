@@ -76,9 +76,9 @@ class PluginRegistry(Generic[T]):
             try:
                 cls = ep.load()
             except ImportError as exc:
-                extra = self._extra.get(name)
-                hint = f"install sightline[{extra}]" if extra else f"install {exc.name}"
-                raise MissingDependency(f"plugin {name!r} needs a missing package: {hint}") from exc
+                raise MissingDependency(
+                    f"plugin {name!r} needs a missing package: {self._hint(name, ep, exc)}"
+                ) from exc
             if not (isinstance(cls, type) and issubclass(cls, self._base)):
                 raise SightlineError(f"plugin {name!r} is not a {self._base.__name__}")
             if getattr(cls, "name", name) != name:
@@ -88,6 +88,18 @@ class PluginRegistry(Generic[T]):
                 )
             self._loaded[name] = cast(type[T], cls)  # checked by issubclass above
         return self._loaded[name]
+
+    def _hint(self, name: str, ep: EntryPoint, exc: ImportError) -> str:
+        """What to install for a plugin whose import failed.
+
+        The extra its entry point declares (``name = module:Class [video]``), else the one
+        this registry knows for the name, else the missing module itself.
+        """
+        if ep.extras:
+            dist = ep.dist.name if ep.dist is not None else "sightline"
+            return f"install {dist}[{','.join(ep.extras)}]"
+        extra = self._extra.get(name)
+        return f"install sightline[{extra}]" if extra else f"install {exc.name}"
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
