@@ -43,11 +43,12 @@ from benchmarks.common import (
     write_jpeg,
 )
 from sightline.config import Settings
+from sightline.features.hashes import PDQ_BITS, PDQ_KIND
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services import audit
 from sightline.services.context import AppContext, open_context
 from sightline.services.ingest import ingest
-from sightline.services.pdq_index import PdqIndexService
+from sightline.services.signal_index import BinaryKindSpec, IndexSet
 from sightline.storage.orm import CaseRow, MediaRow
 
 BOUNDARY = "sightline-benchmark-boundary"
@@ -129,7 +130,8 @@ def _fill(ctx: AppContext, root: Path, count: int) -> Path:
     jobs = [(real / f"{i}.jpg", i, ONE_MEGAPIXEL, True) for i in range(count)]
     list(runner.map_unordered(write_jpeg, jobs))
     ingest(ctx, [real], agency_code="BENCH", case_reference="B-1", runner=runner, requester=BENCH)
-    PdqIndexService(ctx).save()  # the server loads it instead of rebuilding
+    indexes = IndexSet(ctx, [BinaryKindSpec(PDQ_KIND, PDQ_BITS, ctx.settings.match.pdq_threshold)])
+    indexes.media(PDQ_KIND).save()  # the server loads it instead of rebuilding
     return real / "0.jpg"
 
 

@@ -33,9 +33,10 @@ from benchmarks.common import (
     write_jpeg,
 )
 from benchmarks.search import fill
+from sightline.features.hashes import PDQ_BITS, PDQ_KIND
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.ingest import ingest
-from sightline.services.pdq_index import PdqIndexService
+from sightline.services.signal_index import BinaryKindSpec, IndexSet
 
 
 def _wait_ready(client: httpx.Client, deadline_s: float) -> None:
@@ -69,7 +70,10 @@ def main() -> None:
         )
         started = time.perf_counter()
         fill(ctx, args.stored - args.real)
-        PdqIndexService(ctx).save()  # the server loads it instead of rebuilding
+        indexes = IndexSet(
+            ctx, [BinaryKindSpec(PDQ_KIND, PDQ_BITS, ctx.settings.match.pdq_threshold)]
+        )
+        indexes.media(PDQ_KIND).save()  # the server loads it instead of rebuilding
         print(f"stored {args.stored} hashes in {time.perf_counter() - started:.1f} s")
         queries = root / "queries"
         queries.mkdir()

@@ -21,13 +21,13 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from benchmarks.common import BENCH, new_store, percentile
-from sightline.features.hashes import PDQ_KIND
+from sightline.features.hashes import PDQ_BITS, PDQ_KIND
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services import synthetic
 from sightline.services.context import AppContext
 from sightline.services.ingest import ingest
-from sightline.services.pdq_index import PdqIndexService
 from sightline.services.search import search_file
+from sightline.services.signal_index import BinaryKindSpec, IndexSet, SignalIndexService
 from sightline.storage.orm import BinarySignalRow, CaseRow, MediaRow, SightingRow, utcnow
 
 QUERY_SIZE = (640, 480)
@@ -120,7 +120,9 @@ def main() -> None:
                 f"stored {args.stored} items ({args.real} real) in "
                 f"{time.perf_counter() - started:.1f} s"
             )
-            index = PdqIndexService(ctx)
+            index = IndexSet(
+                ctx, [BinaryKindSpec(PDQ_KIND, PDQ_BITS, ctx.settings.match.pdq_threshold)]
+            ).media(PDQ_KIND)
             started = time.perf_counter()
             index.open()
             print(
@@ -132,7 +134,7 @@ def main() -> None:
             ctx.close()
 
 
-def run_queries(ctx: AppContext, index: PdqIndexService, root: Path, n: int, real: int) -> None:
+def run_queries(ctx: AppContext, index: SignalIndexService, root: Path, n: int, real: int) -> None:
     """Time ``n`` file searches and their index lookups."""
     queries = root / "queries"
     queries.mkdir()

@@ -66,6 +66,14 @@ class MatchSettings(BaseModel):
             "queries fast and steady on a busy machine."
         ),
     )
+    index_refresh_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "How often a server catches its indexes up with other processes' writes "
+            "(0: never; its own writes are searchable at once either way)."
+        ),
+    )
 
 
 DEFAULT_PASSWORDS = frozenset(

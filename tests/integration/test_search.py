@@ -10,9 +10,9 @@ from PIL import Image
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.pdq_index import PdqIndexService
 from sightline.services.search import SearchResult, search_file
 from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds
+from tests.support.indexes import media_index
 
 
 @pytest.fixture
@@ -26,12 +26,12 @@ def stored(ctx: AppContext, tmp_path: Path) -> AppContext:
 def _query(ctx: AppContext, tmp_path: Path, image: Image.Image, name: str) -> SearchResult:
     path = tmp_path / name
     path.write_bytes(synthetic.encode(image, "PNG" if name.endswith(".png") else "JPEG"))
-    return search_file(ctx, PdqIndexService(ctx), path, requester=TEST_REQUESTER)
+    return search_file(ctx, media_index(ctx), path, requester=TEST_REQUESTER)
 
 
 def test_exact_copy_matches_all_digests(stored: AppContext, tmp_path: Path) -> None:
     result = search_file(
-        stored, PdqIndexService(stored), tmp_path / "stored/3.jpg", requester=TEST_REQUESTER
+        stored, media_index(stored), tmp_path / "stored/3.jpg", requester=TEST_REQUESTER
     )
     [match] = result.matches
     assert set(match.signals) == {"sha256", "sha1", "md5", "pdq"}
@@ -94,7 +94,7 @@ def test_flat_image_skips_perceptual_search_with_a_note(stored: AppContext, tmp_
 def test_non_image_query_still_gets_exact_search(stored: AppContext, tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("text")
-    result = search_file(stored, PdqIndexService(stored), path, requester=TEST_REQUESTER)
+    result = search_file(stored, media_index(stored), path, requester=TEST_REQUESTER)
     assert result.matches == () and result.pdq is None
     assert any("no perceptual search" in note for note in result.query.notes)
 

@@ -30,11 +30,12 @@ from sightline.api.routes import (
 )
 from sightline.api.throttle import LoginThrottle
 from sightline.config import Settings
+from sightline.features.hashes import PDQ_BITS, PDQ_KIND
 from sightline.services.context import open_context
 from sightline.services.matching import MatchingEngine
-from sightline.services.pdq_index import PdqIndexService
 from sightline.services.runner import TaskRunner
 from sightline.services.scratch import scratch_root, sweep
+from sightline.services.signal_index import BinaryKindSpec, IndexSet
 from sightline.services.uploads_ingest import UploadJobs
 
 DESCRIPTION = """
@@ -75,19 +76,22 @@ def _lifespan(
         sweep(scratch)  # what a killed process left there is plaintext case material
         ctx.blobs.remove_stale_temp_files()  # partial blob writes of killed processes
         previous_tempdir, tempfile.tempdir = tempfile.tempdir, str(scratch)
-        index = PdqIndexService(ctx)
-        index.open()  # load or rebuild before the first request
+        indexes = IndexSet(
+            ctx, [BinaryKindSpec(PDQ_KIND, PDQ_BITS, ctx.settings.match.pdq_threshold)]
+        )
+        indexes.open()  # load or rebuild before the first request
         app.state.ctx = ctx
         app.state.login_throttle = LoginThrottle()
-        app.state.pdq_index = index
-        app.state.engine = engine = MatchingEngine(ctx, index)
-        engine.list_index.open()
+        app.state.indexes = indexes
+        app.state.engine = engine = MatchingEngine(ctx, indexes)
         app.state.upload_jobs = upload_jobs = UploadJobs(ctx, engine, ingest_runner)
         upload_jobs.recover_interrupted()
+        indexes.start_refresher()  # other processes' writes; this one's reach searches at once
         try:
             yield
         finally:
             upload_jobs.close()
+            indexes.close()
             tempfile.tempdir = previous_tempdir
             ctx.close()
 

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from sightline.features.hashes import PDQ_KIND
 from sightline.services.context import AppContext
 from sightline.services.matching import MatchingEngine
-from sightline.services.pdq_index import PdqIndexService
+from sightline.services.signal_index import IndexSet, SignalIndexService
 
 
 def _context(request: Request) -> AppContext:
@@ -16,9 +17,13 @@ def _context(request: Request) -> AppContext:
     return ctx
 
 
-def _index(request: Request) -> PdqIndexService:
-    index: PdqIndexService = request.app.state.pdq_index
-    return index
+def _indexes(request: Request) -> IndexSet:
+    indexes: IndexSet = request.app.state.indexes
+    return indexes
+
+
+def _index(request: Request) -> SignalIndexService:
+    return _indexes(request).media(PDQ_KIND)
 
 
 def _engine(request: Request) -> MatchingEngine:
@@ -32,5 +37,6 @@ def client_address(request: Request) -> str:
 
 
 ContextDep = Annotated[AppContext, Depends(_context)]
-IndexDep = Annotated[PdqIndexService, Depends(_index)]
+IndexesDep = Annotated[IndexSet, Depends(_indexes)]
+IndexDep = Annotated[SignalIndexService, Depends(_index)]
 EngineDep = Annotated[MatchingEngine, Depends(_engine)]

@@ -16,19 +16,22 @@ from sightline.cli.common import (
     visible,
 )
 from sightline.domain.models import ListKind
+from sightline.features.hashes import PDQ_BITS, PDQ_KIND
 from sightline.services import hashlists
 from sightline.services.context import AppContext
 from sightline.services.match import match_as_dict, match_query
 from sightline.services.matching import MatchingEngine
-from sightline.services.pdq_index import PdqIndexService
 from sightline.services.search import query_from_file
+from sightline.services.signal_index import BinaryKindSpec, IndexSet
 from sightline.services.triage import agency_alerts, alert_as_dict, case_triage, triage_as_dict
 
 hashlist_app = typer.Typer(help="Import and manage hash lists (banks).", no_args_is_help=True)
 
 
 def _engine(ctx: AppContext) -> MatchingEngine:
-    return MatchingEngine(ctx, PdqIndexService(ctx))
+    return MatchingEngine(
+        ctx, IndexSet(ctx, [BinaryKindSpec(PDQ_KIND, PDQ_BITS, ctx.settings.match.pdq_threshold)])
+    )
 
 
 def _retro_hunt(ctx: AppContext, list_id: int) -> None:

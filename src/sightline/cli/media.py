@@ -18,12 +18,13 @@ from sightline.cli.common import (
     print_json,
     visible,
 )
+from sightline.features.hashes import PDQ_BITS, PDQ_KIND
 from sightline.jobs.inline import InlineRunner
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.ingest import IngestProgress, IngestReport, ProgressCallback, ingest
-from sightline.services.pdq_index import PdqIndexService
 from sightline.services.runner import TaskRunner
 from sightline.services.search import result_as_dict, search_file
+from sightline.services.signal_index import BinaryKindSpec, IndexSet
 
 
 @handle_errors
@@ -52,7 +53,10 @@ def ingest_command(
                 on_progress=update,
                 requester=cli_requester(),
             )
-        PdqIndexService(ctx).save()  # persist the caught-up index for the next process
+        indexes = IndexSet(
+            ctx, [BinaryKindSpec(PDQ_KIND, PDQ_BITS, ctx.settings.match.pdq_threshold)]
+        )
+        indexes.media(PDQ_KIND).save()  # persist the caught-up index for the next process
     if as_json:
         print_json(_report_dict(report))
     else:
@@ -127,7 +131,10 @@ def search_command(
 ) -> None:
     """Search every case for exact and perceptual matches of FILE."""
     with app_context() as ctx:
-        result = search_file(ctx, PdqIndexService(ctx), file, requester=cli_requester())
+        index = IndexSet(
+            ctx, [BinaryKindSpec(PDQ_KIND, PDQ_BITS, ctx.settings.match.pdq_threshold)]
+        ).media(PDQ_KIND)
+        result = search_file(ctx, index, file, requester=cli_requester())
     if as_json:
         print_json(result_as_dict(result))
         return

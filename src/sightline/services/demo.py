@@ -19,6 +19,7 @@ from PIL import Image
 
 from sightline.domain.access import SharingLevel
 from sightline.domain.audit import Requester
+from sightline.features.hashes import PDQ_BITS, PDQ_KIND
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency, add_case
 from sightline.services.context import AppContext
@@ -26,8 +27,8 @@ from sightline.services.hashlist_formats import ICSE_HEADER
 from sightline.services.hashlists import import_list, retro_hunt
 from sightline.services.ingest import IngestReport, ingest
 from sightline.services.matching import MatchingEngine
-from sightline.services.pdq_index import PdqIndexService
 from sightline.services.runner import TaskRunner
+from sightline.services.signal_index import BinaryKindSpec, IndexSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,9 @@ def load_demo(
     for agency in AGENCIES:
         add_agency(ctx, agency.code, agency.name, agency.country, requester=DEMO)
     reports = []
-    engine = MatchingEngine(ctx, PdqIndexService(ctx))
+    engine = MatchingEngine(
+        ctx, IndexSet(ctx, [BinaryKindSpec(PDQ_KIND, PDQ_BITS, ctx.settings.match.pdq_threshold)])
+    )
     with tempfile.TemporaryDirectory(prefix="sightline-demo-") as tmp:
         root = Path(tmp)
         for agency, build in zip(AGENCIES, (_gb, _de, _jp), strict=True):

@@ -41,12 +41,12 @@ from sightline.domain.access import (
 from sightline.domain.audit import Requester
 from sightline.domain.models import HashList, HashListEntryData, ListKind
 from sightline.errors import AccessDenied, InvalidInputError, NotFoundError
-from sightline.features.hashes import PDQ_MATCH_THRESHOLD
+from sightline.features.hashes import PDQ_KIND, PDQ_MATCH_THRESHOLD
 from sightline.services.audit import record, record_denied
 from sightline.services.context import AppContext
 from sightline.services.hashlist_formats import ParseError, detect_format, parse
 from sightline.services.matching import MatchingEngine, RematchReport
-from sightline.services.pdq_index import ListSignals
+from sightline.services.signal_index import ListSignals
 from sightline.storage.unit_of_work import UnitOfWork
 
 _BATCH = 5_000
@@ -169,7 +169,7 @@ def delete_list(ctx: AppContext, list_id: int, *, requester: Requester) -> int:
     with ctx.uow() as uow:
         hash_list = uow.hashlists.get(list_id)
         removed = uow.hashlists.delete(list_id)
-        uow.signals.record_removals(ListSignals.name, removed)
+        uow.signals.record_removals(ListSignals(PDQ_KIND).name, removed)
         _audit(uow, requester, "hashlist.delete", list_id, entries=hash_list.entry_count)
         uow.commit()
     return hash_list.entry_count

@@ -25,7 +25,7 @@ from sightline.domain.models import (
     JobStatus,
     JobSummary,
 )
-from sightline.features.hashes import PDQ_KIND
+from sightline.features.hashes import PDQ_BITS, PDQ_KIND
 from sightline.services.audit import record
 from sightline.services.catalog import find_or_add_case
 from sightline.services.context import AppContext
@@ -40,9 +40,9 @@ from sightline.services.ingest_worker import (
     run_item,
 )
 from sightline.services.matching import MatchingEngine, Sighted
-from sightline.services.pdq_index import PdqIndexService
 from sightline.services.runner import TaskRunner
 from sightline.services.scratch import ScratchDir, scratch_root
+from sightline.services.signal_index import BinaryKindSpec, IndexSet
 from sightline.services.sources import SourceFailure, SourceLimits, enumerate_sources
 from sightline.storage.repositories.ingest import NewItem, PendingItem, text_key
 from sightline.storage.repositories.media import NewSighting
@@ -124,7 +124,10 @@ def ingest(
         )
         work = [WorkItem(p.id, p.locator) for p in pending]
         results = runner.map_unordered(run_item, work, initializer=init_worker, initargs=(config,))
-        engine = engine or MatchingEngine(ctx, PdqIndexService(ctx))
+        engine = engine or MatchingEngine(
+            ctx,
+            IndexSet(ctx, [BinaryKindSpec(PDQ_KIND, PDQ_BITS, ctx.settings.match.pdq_threshold)]),
+        )
         recorder = _Recorder(
             ctx, job.id, case.id, device_label, engine, pending, started, on_progress
         )

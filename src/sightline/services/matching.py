@@ -31,7 +31,7 @@ from sightline.domain.models import (
 )
 from sightline.features.hashes import PDQ_KIND
 from sightline.services.context import AppContext
-from sightline.services.pdq_index import ListSignals, PdqIndexService
+from sightline.services.signal_index import IndexSet, SignalIndexService
 from sightline.storage.repositories.matching import NewAlert, NewMatch
 from sightline.storage.unit_of_work import UnitOfWork
 
@@ -79,10 +79,11 @@ class ItemMatches:
 class MatchingEngine:
     """Matches sightings; holds the media and hash-list PDQ indexes of this process."""
 
-    def __init__(self, ctx: AppContext, media_index: PdqIndexService) -> None:
+    def __init__(self, ctx: AppContext, indexes: IndexSet) -> None:
         self._ctx = ctx
-        self.media_index = media_index
-        self.list_index = PdqIndexService(ctx, ListSignals())
+        self.indexes = indexes
+        self.media_index = indexes.media(PDQ_KIND)
+        self.list_index = indexes.require_lists(PDQ_KIND)
 
     def match_sightings(self, sighted: Sequence[Sighted]) -> int:
         """Match, triage and alert a batch of sightings in one transaction; returns alerts."""
@@ -112,6 +113,7 @@ class MatchingEngine:
         """
         if not sighted:
             return 0
+        self.indexes.refresh()  # other processes' writes too: ingest matches against all
         found = self._list_hits(uow, sighted)
         self._perceptual_media_hits(uow, sighted, found, fresh or {})
         self._record_matches(uow, sighted, found)
@@ -326,7 +328,7 @@ class MatchingEngine:
 
 
 def _search_best(
-    index: PdqIndexService, sighted: Sequence[Sighted], radius: int
+    index: SignalIndexService, sighted: Sequence[Sighted], radius: int
 ) -> dict[int, dict[int, int]]:
     """Media id -> {stored id: smallest distance over the item's query variants}."""
     rows = [(s.media_id, code) for s in sighted for code in s.queries]

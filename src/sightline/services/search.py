@@ -30,7 +30,7 @@ from sightline.errors import AnalysisFailed
 from sightline.features.hashes import PdqHash
 from sightline.services.audit import record_request
 from sightline.services.context import AppContext
-from sightline.services.pdq_index import PdqIndexService
+from sightline.services.signal_index import SignalIndexService
 from sightline.storage.repositories.media import MatchedCase
 from sightline.storage.unit_of_work import UnitOfWork
 
@@ -119,7 +119,7 @@ def query_from_file(ctx: AppContext, path: Path) -> Query:
 
 
 def search_file(
-    ctx: AppContext, index: PdqIndexService, path: Path, *, requester: Requester
+    ctx: AppContext, index: SignalIndexService, path: Path, *, requester: Requester
 ) -> SearchResult:
     """Search the store for the file at ``path`` (audited as a search)."""
     started = time.perf_counter()
@@ -129,7 +129,7 @@ def search_file(
 
 def search_query(
     ctx: AppContext,
-    index: PdqIndexService,
+    index: SignalIndexService,
     query: Query,
     *,
     requester: Requester,
@@ -158,7 +158,7 @@ def search_query(
 
 
 def _perceptual(
-    index: PdqIndexService, variants: Sequence[PdqHash], threshold: int
+    index: SignalIndexService, variants: Sequence[PdqHash], threshold: int
 ) -> dict[int, tuple[int, str]]:
     """Signal id -> (best distance, variant name)."""
     if not variants:
