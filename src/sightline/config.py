@@ -112,6 +112,14 @@ class MatchSettings(BaseModel):
             "queries fast and steady on a busy machine."
         ),
     )
+    index_refresh_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "How often a server catches its indexes up with other processes' writes "
+            "(0: never; its own writes are searchable at once either way)."
+        ),
+    )
 
     def threshold_for(self, kind: str, default: int | None) -> int | None:
         """The match distance of a binary kind: its setting, else ``default``."""

@@ -21,9 +21,9 @@ from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.match import match_query, query_from_hashes
 from sightline.services.matching import MatchingEngine
-from sightline.services.signal_index import IndexSet
 from tests.support.api import BASE_URL, add_person, bearer, sign_in, token_for
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
+from tests.support.indexes import pdq_indexes
 
 
 @pytest.fixture
@@ -106,18 +106,21 @@ def test_deleted_list_stops_matching_in_every_process(
         data={"owner": "TEST-FR", "name": "pdq list"},
     ).json()
     assert client.post("/api/v1/match", data={"pdq": pdq}).json()["status"] == "known"
-    other_process = MatchingEngine(sqlite_ctx, IndexSet(sqlite_ctx))
-    other_process.indexes.refresh()
-    other_process.indexes.save()  # a persisted index that still holds the entry
+    other_process = MatchingEngine(sqlite_ctx, pdq_indexes(sqlite_ctx))
+    other_process.indexes.require_lists("pdq").open()
+    other_process.indexes.require_lists(
+        "pdq"
+    ).save()  # a persisted index that still holds the entry
 
     assert client.delete(f"/api/v1/hashlists/{body['hash_list']['id']}").status_code == 204
 
     assert client.post("/api/v1/match", data={"pdq": pdq}).json()["status"] == "new"
-    reloaded = MatchingEngine(sqlite_ctx, IndexSet(sqlite_ctx))
+    reloaded = MatchingEngine(sqlite_ctx, pdq_indexes(sqlite_ctx))
     query = query_from_hashes(sqlite_ctx, pdq=pdq)
     assert match_query(sqlite_ctx, reloaded, query, requester=TEST_REQUESTER).lists == ()
-    [lists] = reloaded.indexes.statuses()["lists"]
-    assert lists.count == 0  # the removal log reached the loaded copy
+    assert (
+        reloaded.indexes.statuses()["pdq"]["lists"].count == 0
+    )  # the removal log reached the loaded copy
     assert client.get("/api/v1/hashlists").json()["items"] == []
 
 

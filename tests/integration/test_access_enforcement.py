@@ -29,9 +29,9 @@ from sightline.services.ingest import ingest
 from sightline.services.match import match_query, query_from_hashes
 from sightline.services.matching import MatchingEngine
 from sightline.services.search import result_as_dict, search_file
-from sightline.services.signal_index import IndexSet
 from sightline.services.triage import agency_alerts, case_triage
 from tests.support.corpus import TEST_REQUESTER, write_landscape
+from tests.support.indexes import pdq_indexes
 
 GB, DE, JP = "TEST-GB", "TEST-DE", "TEST-JP"
 CASES = {GB: ("GB-P", SharingLevel.PRIVATE), DE: ("DE-S", SharingLevel.SIGNALS)}
@@ -99,7 +99,7 @@ def world(ctx: AppContext, tmp_path: Path) -> World:
 
 
 def _search(world: World, seed: int, requester: Requester) -> list[dict[str, object]]:
-    index = IndexSet(world.ctx)
+    index = pdq_indexes(world.ctx)
     result = search_file(world.ctx, index, world.files[seed], requester=requester)
     matches = result_as_dict(result)["matches"]
     assert isinstance(matches, list)
@@ -201,7 +201,7 @@ def test_a_token_without_second_factor_still_sees_metadata(world: World) -> None
 
 
 def test_match_status_counts_only_what_the_requester_may_know(world: World) -> None:
-    engine = MatchingEngine(world.ctx, IndexSet(world.ctx))
+    engine = MatchingEngine(world.ctx, pdq_indexes(world.ctx))
 
     def status(seed: int, requester: Requester) -> tuple[str, int]:
         sha256 = hashlib.sha256(world.files[seed].read_bytes()).hexdigest()
@@ -387,7 +387,7 @@ def test_hash_lists_are_administered_by_their_owner(world: World) -> None:
 
 def test_votes_and_the_owner_report(world: World) -> None:
     ctx = world.ctx
-    engine = MatchingEngine(ctx, IndexSet(ctx))
+    engine = MatchingEngine(ctx, pdq_indexes(ctx))
     admin = world.who(GB, Role.AGENCY_ADMIN)
     list_id = hashlists.import_list(
         ctx, _list_of(world, COMMON, GB_ONLY), requester=admin, owner=GB, name="n"

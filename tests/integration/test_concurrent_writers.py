@@ -25,27 +25,29 @@ from sightline.domain.models import (
     TriageStatus,
 )
 from sightline.domain.signals import Signal
+from sightline.features.hashes import PDQ_KIND
 from sightline.services import matching
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.ingest import IngestReport
-from sightline.services.signal_index import ListSignals, MediaSignals, SignalIndexService
+from sightline.services.signal_index import ListSignals, SignalIndexService
 from sightline.storage.repositories.matching import NewMatch
 from sightline.storage.repositories.signals import NewSignal
 from sightline.storage.unit_of_work import UnitOfWork
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds
+from tests.support.indexes import list_index, media_index
 
 postgres_only = pytest.mark.parametrize(
     "backend", [pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 
 
+def _pdq(media_id: int, code: bytes, quality: int) -> NewSignal:
+    return NewSignal(media_id, Signal(PDQ_KIND, code, quality))
+
+
 def _code(seed: int) -> bytes:
     return np.random.default_rng(seed).integers(0, 256, 32, dtype=np.uint8).tobytes()
-
-
-def _pdq(media_id: int, code: bytes, quality: int) -> NewSignal:
-    return NewSignal(media_id, Signal("pdq", code, quality))
 
 
 def _found(service: SignalIndexService, codes: list[bytes]) -> list[list[int]]:
@@ -89,7 +91,7 @@ def _add_list(uow: UnitOfWork, name: str, codes: list[bytes]) -> int:
 
 
 def _delete_list(uow: UnitOfWork, list_id: int) -> None:
-    uow.signals.record_removals(ListSignals.name, uow.hashlists.delete(list_id))
+    uow.signals.record_removals(ListSignals(PDQ_KIND).name, uow.hashlists.delete(list_id))
 
 
 def _wait_until_blocked(ctx: AppContext, worker: threading.Thread) -> None:
@@ -132,7 +134,7 @@ def agency(ctx: AppContext) -> AppContext:
 @postgres_only
 def test_signal_committed_after_a_higher_id_is_still_indexed(ctx: AppContext) -> None:
     first, second = _stored_media(ctx, range(1, 3))
-    service = SignalIndexService(ctx, MediaSignals("pdq"), bits=256, threshold=31)
+    service = media_index(ctx)
     service.open()
     with ctx.uow() as a:
         a.signals.add_many([_pdq(first, _code(1), 100)])  # takes the lower id
@@ -146,14 +148,14 @@ def test_signal_committed_after_a_higher_id_is_still_indexed(ctx: AppContext) ->
     assert len(service.open()) == 2
     [[low], [high]] = _found(service, [_code(1), _code(2)])
     assert low < high
-    reloaded = SignalIndexService(ctx, MediaSignals("pdq"), bits=256, threshold=31)
+    reloaded = media_index(ctx)
     assert _found(reloaded, [_code(1), _code(2)]) == [[low], [high]]
     assert reloaded.status().ready and service.status().ready
 
 
 @postgres_only
 def test_list_entry_committed_after_a_higher_id_is_still_indexed(agency: AppContext) -> None:
-    service = SignalIndexService(agency, ListSignals(), bits=256, threshold=31)
+    service = list_index(agency)
     service.open()
     with agency.uow() as a:
         _add_list(a, "first", [_code(1)])
@@ -168,7 +170,7 @@ def test_list_entry_committed_after_a_higher_id_is_still_indexed(agency: AppCont
 def test_removal_logged_before_a_later_one_commits_is_applied(agency: AppContext) -> None:
     first = _new_list(agency, "first", [_code(1)])
     second = _new_list(agency, "second", [_code(2)])
-    service = SignalIndexService(agency, ListSignals(), bits=256, threshold=31)
+    service = list_index(agency)
     assert [len(ids) for ids in _found(service, [_code(1), _code(2)])] == [1, 1]
     with agency.uow() as a:
         _delete_list(a, first)  # takes the lower removal log id
@@ -183,7 +185,7 @@ def test_removal_logged_before_a_later_one_commits_is_applied(agency: AppContext
 def test_ids_reused_after_the_newest_rows_are_deleted_are_indexed(agency: AppContext) -> None:
     # SQLite numbers a new row after the highest id left, so a list imported after the newest
     # one was deleted gets that list's ids back; PostgreSQL never reuses them.
-    service = SignalIndexService(agency, ListSignals(), bits=256, threshold=31)
+    service = list_index(agency)
     wrong = _new_list(agency, "wrong", [_code(1), _code(2)])
     assert [len(ids) for ids in _found(service, [_code(1), _code(2)])] == [1, 1]
     with agency.uow() as uow:
@@ -316,7 +318,7 @@ def test_two_writers_recording_the_same_match_or_triage_both_succeed(
 
 @postgres_only
 def test_the_checkpoint_waits_for_an_open_writer_then_catches_up(agency: AppContext) -> None:
-    service = SignalIndexService(agency, ListSignals(), bits=256, threshold=31)
+    service = list_index(agency)
     service.open()
     with agency.uow() as slow:
         _add_list(slow, "slow", [_code(100)])  # holds the lowest id, uncommitted

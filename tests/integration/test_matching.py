@@ -18,9 +18,9 @@ from sightline.services.context import AppContext
 from sightline.services.hashlists import configure, retro_hunt
 from sightline.services.ingest import IngestReport, ingest
 from sightline.services.matching import FLOOD_MIN_MATCHES, MatchingEngine
-from sightline.services.signal_index import IndexSet
 from sightline.storage.unit_of_work import UnitOfWork
 from tests.support.corpus import SMALL, TEST_REQUESTER, write_landscape
+from tests.support.indexes import pdq_indexes
 
 
 @pytest.fixture
@@ -200,7 +200,7 @@ def test_retro_hunt_after_list_import_and_threshold_change(
         ListKind.POSITIVE,
         "TEST-JP",
     )
-    engine = MatchingEngine(ctx, IndexSet(ctx))
+    engine = MatchingEngine(ctx, pdq_indexes(ctx))
     configure(ctx, list_id, requester=TEST_REQUESTER, threshold=0)
     assert retro_hunt(ctx, engine, list_id).new_matches == 0  # a crop is not at distance 0
     configure(ctx, list_id, requester=TEST_REQUESTER, threshold=31)
@@ -215,7 +215,7 @@ def test_flooding_entry_is_quarantined(agencies: AppContext) -> None:
     ctx = agencies
     entries = [HashListEntryData(md5=f"{i:032x}") for i in range(3)]
     list_id = _make_list(ctx, "flood", entries, ListKind.POSITIVE, "TEST-JP")
-    engine = MatchingEngine(ctx, IndexSet(ctx))
+    engine = MatchingEngine(ctx, pdq_indexes(ctx))
     with ctx.uow() as uow:
         ids = uow.hashlists.entry_ids(list_id)
         uow.hashlists.count_matches([ids[0]] * (FLOOD_MIN_MATCHES + 5) + ids[1:])

@@ -11,8 +11,8 @@ from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.search import SearchResult, search_file
-from sightline.services.signal_index import IndexSet
 from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds
+from tests.support.indexes import pdq_indexes
 
 
 @pytest.fixture
@@ -26,12 +26,12 @@ def stored(ctx: AppContext, tmp_path: Path) -> AppContext:
 def _query(ctx: AppContext, tmp_path: Path, image: Image.Image, name: str) -> SearchResult:
     path = tmp_path / name
     path.write_bytes(synthetic.encode(image, "PNG" if name.endswith(".png") else "JPEG"))
-    return search_file(ctx, IndexSet(ctx), path, requester=TEST_REQUESTER)
+    return search_file(ctx, pdq_indexes(ctx), path, requester=TEST_REQUESTER)
 
 
 def test_exact_copy_matches_all_digests(stored: AppContext, tmp_path: Path) -> None:
     result = search_file(
-        stored, IndexSet(stored), tmp_path / "stored/3.jpg", requester=TEST_REQUESTER
+        stored, pdq_indexes(stored), tmp_path / "stored/3.jpg", requester=TEST_REQUESTER
     )
     [match] = result.matches
     assert set(match.signals) == {"sha256", "sha1", "md5", "pdq"}
@@ -95,7 +95,7 @@ def test_flat_image_skips_perceptual_search_with_a_note(stored: AppContext, tmp_
 def test_non_image_query_still_gets_exact_search(stored: AppContext, tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("text")
-    result = search_file(stored, IndexSet(stored), path, requester=TEST_REQUESTER)
+    result = search_file(stored, pdq_indexes(stored), path, requester=TEST_REQUESTER)
     assert result.matches == () and result.query.signal("pdq") is None
     assert any("no perceptual search" in note for note in result.query.notes)
 

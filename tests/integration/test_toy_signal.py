@@ -71,7 +71,7 @@ def test_a_plugin_signal_is_stored_indexed_matched_and_searched(
     assert matches[0].distance <= 6
 
     indexes = IndexSet(toy)
-    [status] = indexes.statuses()["media"]
+    status = indexes.statuses()["ahash"]["media"]
     assert (status.backend, status.count, status.ready) == ("faiss-flat", 4, True)
     result = search_file(toy, indexes, copy, requester=TEST_REQUESTER)
     found = {m.media.id: m for m in result.matches}

@@ -76,17 +76,19 @@ def _lifespan(
         ctx.blobs.remove_stale_temp_files()  # partial blob writes of killed processes
         previous_tempdir, tempfile.tempdir = tempfile.tempdir, str(scratch)
         indexes = IndexSet(ctx)
-        indexes.refresh()  # load or rebuild before the first request
+        indexes.open()  # load or rebuild before the first request
         app.state.ctx = ctx
         app.state.login_throttle = LoginThrottle()
         app.state.indexes = indexes
         app.state.engine = engine = MatchingEngine(ctx, indexes)
         app.state.upload_jobs = upload_jobs = UploadJobs(ctx, engine, ingest_runner)
         upload_jobs.recover_interrupted()
+        indexes.start_refresher()  # other processes' writes; this one's reach searches at once
         try:
             yield
         finally:
             upload_jobs.close()
+            indexes.close()
             tempfile.tempdir = previous_tempdir
             ctx.close()
 

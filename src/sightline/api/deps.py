@@ -16,9 +16,9 @@ def _context(request: Request) -> AppContext:
     return ctx
 
 
-def _index(request: Request) -> IndexSet:
-    index: IndexSet = request.app.state.indexes
-    return index
+def _indexes(request: Request) -> IndexSet:
+    indexes: IndexSet = request.app.state.indexes
+    return indexes
 
 
 def _engine(request: Request) -> MatchingEngine:
@@ -32,5 +32,5 @@ def client_address(request: Request) -> str:
 
 
 ContextDep = Annotated[AppContext, Depends(_context)]
-IndexDep = Annotated[IndexSet, Depends(_index)]
+IndexesDep = Annotated[IndexSet, Depends(_indexes)]
 EngineDep = Annotated[MatchingEngine, Depends(_engine)]

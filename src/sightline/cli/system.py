@@ -15,48 +15,82 @@ from sightline.cli.common import (
     visible,
 )
 from sightline.errors import ConfigurationError
+from sightline.features.hashes import PDQ_KIND
 from sightline.jobs.local import ProcessPoolRunner
-from sightline.services.context import open_context
+from sightline.services.context import AppContext, open_context
 from sightline.services.demo import is_loaded, load_demo
-from sightline.services.signal_index import IndexSet
+from sightline.services.signal_index import LISTS, MEDIA, IndexSet, IndexStatus
 
-index_app = typer.Typer(help="Inspect and rebuild the PDQ index.", no_args_is_help=True)
+index_app = typer.Typer(
+    help="Inspect, persist and rebuild the binary indexes.", no_args_is_help=True
+)
 demo_app = typer.Typer(help="Benign demonstration data.", no_args_is_help=True)
+
+
+def _indexes(ctx: AppContext) -> IndexSet:
+    return IndexSet(ctx)
+
+
+def _status_dict(status: IndexStatus) -> dict[str, object]:
+    return {
+        "backend": status.backend,
+        "count": status.count,
+        "checkpoint": status.checkpoint,
+        "latest": status.latest,
+        "ready": status.ready,
+    }
+
+
+def _summary(statuses: dict[str, dict[str, IndexStatus]], key: str) -> dict[str, object]:
+    """Codes held and readiness over every kind's index of one source (media or lists)."""
+    mine = [by[key] for by in statuses.values() if key in by]
+    return {"count": sum(s.count for s in mine), "ready": all(s.ready for s in mine)}
 
 
 @index_app.command("status")
 @handle_errors
 def index_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Show the size, checkpoint and freshness of the media and hash-list PDQ indexes."""
+    """Show the size, checkpoint and freshness of every index, per signal kind and source."""
     with app_context() as ctx:
-        statuses = IndexSet(ctx).statuses()
+        statuses = _indexes(ctx).statuses()
     data = {
-        name: {
-            "backend": ",".join(sorted({s.backend for s in group})),
-            "count": sum(s.count for s in group),
-            "checkpoint": min((s.checkpoint for s in group), default=0),
-            "latest": max((s.latest for s in group), default=0),
-            "ready": all(s.ready for s in group),
-        }
-        for name, group in statuses.items()
+        MEDIA: _summary(statuses, MEDIA),
+        LISTS: _summary(statuses, LISTS),
+        "indexes": {
+            kind: {key: _status_dict(s) for key, s in by.items()} for kind, by in statuses.items()
+        },
     }
     if as_json:
         print_json(data)
-    else:
-        for name, values in data.items():
-            for key, value in values.items():
-                console.print(f"{name}.{key} = {visible(value)}", highlight=False)
+        return
+    for kind, by in statuses.items():
+        for key, status in by.items():
+            for name, value in _status_dict(status).items():
+                console.print(f"{kind}.{key}.{name} = {visible(value)}", highlight=False)
 
 
 @index_app.command("rebuild")
 @handle_errors
 def index_rebuild() -> None:
-    """Rebuild both PDQ indexes (media, hash lists) from the database and persist them."""
+    """Rebuild every index (per kind: media, hash lists) from the database and persist it."""
     with app_context() as ctx:
-        counts = IndexSet(ctx).rebuild()
-    console.print(
-        f"indexes rebuilt: {counts['media']} media hashes, {counts['lists']} hash-list hashes"
-    )
+        sizes = _indexes(ctx).rebuild()
+    for kind, by in sizes.items():
+        counts = ", ".join(f"{size} {key} hashes" for key, size in by.items())
+        console.print(f"{visible(kind)} indexes rebuilt: {counts}")
+
+
+@index_app.command("save")
+@handle_errors
+def index_save() -> None:
+    """Catch every index up with the database and persist it, for faster starts."""
+    with app_context() as ctx:
+        indexes = _indexes(ctx)
+        indexes.save()
+        statuses = indexes.statuses()
+    for kind, by in statuses.items():
+        counts = ", ".join(f"{s.count} {key} hashes" for key, s in by.items())
+        console.print(f"{visible(kind)} indexes saved: {counts}")
 
 
 @demo_app.command("load")
@@ -68,7 +102,7 @@ def demo_load() -> None:
             console.print("demo data already loaded")
             return
         reports = load_demo(ctx, ProcessPoolRunner(ctx.settings.ingest.workers))
-        IndexSet(ctx).save()
+        _indexes(ctx).media(PDQ_KIND).save()
     for report in reports:
         s = report.summary
         console.print(

@@ -40,13 +40,20 @@ Ids = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class IndexCapabilities:
-    """What a backend can do, declared so callers can choose."""
+    """What a backend can do, declared so callers can choose.
+
+    ``concurrent_search``: searches may run in any number of threads at once, also while
+    ``add`` or ``remove`` runs in another (each update atomic to them). A backend without it
+    needs its caller to serialise searches and updates (the index service does, with a lock
+    of its own for such backends only).
+    """
 
     metric: str = "hamming"
     radius_search: bool = True
     removal: bool = True
     exact: bool = True
     max_radius: int | None = None
+    concurrent_search: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,10 +23,11 @@ Threading:
     process). Measured on a busy 2-core host at 100k codes (``benchmarks.index_probe``):
     one ``faiss-flat`` query took 0.12 ms (p99 0.2 ms) with one thread but 0.25-24 ms
     (p99 28 ms) with two, as threads wait for busy cores; batched throughput was similar.
-    ``configure_threads`` sets it explicitly; ``PdqIndexService`` calls it with the
+    ``configure_threads`` sets it explicitly; ``SignalIndexService`` calls it with the
     ``match.index_threads`` setting (default 1).
     Searches may run concurrently; updates must not overlap searches or each other (the
-    caller serialises them, as ``PdqIndexService`` does with its lock).
+    caller serialises them, as ``SignalIndexService`` does with a lock for backends that do
+    not declare ``concurrent_search``).
 
 Persistence:
     ``index.faissbin`` is FAISS's native binary-index format (what ``write_index_binary``

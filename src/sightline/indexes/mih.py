@@ -91,7 +91,7 @@ class MihBinaryIndex(BinaryIndex):
 
     name: ClassVar[str] = "mih"
     capabilities: ClassVar[IndexCapabilities] = IndexCapabilities(
-        exact=True, max_radius=_mih.MAX_RADIUS
+        exact=True, max_radius=_mih.MAX_RADIUS, concurrent_search=True
     )
 
     def __init__(

@@ -21,6 +21,7 @@ from sightline.config import Settings
 from sightline.domain.audit import KeyRecord, key_record_mac
 from sightline.domain.signals import SignalKind
 from sightline.errors import ConfigurationError, MasterKeyError
+from sightline.services.index_freshness import watch_index_writes
 from sightline.storage import migrate
 from sightline.storage.blobs.encrypted_local import EncryptedLocalBlobStore
 from sightline.storage.blobs.keys import MasterKey, create_master_key, load_master_key
@@ -141,6 +142,7 @@ def open_context(settings: Settings) -> AppContext:
     except BaseException:
         engine.dispose()
         raise
+    watch_index_writes(engine)  # this process's writes reach its indexes' next search
     factory = make_session_factory(engine)
     audit_key = key.audit_chain_key()
     return AppContext(

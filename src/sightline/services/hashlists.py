@@ -169,7 +169,7 @@ def delete_list(ctx: AppContext, list_id: int, *, requester: Requester) -> int:
     with ctx.uow() as uow:
         hash_list = uow.hashlists.get(list_id)
         removed = uow.hashlists.delete(list_id)
-        uow.signals.record_removals(ListSignals.name, removed)
+        uow.signals.record_removals(ListSignals(PDQ_KIND).name, removed)
         _audit(uow, requester, "hashlist.delete", list_id, entries=hash_list.entry_count)
         uow.commit()
     return hash_list.entry_count

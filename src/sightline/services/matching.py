@@ -117,6 +117,7 @@ class MatchingEngine:
         """
         if not sighted:
             return 0
+        self.indexes.refresh()  # other processes' writes too: ingest matches against all
         found = self._list_hits(uow, sighted)
         self._perceptual_media_hits(uow, sighted, found, fresh or {})
         self._record_matches(uow, sighted, found)

@@ -1,106 +1,56 @@
-"""The PDQ indexes of a running process: loaded from disk, caught up from the database.
+"""The binary indexes of a running process: loaded from disk, caught up from the database.
 
-The database is the source of truth; the index is a cache of the ``binary_signals`` table.
-Its checkpoint is a watermark: every signal id at or below it is in the index (or was
-removed). On open, a persisted index whose manifest matches the configured backend is loaded
-and then caught up incrementally with the signals above its checkpoint; a missing or
-unreadable one is rebuilt from the database. ``refresh`` makes newly ingested hashes
-matchable without a rebuild.
+The database is the source of truth; an index is a cache of one source (the signals of one
+kind, or the hash-list entries holding that kind). Its checkpoint is a watermark: every id at
+or below it is in the index (or was removed; ADR 0010). On open, a persisted index whose
+manifest matches the backend and code width is loaded and caught up with the rows above its
+checkpoint; a missing or unreadable one is rebuilt from the database.
 
-Catching up by "ids above the newest one seen" is wrong with concurrent writers: on
-PostgreSQL a sequence value is taken at insert and becomes visible at commit, so id 10 can
-appear after id 11 was indexed. The watermark therefore only passes an id once every
-transaction that could still commit a lower one has ended; the ids seen above it are
-remembered, and each refresh re-reads that window (ADR 0010).
+Searches take no Python lock and run no query while nothing changed: they read the current
+index object and search it. A catch-up runs beside them, under a lock of its own, when
+:mod:`~sightline.services.index_freshness` says this process committed a change, when the
+background refresher ticks (other processes' writes), or when asked (``refresh``). A rebuild
+builds a new index beside the old one and swaps it in. Backends whose searches are not safe
+against concurrent updates (``IndexCapabilities.concurrent_search`` false: FAISS, brute)
+get one more lock, held by their searches and updates only; ``mih`` needs none, its C core
+holds a read-write lock of its own.
+
+:class:`IndexSet` holds every binary index of a process, one :class:`BinaryKindSpec` each.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
 
 import numpy as np
 
-from sightline.domain.signals import SignalKind
 from sightline.errors import ConfigurationError
-from sightline.indexes.base import BinaryIndex, Hit, IndexManifest
+from sightline.indexes.base import BinaryIndex, Codes, Hit, IndexManifest
 from sightline.indexes.registry import index_registry
 from sightline.services.context import AppContext
+from sightline.services.index_freshness import INDEX_CHANGES, ChangeCounter, Refresher
+from sightline.services.index_watermark import Watermark
+from sightline.services.signal_sources import ListSignals, MediaSignals, SignalSource
 from sightline.storage.unit_of_work import UnitOfWork
 
+__all__ = [
+    "BinaryKindSpec",
+    "IndexSet",
+    "IndexStatus",
+    "ListSignals",
+    "MediaSignals",
+    "SignalIndexService",
+    "SignalSource",
+]
+
 logger = logging.getLogger(__name__)
-
-
-class SignalSource(Protocol):
-    """Where an index's codes come from: a table with increasing ids."""
-
-    name: str
-
-    def batches_after(self, uow: UnitOfWork, after_id: int) -> Iterator[list[tuple[int, bytes]]]:
-        """``(id, packed code)`` batches with ids above ``after_id``, in id order."""
-        ...
-
-    def codes(self, uow: UnitOfWork, ids: Iterable[int]) -> list[tuple[int, bytes]]:
-        """``(id, packed code)`` of those of ``ids`` that are stored."""
-        ...
-
-    def writers(self, uow: UnitOfWork) -> frozenset[str] | None:
-        """Transactions that may still commit rows or removals; None: ids commit in order."""
-        ...
-
-    def latest(self, uow: UnitOfWork) -> int:
-        """The newest id (0 when empty)."""
-        ...
-
-
-class MediaSignals:
-    """Signals of one kind of stored media (``signals``)."""
-
-    def __init__(self, kind: str) -> None:
-        self.name = kind
-
-    def batches_after(self, uow: UnitOfWork, after_id: int) -> Iterator[list[tuple[int, bytes]]]:
-        """Signals newer than the checkpoint."""
-        return uow.signals.iter_after(self.name, after_id)
-
-    def codes(self, uow: UnitOfWork, ids: Iterable[int]) -> list[tuple[int, bytes]]:
-        """Stored signals among ``ids``."""
-        return uow.signals.codes_by_id(self.name, ids)
-
-    def writers(self, uow: UnitOfWork) -> frozenset[str] | None:
-        """Open transactions writing signals or removals."""
-        return uow.signals.writers()
-
-    def latest(self, uow: UnitOfWork) -> int:
-        """Newest signal id."""
-        return uow.signals.max_id(self.name)
-
-
-class ListSignals:
-    """PDQ hashes of hash-list entries (``hash_list_entries``)."""
-
-    name = "pdq-lists"
-
-    def batches_after(self, uow: UnitOfWork, after_id: int) -> Iterator[list[tuple[int, bytes]]]:
-        """Entries newer than the checkpoint."""
-        return uow.hashlists.pdq_after(after_id)
-
-    def codes(self, uow: UnitOfWork, ids: Iterable[int]) -> list[tuple[int, bytes]]:
-        """Stored entries with a PDQ hash among ``ids``."""
-        return uow.hashlists.pdq_by_id(ids)
-
-    def writers(self, uow: UnitOfWork) -> frozenset[str] | None:
-        """Open transactions writing entries or removals."""
-        return uow.hashlists.pdq_writers()
-
-    def latest(self, uow: UnitOfWork) -> int:
-        """Newest entry id with a PDQ hash."""
-        return uow.hashlists.max_pdq_id()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,46 +68,23 @@ class IndexStatus:
         return self.checkpoint >= self.latest
 
 
-_MAX_PENDING = 256  # refreshes remembered while writers are open; older ones are merged
-_T = TypeVar("_T")
-
-
-@dataclass(slots=True)
-class _Window:
-    """One log's ids (signals or removals): final up to ``low``, ``seen`` above it.
-
-    An id above ``low`` that is not in ``seen`` may still appear (its transaction has not
-    committed), so every refresh reads from ``low`` and skips what it has seen.
-    """
-
-    low: int = 0
-    seen: set[int] = field(default_factory=set)
-
-    @property
-    def high(self) -> int:
-        """The newest id read."""
-        return max(self.seen, default=self.low)
-
-    def unseen(self, rows: list[tuple[int, _T]]) -> list[tuple[int, _T]]:
-        """The rows not read before, now marked as read."""
-        fresh = [(i, v) for i, v in rows if i > self.low and i not in self.seen]
-        self.seen.update(i for i, _ in fresh)
-        return fresh
-
-    def settle(self, upto: int) -> None:
-        """Every id up to ``upto`` is final and has been read: stop re-reading them."""
-        if upto > self.low:
-            self.low = upto
-            self.seen = {i for i in self.seen if i > upto}
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """A refresh's read: ids up to ``rows`` and ``removals`` are final once ``writers`` end."""
-
-    writers: frozenset[str]
-    rows: int
-    removals: int
+def _backend_class(backend: str, bits: int, max_threshold: int) -> type[BinaryIndex]:
+    """The backend's class, refused when it cannot serve the width or threshold exactly."""
+    cls = index_registry().get(backend)
+    limit = cls.capabilities.max_radius
+    if limit is not None and max_threshold > limit:
+        raise ConfigurationError(
+            f"index backend {backend!r} is exact only up to distance {limit}; "
+            f"for a threshold of {max_threshold} use faiss-flat (any distance)"
+        )
+    try:
+        cls(bits=bits)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"index backend {backend!r} cannot hold {bits}-bit codes ({exc}); "
+            "use faiss-flat or brute (any width)"
+        ) from None
+    return cls
 
 
 def _add(index: BinaryIndex, rows: list[tuple[int, bytes]]) -> int:
@@ -170,7 +97,17 @@ def _add(index: BinaryIndex, rows: list[tuple[int, bytes]]) -> int:
 
 
 class SignalIndexService:
-    """Owns one process's index of one binary signal source; thread-safe."""
+    """One binary index of one process over one source; searches take no lock (see above).
+
+    Args:
+        ctx: The store.
+        source: Where the codes come from (:class:`MediaSignals`, :class:`ListSignals`).
+        bits: Code width.
+        backend: Registered backend name (``mih``, ``faiss-flat``...).
+        max_threshold: The widest radius searched; refused when the backend is not exact
+            that far.
+        changes: The counter that says this process committed a change (tests pass their own).
+    """
 
     def __init__(
         self,
@@ -178,204 +115,303 @@ class SignalIndexService:
         source: SignalSource,
         *,
         bits: int,
-        threshold: int,
-        backend: str | None = None,
+        backend: str,
+        max_threshold: int,
+        changes: ChangeCounter = INDEX_CHANGES,
     ) -> None:
         self._ctx = ctx
         self._source = source
         self._bits = bits
-        self._backend = backend or ctx.settings.match.index_backend
-        self._cls = index_registry().get(self._backend)
-        limit = self._cls.capabilities.max_radius
-        if limit is not None and threshold > limit:
-            raise ConfigurationError(
-                f"index backend {self._backend!r} is exact only up to distance {limit}; "
-                f"for a PDQ threshold of {threshold} use faiss-flat (any distance)"
-            )
+        self._backend = backend
+        self._cls = _backend_class(backend, bits, max_threshold)
         self._cls.configure_threads(ctx.settings.match.index_threads)
-        self._lock = threading.RLock()
+        self._changes = changes
+        self._update_lock = threading.RLock()  # catch-ups, loads, rebuilds, saves: one at a time
+        concurrent = self._cls.capabilities.concurrent_search
+        self._search_lock = None if concurrent else threading.Lock()
         self._index: BinaryIndex | None = None
-        self._reset(0)
+        self._mark = Watermark()
+        self._seen = -1  # the change count the current index last caught up at
+        self._newest = 0  # newest id read into it, published for ``status``
 
-    def _reset(self, checkpoint: int) -> None:
-        # The removal log is applied from its start after each load or rebuild: idempotent.
-        self._rows = _Window(low=checkpoint)
-        self._removals = _Window()
-        self._pending: list[_Pending] = []
+    @property
+    def name(self) -> str:
+        """The source's name (``pdq``, ``pdq-lists``)."""
+        return self._source.name
+
+    @property
+    def backend(self) -> str:
+        """The backend's registered name."""
+        return self._backend
 
     @property
     def directory(self) -> Path:
         """Where this backend's index is persisted."""
         return self._ctx.settings.index_dir / f"{self._source.name}-{self._backend}"
 
+    def _exclusive(self) -> AbstractContextManager[object]:
+        """Held around searches and updates of backends that are not safe concurrently."""
+        return self._search_lock if self._search_lock is not None else nullcontext()
+
     def open(self) -> BinaryIndex:
         """Load (or rebuild) the index and catch it up; idempotent."""
-        with self._lock:
+        index = self._index
+        if index is not None:
+            return index
+        with self._update_lock:
             if self._index is None:
-                self._index = self._load() or self._cls(bits=self._bits)
-                self._reset(self._index.checkpoint)
-                self.refresh()
-            return self._index
+                index = self._load() or self._cls(bits=self._bits)
+                mark = Watermark(index.checkpoint)
+                self._publish(index, mark, self._catch_up(index, mark)[1])
+            return self._require()
+
+    def _require(self) -> BinaryIndex:
+        if self._index is None:
+            raise RuntimeError("the index is not open")
+        return self._index
+
+    def _publish(self, index: BinaryIndex, mark: Watermark, seen: int) -> None:
+        """Make a caught-up index the one searches read (one reference assignment)."""
+        self._index, self._mark = index, mark
+        self._newest, self._seen = mark.rows.high, seen
 
     def _load(self) -> BinaryIndex | None:
         directory = self.directory
         try:
             manifest = IndexManifest.read(directory)
-            if manifest.backend != self._backend:
+            if manifest.backend != self._backend or manifest.bits != self._bits:
                 return None
             return self._cls.load(directory)
         except FileNotFoundError:
             return None
         except (ValueError, OSError, KeyError, RuntimeError) as exc:
-            logger.warning("persisted PDQ index unusable (%s); rebuilding", type(exc).__name__)
+            logger.warning("persisted index unusable (%s); rebuilding", type(exc).__name__)
             return None
 
     def refresh(self) -> int:
-        """Add signals stored since the last refresh and apply logged removals.
+        """Add codes stored since the last catch-up and apply logged removals.
 
         Reads every id above the watermark, adds those not seen yet, then moves the watermark
-        up to what earlier refreshes read once the transactions writing then have all ended
+        up to what earlier catch-ups read once the transactions writing then have all ended
         (ADR 0010). Returns how many codes were added.
         """
-        with self._lock:
-            index = self._index if self._index is not None else self.open()
-            with self._ctx.uow() as uow:
-                settled = self._settled(self._source.writers(uow))
-                added = 0
-                for batch in self._source.batches_after(uow, self._rows.low):
-                    added += _add(index, self._rows.unseen(batch))
-                # Removals after additions: a removal read late only removes more, and the
-                # rows of reused ids are read back below.
-                added += self._apply_removals(uow, index)
-                self._settle(settled, self._source.writers(uow))
-            index.checkpoint = self._rows.low
+        with self._update_lock:
+            index = self.open()
+            added, seen = self._catch_up(index, self._mark)
+            self._newest, self._seen = self._mark.rows.high, seen
             return added
 
-    def _apply_removals(self, uow: UnitOfWork, index: BinaryIndex) -> int:
-        logged = uow.signals.removals_after(self._source.name, self._removals.low)
-        items = sorted({item for _, item in self._removals.unseen(logged)})
+    def _catch_up(self, index: BinaryIndex, mark: Watermark) -> tuple[int, int]:
+        """Bring ``index`` up to the database; returns codes added and the change count.
+
+        The count is read before the database: a change committed after the read moves it
+        again, so the next search catches up once more rather than missing it.
+        """
+        seen = self._changes.value
+        with self._ctx.uow() as uow:
+            settled = mark.settled(self._source.writers(uow))
+            added = 0
+            for batch in self._source.batches_after(uow, mark.rows.low):
+                added += self._locked_add(index, mark.rows.unseen(batch))
+            # Removals after additions: a removal read late only removes more, and the rows
+            # of reused ids are read back below.
+            added += self._apply_removals(uow, index, mark)
+            mark.settle(settled, self._source.writers(uow))
+        index.checkpoint = mark.rows.low
+        return added, seen
+
+    def _locked_add(self, index: BinaryIndex, rows: list[tuple[int, bytes]]) -> int:
+        if not rows:
+            return 0
+        with self._exclusive():
+            return _add(index, rows)
+
+    def _apply_removals(self, uow: UnitOfWork, index: BinaryIndex, mark: Watermark) -> int:
+        logged = uow.signals.removals_after(self._source.name, mark.removals.low)
+        items = sorted({item for _, item in mark.removals.unseen(logged)})
         if not items:
             return 0
-        index.remove(np.array(items, dtype=np.int64))
+        with self._exclusive():
+            index.remove(np.array(items, dtype=np.int64))
         # SQLite gives a new row the highest id plus one, so after the newest rows are
         # deleted a new row can take a removed id, at or below the watermark: read those.
-        return _add(index, self._source.codes(uow, items))
-
-    def _settled(self, writers: frozenset[str] | None) -> tuple[int, int] | None:
-        """Watermarks of earlier refreshes whose writers have all ended by now."""
-        if writers is None:
-            return None
-        done = [p for p in self._pending if not p.writers & writers]
-        if not done:
-            return None
-        self._pending = [p for p in self._pending if p.writers & writers]
-        return max(p.rows for p in done), max(p.removals for p in done)
-
-    def _settle(self, settled: tuple[int, int] | None, writers: frozenset[str] | None) -> None:
-        """Move the watermarks after a read; remember what this one read until it is final."""
-        if writers is None:  # ids commit in order: everything read so far is final
-            self._rows.settle(self._rows.high)
-            self._removals.settle(self._removals.high)
-            return
-        if settled is not None:
-            self._rows.settle(settled[0])
-            self._removals.settle(settled[1])
-        entry = _Pending(writers, self._rows.high, self._removals.high)
-        if self._pending and self._pending[-1].writers == writers:
-            self._pending[-1] = entry  # the same writers: the newer read supersedes
-        else:
-            self._pending.append(entry)
-        if len(self._pending) > _MAX_PENDING:  # a long transaction: merge the oldest two
-            first, second = self._pending[0], self._pending[1]
-            merged = _Pending(first.writers | second.writers, second.rows, second.removals)
-            self._pending[:2] = [merged]
+        return self._locked_add(index, self._source.codes(uow, items))
 
     def rebuild(self) -> int:
-        """Discard the index and rebuild it from the database; returns its size."""
-        with self._lock:
+        """Rebuild the index from the database beside the current one, swap, persist it."""
+        with self._update_lock:
             shutil.rmtree(self.directory, ignore_errors=True)
-            self._index = self._cls(bits=self._bits)
-            self._reset(0)
-            self.refresh()
+            index, mark = self._cls(bits=self._bits), Watermark()
+            self._publish(index, mark, self._catch_up(index, mark)[1])
             self.save()
-            return len(self._index)
+            return self._size(index)
 
     def save(self) -> None:
         """Persist the index (native file plus JSON manifest)."""
-        with self._lock:
+        with self._update_lock:
             index = self.open()
             self.directory.mkdir(parents=True, exist_ok=True)
-            index.save(self.directory)
+            with self._exclusive():
+                index.save(self.directory)
 
-    def search(self, codes: np.ndarray, radius: int) -> list[list[Hit]]:
-        """Range search after catching up with new signals."""
-        with self._lock:
-            index = self.open()
-            self.refresh()
+    def search(self, codes: Codes, radius: int) -> list[list[Hit]]:
+        """Range search; catches up first only when this process committed a change."""
+        index = self._index
+        if index is None or self._changes.value != self._seen:
+            index = self._catch_up_if_changed()
+        if self._search_lock is None:
+            return index.range_search(codes, radius)
+        with self._search_lock:
             return index.range_search(codes, radius)
 
+    def _catch_up_if_changed(self) -> BinaryIndex:
+        with self._update_lock:
+            self.open()
+            if self._changes.value != self._seen:  # another search may have caught up
+                self.refresh()
+            return self._require()
+
+    def _size(self, index: BinaryIndex) -> int:
+        with self._exclusive():
+            return len(index)
+
     def status(self) -> IndexStatus:
-        """Index size and freshness against the database."""
-        with self._lock:
-            index = self.open()
-            with self._ctx.uow() as uow:
-                latest = self._source.latest(uow)
-            return IndexStatus(self._backend, len(index), self._rows.high, latest)
+        """Index size and freshness against the database (no catch-up)."""
+        index = self.open()
+        newest = self._newest
+        with self._ctx.uow() as uow:
+            latest = self._source.latest(uow)
+        return IndexStatus(self._backend, self._size(index), newest, latest)
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryKindSpec:
+    """One binary signal kind to index: its code width and the widest radius searched.
+
+    ``backend`` names the index backend for this kind; None takes ``match.index_backend``.
+    """
+
+    kind: str
+    bits: int
+    max_threshold: int
+    backend: str | None = None
+
+
+MEDIA = "media"
+"""Source key of the index over stored media, in :meth:`IndexSet.statuses`."""
+LISTS = "lists"
+"""Source key of the index over hash-list entries."""
 
 
 class IndexSet:
-    """Every binary index of one process: per enabled kind, its media and list sources."""
+    """Every binary index of one process: per kind, one over media and one over hash lists.
 
-    def __init__(self, ctx: AppContext, kinds: Iterable[SignalKind] | None = None) -> None:
-        chosen = ctx.binary_kinds() if kinds is None else tuple(kinds)
+    A kind has a list index only when hash-list entries carry it (:meth:`ListSignals.holds`).
+    ``start_refresher`` keeps them current with other processes' writes in a long-lived
+    process; ``close`` stops it.
+    """
+
+    def __init__(self, ctx: AppContext, specs: Iterable[BinaryKindSpec] | None = None) -> None:
+        """Build the indexes of ``specs``; by default, of every enabled binary signal kind."""
+        if specs is None:
+            specs = [
+                BinaryKindSpec(k.name, k.bits or 0, k.threshold or 0, k.index_backend)
+                for k in ctx.binary_kinds()
+            ]
+        self._ctx = ctx
         self._media: dict[str, SignalIndexService] = {}
         self._lists: dict[str, SignalIndexService] = {}
-        for kind in chosen:
-            bits, threshold = kind.bits or 0, kind.threshold or 0
-            self._media[kind.name] = SignalIndexService(
+        for spec in specs:
+            if spec.kind in self._media:
+                raise ConfigurationError(f"signal kind {spec.kind!r} is configured twice")
+            make = functools.partial(
+                SignalIndexService,
                 ctx,
-                MediaSignals(kind.name),
-                bits=bits,
-                threshold=threshold,
-                backend=kind.index_backend,
+                bits=spec.bits,
+                backend=spec.backend or ctx.settings.match.index_backend,
+                max_threshold=spec.max_threshold,
             )
-            if kind.listed:
-                self._lists[kind.name] = SignalIndexService(
-                    ctx, ListSignals(), bits=bits, threshold=threshold
-                )
+            self._media[spec.kind] = make(MediaSignals(spec.kind))
+            if ListSignals.holds(spec.kind):
+                self._lists[spec.kind] = make(ListSignals(spec.kind))
+        self._refresher: Refresher | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The indexed kinds, in the order given."""
+        return tuple(self._media)
 
     def media(self, kind: str) -> SignalIndexService:
-        """The index of stored media's signals of ``kind``."""
-        return self._media[kind]
+        """The index over stored media's signals of ``kind``."""
+        try:
+            return self._media[kind]
+        except KeyError:
+            known = ", ".join(self._media) or "none"
+            raise ConfigurationError(
+                f"no index for signal kind {kind!r} (indexed: {known})"
+            ) from None
 
     def lists(self, kind: str) -> SignalIndexService | None:
-        """The index of hash-list entries of ``kind`` (None: lists do not carry it)."""
+        """The index over hash-list entries of ``kind``; None when lists hold no such hash."""
+        self.media(kind)  # an unknown kind is an error, not "no list source"
         return self._lists.get(kind)
 
-    def statuses(self) -> dict[str, list[IndexStatus]]:
-        """Status of every index, grouped as ``media`` and ``lists``."""
-        return {
-            "media": [s.status() for s in self._media.values()],
-            "lists": [s.status() for s in self._lists.values()],
-        }
+    def require_lists(self, kind: str) -> SignalIndexService:
+        """Like :meth:`lists`, for callers that need one; refuses a kind without lists."""
+        index = self.lists(kind)
+        if index is None:
+            raise ConfigurationError(f"hash lists hold no {kind!r} hashes")
+        return index
 
-    def rebuild(self) -> dict[str, int]:
-        """Rebuild every index from the database; codes per group."""
-        return {
-            "media": sum(s.rebuild() for s in self._media.values()),
-            "lists": sum(s.rebuild() for s in self._lists.values()),
-        }
+    def services(self) -> Iterator[tuple[str, str, SignalIndexService]]:
+        """``(kind, source key, service)`` for every index, media before lists per kind."""
+        for kind, media in self._media.items():
+            yield kind, MEDIA, media
+            if kind in self._lists:
+                yield kind, LISTS, self._lists[kind]
 
-    def services(self) -> list[SignalIndexService]:
-        """Every index, media first."""
-        return [*self._media.values(), *self._lists.values()]
+    def open(self) -> None:
+        """Load or rebuild every index and catch it up."""
+        for _, _, service in self.services():
+            service.open()
 
-    def refresh(self) -> None:
-        """Catch every index up with the database."""
-        for service in self.services():
-            service.refresh()
+    def refresh(self) -> int:
+        """Catch every index up; returns how many codes were added."""
+        return sum(service.refresh() for _, _, service in self.services())
+
+    def statuses(self) -> dict[str, dict[str, IndexStatus]]:
+        """Kind -> source key (``media``, ``lists``) -> status."""
+        out: dict[str, dict[str, IndexStatus]] = {}
+        for kind, key, service in self.services():
+            out.setdefault(kind, {})[key] = service.status()
+        return out
 
     def save(self) -> None:
         """Persist every index."""
-        for service in self.services():
+        for _, _, service in self.services():
             service.save()
+
+    def rebuild(self) -> dict[str, dict[str, int]]:
+        """Rebuild every index from the database; kind -> source key -> size."""
+        out: dict[str, dict[str, int]] = {}
+        for kind, key, service in self.services():
+            out.setdefault(kind, {})[key] = service.rebuild()
+        return out
+
+    def start_refresher(self, interval: float | None = None) -> None:
+        """Catch up in a background thread every ``interval`` seconds (0: never).
+
+        ``interval`` defaults to ``match.index_refresh_seconds``. Only for long-lived
+        processes (the server): a command that runs once catches up when it opens.
+        """
+        seconds = self._ctx.settings.match.index_refresh_seconds if interval is None else interval
+        if seconds <= 0 or self._refresher is not None:
+            return
+        self._refresher = Refresher(self.refresh, seconds)
+        self._refresher.start()
+
+    def close(self) -> None:
+        """Stop the refresher, if one runs."""
+        if self._refresher is not None:
+            self._refresher.stop()
+            self._refresher = None

@@ -7,7 +7,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from sightline.api.deps import ContextDep, IndexDep
+from sightline.api.deps import ContextDep, IndexesDep
+from sightline.services.signal_index import LISTS, MEDIA, IndexStatus
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -18,8 +19,33 @@ class Live(BaseModel):
     status: str = "ok"
 
 
+class IndexReady(BaseModel):
+    """One index of the process: its backend, size, checkpoint and the newest stored id."""
+
+    backend: str
+    count: int
+    checkpoint: int
+    latest: int
+    ready: bool
+
+    @classmethod
+    def of(cls, status: IndexStatus) -> IndexReady:
+        """The status as reported."""
+        return cls(
+            backend=status.backend,
+            count=status.count,
+            checkpoint=status.checkpoint,
+            latest=status.latest,
+            ready=status.ready,
+        )
+
+
 class Ready(BaseModel):
-    """Whether this process can serve searches with complete results."""
+    """Whether this process can serve searches with complete results.
+
+    ``indexes`` maps each signal kind to its indexes by source (``media``, ``lists``); the
+    flat ``index_*``, ``latest_signal`` and ``list_*`` fields repeat the first kind's.
+    """
 
     status: str
     database: bool
@@ -30,6 +56,7 @@ class Ready(BaseModel):
     list_index_count: int
     list_index_checkpoint: int
     latest_list_entry: int
+    indexes: dict[str, dict[str, IndexReady]] = {}
 
 
 @router.get("/live", operation_id="health_live")
@@ -44,19 +71,18 @@ def live() -> Live:
     response_model=Ready,
     responses={503: {"model": Ready, "description": "Not ready: index stale or DB down."}},
 )
-def ready(ctx: ContextDep, index: IndexDep) -> JSONResponse:
-    """Ready when the database answers and both PDQ indexes (media, hash lists) are fresh."""
+def ready(ctx: ContextDep, indexes: IndexesDep) -> JSONResponse:
+    """Ready when the database answers and every index (per kind: media, lists) is fresh."""
     try:
         with ctx.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         database = True
     except Exception:  # any database failure means "not ready", never a 500
         database = False
-    groups = index.statuses() if database else {}
-    media, listed = groups.get("media", []), groups.get("lists", [])
-    status = media[0] if media else None
-    lists = listed[0] if listed else None
-    is_ready = database and all(s.ready for s in [*media, *listed])
+    statuses = indexes.statuses() if database else {}
+    is_ready = database and all(s.ready for by in statuses.values() for s in by.values())
+    first = next(iter(statuses.values()), {})
+    status, lists = first.get(MEDIA), first.get(LISTS)
     body = Ready(
         status="ready" if is_ready else "stale" if database else "unavailable",
         database=database,
@@ -67,5 +93,8 @@ def ready(ctx: ContextDep, index: IndexDep) -> JSONResponse:
         list_index_count=lists.count if lists else 0,
         list_index_checkpoint=lists.checkpoint if lists else 0,
         latest_list_entry=lists.latest if lists else 0,
+        indexes={
+            kind: {key: IndexReady.of(s) for key, s in by.items()} for kind, by in statuses.items()
+        },
     )
     return JSONResponse(status_code=200 if is_ready else 503, content=body.model_dump())

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from sightline.api.auth import SearchRequester
-from sightline.api.deps import ContextDep, IndexDep
+from sightline.api.deps import ContextDep, IndexesDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.uploads import uploaded_file
 from sightline.services.search import result_as_dict, search_file
@@ -86,7 +86,7 @@ def search(
     request: Request,
     requester: SearchRequester,
     ctx: ContextDep,
-    index: IndexDep,
+    index: IndexesDep,
 ) -> SearchResponse:
     """Search for exact (MD5, SHA-1, SHA-256) and PDQ matches of an uploaded file.
 

@@ -16,6 +16,7 @@ from sightline.services.context import AppContext
 from sightline.services.search import search_file
 from sightline.services.signal_index import IndexSet, SignalIndexService
 from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds
+from tests.support.indexes import media_index, pdq_indexes
 
 # Every registered binary backend; mih is the default (SIGHTLINE_MATCH__INDEX_BACKEND).
 BACKENDS = ["mih", "faiss-multihash", "faiss-flat", "brute"]
@@ -45,13 +46,13 @@ def test_persisted_index_is_loaded_then_caught_up(
     stored: AppContext, tmp_path: Path, backend: str
 ) -> None:
     stored.settings.match.index_backend = backend
-    first = _media(stored)
+    first = media_index(stored)
     first.save()
     manifest = IndexManifest.read(first.directory)
     assert (manifest.backend, manifest.count, manifest.checkpoint) == (backend, 4, 4)
 
     _ingest_seeds(stored, tmp_path / "b", range(5, 8))
-    second = _media(stored)
+    second = media_index(stored)
     assert second.status().count == 7  # loaded 4 from disk, caught up 3 from the database
     assert second.status().ready
     assert second.refresh() == 0
@@ -62,7 +63,7 @@ def test_new_signals_make_the_status_stale_until_refreshed(
     stored: AppContext, tmp_path: Path, backend: str
 ) -> None:
     stored.settings.match.index_backend = backend
-    service = _media(stored)
+    service = media_index(stored)
     service.open()
     assert service.status().ready
     _ingest_seeds(stored, tmp_path / "b", range(5, 7))
@@ -86,7 +87,7 @@ def test_missing_or_damaged_index_is_rebuilt_from_the_database(
     stored: AppContext, damage: str, backend: str
 ) -> None:
     stored.settings.match.index_backend = backend
-    service = _media(stored)
+    service = media_index(stored)
     service.save()
     if damage == "delete":
         shutil.rmtree(service.directory)
@@ -94,22 +95,22 @@ def test_missing_or_damaged_index_is_rebuilt_from_the_database(
         for path in service.directory.iterdir():
             if path.name != "manifest.json":
                 path.write_bytes(b"not an index")
-    assert _media(stored).status().count == 4
-    assert _media(stored).rebuild() == 4
+    assert media_index(stored).status().count == 4
+    assert media_index(stored).rebuild() == 4
 
 
 def test_looser_thresholds_need_a_flat_index(stored: AppContext, tmp_path: Path) -> None:
     stored.settings.match.pdq_threshold = 52
     with pytest.raises(ConfigurationError, match="faiss-flat"):
-        _media(stored)
+        media_index(stored)
     for exact_to_31 in ("mih", "faiss-multihash"):
         stored.settings.match.index_backend = exact_to_31
         with pytest.raises(ConfigurationError, match=f"{exact_to_31}.*faiss-flat"):
-            _media(stored)
+            media_index(stored)
     stored.settings.match.index_backend = "faiss-flat"
     image = synthetic.landscape(3, SMALL)
     near = image.crop((0, 0, image.width * 97 // 100, image.height))  # ~38 bits from stored
     (tmp_path / "q.jpg").write_bytes(synthetic.encode(near))
-    indexes = IndexSet(stored)
+    indexes = pdq_indexes(stored)
     [match] = search_file(stored, indexes, tmp_path / "q.jpg", requester=TEST_REQUESTER).matches
     assert 31 < match.distance <= 52

@@ -1,0 +1,104 @@
+"""The catch-up watermark of an index over a table with increasing ids (ADR 0010).
+
+Catching up by "ids above the newest one seen" is wrong with concurrent writers: on
+PostgreSQL a sequence value is taken at insert and becomes visible at commit, so id 10 can
+appear after id 11 was indexed. The watermark therefore only passes an id once every
+transaction that could still commit a lower one has ended; the ids seen above it are
+remembered, and each catch-up re-reads that window.
+
+One :class:`Watermark` belongs to one index object: a rebuild builds a new index with a new
+watermark and swaps both in together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+_MAX_PENDING = 256  # catch-ups remembered while writers are open; older ones are merged
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class Window:
+    """One log's ids (rows or removals): final up to ``low``, ``seen`` above it.
+
+    An id above ``low`` that is not in ``seen`` may still appear (its transaction has not
+    committed), so every catch-up reads from ``low`` and skips what it has seen.
+    """
+
+    low: int = 0
+    seen: set[int] = field(default_factory=set)
+
+    @property
+    def high(self) -> int:
+        """The newest id read."""
+        return max(self.seen, default=self.low)
+
+    def unseen(self, rows: list[tuple[int, _T]]) -> list[tuple[int, _T]]:
+        """The rows not read before, now marked as read."""
+        fresh = [(i, v) for i, v in rows if i > self.low and i not in self.seen]
+        self.seen.update(i for i, _ in fresh)
+        return fresh
+
+    def settle(self, upto: int) -> None:
+        """Every id up to ``upto`` is final and has been read: stop re-reading them."""
+        if upto > self.low:
+            self.low = upto
+            self.seen = {i for i in self.seen if i > upto}
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A catch-up's read: ids up to ``rows`` and ``removals`` are final once ``writers`` end."""
+
+    writers: frozenset[str]
+    rows: int
+    removals: int
+
+
+class Watermark:
+    """The rows and removal-log windows of one index, and the reads waiting to become final.
+
+    The removal log is applied from its start after each load or rebuild: idempotent.
+    """
+
+    def __init__(self, checkpoint: int = 0) -> None:
+        self.rows = Window(low=checkpoint)
+        self.removals = Window()
+        self._pending: list[_Pending] = []
+
+    def settled(self, writers: frozenset[str] | None) -> tuple[int, int] | None:
+        """Watermarks of earlier catch-ups whose writers have all ended by now."""
+        if writers is None:
+            return None
+        done = [p for p in self._pending if not p.writers & writers]
+        if not done:
+            return None
+        self._pending = [p for p in self._pending if p.writers & writers]
+        return max(p.rows for p in done), max(p.removals for p in done)
+
+    def settle(self, settled: tuple[int, int] | None, writers: frozenset[str] | None) -> None:
+        """Move the watermarks after a read; remember what this one read until it is final.
+
+        Args:
+            settled: What :meth:`settled` returned before the read.
+            writers: The transactions still open after the read; None when ids commit in
+                order (SQLite), which makes everything read so far final at once.
+        """
+        if writers is None:
+            self.rows.settle(self.rows.high)
+            self.removals.settle(self.removals.high)
+            return
+        if settled is not None:
+            self.rows.settle(settled[0])
+            self.removals.settle(settled[1])
+        entry = _Pending(writers, self.rows.high, self.removals.high)
+        if self._pending and self._pending[-1].writers == writers:
+            self._pending[-1] = entry  # the same writers: the newer read supersedes
+        else:
+            self._pending.append(entry)
+        if len(self._pending) > _MAX_PENDING:  # a long transaction: merge the oldest two
+            first, second = self._pending[0], self._pending[1]
+            merged = _Pending(first.writers | second.writers, second.rows, second.removals)
+            self._pending[:2] = [merged]
