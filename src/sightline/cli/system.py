@@ -1,4 +1,9 @@
-"""``sightline index``, ``sightline demo`` and ``sightline serve``."""
+"""``sightline index``, ``sightline demo`` and ``sightline serve``.
+
+``sightline serve`` runs a job worker inside the API process unless
+``SIGHTLINE_WORKER__EMBEDDED`` is false, so ``make run`` stays one command; ``sightline index
+rebuild`` enqueues an ``index.rebuild`` job and runs it here unless ``--no-wait``.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,24 @@ import typer
 
 from sightline.cli.common import (
     app_context,
+    cli_requester,
     console,
     handle_errors,
     load_settings,
     print_json,
     visible,
 )
-from sightline.errors import ConfigurationError
+from sightline.domain.jobs import Job, JobState
+from sightline.errors import ConfigurationError, SightlineError
 from sightline.jobs.local import ProcessPoolRunner
-from sightline.services.context import open_context
+from sightline.services import jobs as job_service
+from sightline.services.context import AppContext, open_context
 from sightline.services.demo import is_loaded, load_demo
+from sightline.services.job_handlers import IndexRebuildHandler
+from sightline.services.job_worker import JobWorker
+from sightline.services.jobs import JobResources
 from sightline.services.pdq_index import ListSignals, PdqIndexService
+from sightline.services.runner import make_runner
 
 index_app = typer.Typer(help="Inspect and rebuild the PDQ index.", no_args_is_help=True)
 demo_app = typer.Typer(help="Benign demonstration data.", no_args_is_help=True)
@@ -53,12 +65,39 @@ def index_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.
 
 @index_app.command("rebuild")
 @handle_errors
-def index_rebuild() -> None:
-    """Rebuild both PDQ indexes (media, hash lists) from the database and persist them."""
+def index_rebuild(
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="Only enqueue the job; a worker (or the server) runs it."
+    ),
+) -> None:
+    """Rebuild both PDQ indexes (media, hash lists) from the database and persist them.
+
+    The rebuild is an ``index.rebuild`` job: it runs here and now (or, if a worker took it
+    first, this waits for it), or with ``--no-wait`` is left to the workers.
+    """
     with app_context() as ctx:
-        media = PdqIndexService(ctx).rebuild()
-        lists = PdqIndexService(ctx, ListSignals()).rebuild()
+        job = job_service.enqueue(
+            ctx, IndexRebuildHandler.kind, {}, requester=cli_requester(), resource="index"
+        )
+        if no_wait:
+            console.print(f"job {job.id} queued: follow it with `sightline jobs show {job.id}`")
+            return
+        job = _run_here(ctx, job)
+    if job.state is not JobState.SUCCEEDED:
+        reason = job.error.message if job.error else job.state.value
+        raise SightlineError(f"index rebuild (job {job.id}) {job.state.value}: {reason}")
+    media, lists = job.result.get("media"), job.result.get("lists")
     console.print(f"indexes rebuilt: {media} media hashes, {lists} hash-list hashes")
+
+
+def _run_here(ctx: AppContext, job: Job) -> Job:
+    """Run ``job`` in this process, or wait for the worker that leased it first."""
+    handler = IndexRebuildHandler()
+    worker = JobWorker(ctx, {handler.kind: handler}, JobResources(), kinds=[handler.kind])
+    ran = worker.run_once(job.id)
+    if ran is not None and ran.state.ended:
+        return ran
+    return job_service.wait_for(ctx, job.id, timeout_s=24 * 3600)
 
 
 @demo_app.command("load")
@@ -83,7 +122,10 @@ def serve(
     host: str | None = typer.Option(None, "--host", help="Bind address (default: settings)."),
     port: int | None = typer.Option(None, "--port", help="Port (default: settings)."),
 ) -> None:
-    """Serve the API (OpenAPI docs at /docs); HTTPS when a TLS certificate is configured.
+    """Serve the API (OpenAPI docs at /docs) and run a job worker; HTTPS with a certificate.
+
+    The embedded worker runs uploads, retro-hunts and index rebuilds; set
+    ``SIGHTLINE_WORKER__EMBEDDED=false`` to leave them to ``sightline worker`` processes.
 
     Off loopback the API must speak HTTPS: session cookies are Secure and tokens are bearer
     secrets, so a plain-HTTP listener on a network would hand both to any eavesdropper.
@@ -109,7 +151,7 @@ def serve(
     # server's start-up (nor as a 500 on every media read).
     open_context(settings).close()
     uvicorn.run(
-        create_app(settings, ingest_runner=ProcessPoolRunner(settings.ingest.workers)),
+        create_app(settings, ingest_runner=make_runner(settings)),
         host=bind,
         port=port or settings.server.port,
         ssl_certfile=None if tls[0] is None else str(tls[0]),

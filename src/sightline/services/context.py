@@ -18,8 +18,9 @@ from sightline.config import Settings
 from sightline.domain.audit import KeyRecord, key_record_mac
 from sightline.errors import ConfigurationError, MasterKeyError
 from sightline.storage import migrate
-from sightline.storage.blobs.encrypted_local import EncryptedLocalBlobStore
+from sightline.storage.blobs.base import BlobStore
 from sightline.storage.blobs.keys import MasterKey, create_master_key, load_master_key
+from sightline.storage.blobs.registry import open_blob_store
 from sightline.storage.db import make_engine, make_session_factory
 from sightline.storage.permissions import private_directory
 from sightline.storage.repositories.store_key import (
@@ -42,7 +43,7 @@ class AppContext:
     settings: Settings
     engine: Engine
     uow: UowFactory
-    blobs: EncryptedLocalBlobStore
+    blobs: BlobStore
     master_key: MasterKey
 
     def close(self) -> None:
@@ -115,13 +116,18 @@ def open_context(settings: Settings) -> AppContext:
     except BaseException:
         engine.dispose()
         raise
+    try:
+        blobs = open_blob_store(settings, key)  # the SIGHTLINE_STORAGE__BLOB_STORE plugin
+    except BaseException:
+        engine.dispose()
+        raise
     factory = make_session_factory(engine)
     audit_key = key.audit_chain_key()
     return AppContext(
         settings=settings,
         engine=engine,
         uow=lambda: UnitOfWork(factory, audit_key=audit_key),
-        blobs=EncryptedLocalBlobStore(settings.media_dir, key),
+        blobs=blobs,
         master_key=key,
     )
 

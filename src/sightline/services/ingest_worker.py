@@ -21,6 +21,7 @@ from PIL import Image
 from sightline.analyzers.base import Analyzer, MediaInput
 from sightline.analyzers.pdq import DIHEDRAL_KEY
 from sightline.analyzers.registry import DEFAULT_ANALYZERS, create_analyzers
+from sightline.config import Settings
 from sightline.domain.models import FeatureStatus, NewMedia
 from sightline.errors import (
     AnalysisFailed,
@@ -34,8 +35,11 @@ from sightline.errors import (
     UnsupportedMedia,
 )
 from sightline.services.sources import ArchiveCache, SourceLimits, materialize
+from sightline.services.staged import StagedFiles
+from sightline.storage.blobs.base import BlobStore
 from sightline.storage.blobs.encrypted_local import EncryptedLocalBlobStore
 from sightline.storage.blobs.keys import load_master_key
+from sightline.storage.blobs.registry import open_blob_store
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,8 @@ class WorkerConfig:
     max_pixels: int
     limits: SourceLimits
     analyzers: tuple[str, ...] = DEFAULT_ANALYZERS
+    # The settings the blob store plugin is built from; without them, the local store.
+    settings: Settings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,23 +111,31 @@ class Worker:
         self._config = config
         # Durability is deferred: the parent syncs the filesystem once per batch, before the
         # database rows that refer to these blobs are committed.
-        self._blobs = EncryptedLocalBlobStore(
-            config.media_dir, load_master_key(config.key_path), durable=False
-        )
+        key = load_master_key(config.key_path)
+        if config.settings is None:
+            self._blobs: BlobStore = EncryptedLocalBlobStore(config.media_dir, key, durable=False)
+        else:  # the SIGHTLINE_STORAGE__BLOB_STORE plugin, as every process builds it
+            self._blobs = open_blob_store(config.settings, key, durable=False)
         self._analyzers: list[Analyzer] = create_analyzers(config.analyzers)
         # Parsing a zip's directory once per process, not once per entry: an archive of
         # 100,000 entries would otherwise cost hours.
         self._archives = ArchiveCache()
+        self._staged = StagedFiles(self._blobs, config.scratch_dir)
 
     def close(self) -> None:
         """Close archives kept open between items."""
         self._archives.close()
+        self._staged.close()
 
     def process(self, item: WorkItem) -> ItemResult | ItemFailure:
         """Process one item; never raises for bad input."""
         try:
             with materialize(
-                item.locator, self._config.limits, self._config.scratch_dir, archives=self._archives
+                item.locator,
+                self._config.limits,
+                self._config.scratch_dir,
+                archives=self._archives,
+                staged=self._staged,
             ) as path:
                 return self._process_path(item.item_id, path)
         except (SourceRejected, AnalysisFailed) as exc:
