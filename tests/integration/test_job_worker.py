@@ -71,7 +71,12 @@ def _events(ctx: AppContext, prefix: str = "job.") -> list[tuple[str, str, str, 
 def test_a_job_runs_once_and_is_audited_in_the_requesters_name(ctx: AppContext) -> None:
     requester = _requester(ctx)
     seen: list[Requester] = []
-    handler = Recording(lambda run: seen.append(run.requester) or {"done": 1})
+
+    def body(run: JobRun) -> dict[str, Any]:
+        seen.append(run.requester)
+        return {"done": 1}
+
+    handler = Recording(body)
     job = jobs.enqueue(ctx, KIND, {"x": 1}, requester=requester, resource="index")
     worker = _worker(ctx, handler)
     ended = worker.run_once()

@@ -89,19 +89,17 @@ def jobs_list(
     if as_json:
         print_json([job_dict(v.job) for v in views])
         return
-    table = Table("id", "kind", "state", "attempts", "requester", "resource", "created", "finished")
+    table = Table("id", "kind", "state", "attempts", "requester", "created (UTC)")
     for view in views:
         job = view.job
+        asked = job.cancel_requested and not job.state.ended
         table.add_row(
             str(job.id),
             visible(job.kind),
-            job.state.value
-            + (" (cancel asked)" if job.cancel_requested and not job.state.ended else ""),
+            job.state.value + (" (cancel asked)" if asked else ""),
             f"{job.attempts}/{job.max_attempts}",
             visible(job.requester),
-            visible(job.resource or ""),
             _short(job.created_at),
-            _short(job.finished_at),
         )
     console.print(table)
 
@@ -132,13 +130,15 @@ def jobs_show(
 def jobs_cancel(job_id: int = typer.Argument(..., min=1, help="The job's id.")) -> None:
     """Cancel a job: a queued one at once, a running one at its next unit of work."""
     with app_context() as ctx:
+        before = job_service.get_job(ctx, job_id, requester=cli_requester()).job
+        if before.state.ended:
+            console.print(f"job {job_id} had already ended ({before.state.value})")
+            return
         job = job_service.cancel(
             ctx, job_id, requester=cli_requester(), handlers=default_handlers()
         )
-    if job.state is JobState.CANCELLED:
-        console.print(f"job {job.id} cancelled")
-    elif job.state.ended:
-        console.print(f"job {job.id} had already ended ({job.state.value})")
+    if job.state.ended:
+        console.print(f"job {job.id} {job.state.value}")
     else:
         console.print(f"job {job.id}: cancellation asked; its worker stops at its next unit")
 
