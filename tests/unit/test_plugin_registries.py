@@ -80,3 +80,27 @@ def test_new_blob_ids_are_random_and_look_like_any_other(tmp_path: Path) -> None
     ids = {store.new_blob_id() for _ in range(100)}
     assert len(ids) == 100
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_worker_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGHTLINE_WORKER__KINDS", "ingest.upload, index.rebuild")
+    monkeypatch.setenv("SIGHTLINE_WORKER__EMBEDDED", "false")
+    monkeypatch.setenv("SIGHTLINE_INGEST__RUNNER", "inline")
+    monkeypatch.setenv("SIGHTLINE_STORAGE__BLOB_STORE", "encrypted-local")
+    settings = Settings()
+    assert settings.worker.kinds == ["ingest.upload", "index.rebuild"]
+    assert settings.worker.embedded is False
+    assert (settings.ingest.runner, settings.storage.blob_store) == ("inline", "encrypted-local")
+
+
+@pytest.mark.parametrize(
+    ("worker", "message"),
+    [
+        ({"kinds": "ingest.upload,bogus"}, "unknown bogus"),
+        ({"kinds": ""}, r"unknown \(none given\)"),
+        ({"lease_seconds": 5, "heartbeat_seconds": 5}, "shorter than lease_seconds"),
+    ],
+)
+def test_worker_settings_refuse_nonsense(worker: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.model_validate({"worker": worker})

@@ -26,7 +26,7 @@ from sightline.jobs.local import ProcessPoolRunner
 from sightline.services import jobs as job_service
 from sightline.services.context import AppContext, open_context
 from sightline.services.demo import is_loaded, load_demo
-from sightline.services.job_handlers import IndexRebuildHandler
+from sightline.services.job_handlers import IndexRebuildHandler, default_handlers
 from sightline.services.job_worker import JobWorker
 from sightline.services.jobs import JobResources
 from sightline.services.pdq_index import ListSignals, PdqIndexService
@@ -91,13 +91,19 @@ def index_rebuild(
 
 
 def _run_here(ctx: AppContext, job: Job) -> Job:
-    """Run ``job`` in this process, or wait for the worker that leased it first."""
-    handler = IndexRebuildHandler()
-    worker = JobWorker(ctx, {handler.kind: handler}, JobResources(), kinds=[handler.kind])
-    ran = worker.run_once(job.id)
-    if ran is not None and ran.state.ended:
-        return ran
-    return job_service.wait_for(ctx, job.id, timeout_s=24 * 3600)
+    """Run ``job`` in this process until it ends (retries included).
+
+    If another worker leased it first, this waits for that worker instead.
+    """
+    kind = IndexRebuildHandler.kind
+    worker = JobWorker(ctx, default_handlers(), JobResources(), kinds=[kind])
+    while not job.state.ended:
+        ran = worker.run_once(job.id)
+        if ran is None:
+            job = job_service.wait_for(ctx, job.id, timeout_s=ctx.settings.worker.poll_seconds)
+        else:
+            job = ran
+    return job
 
 
 @demo_app.command("load")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import socket
 import threading
@@ -93,7 +94,8 @@ class JobWorker:
         self._settings = settings or ctx.settings.worker
         wanted = kinds if kinds is not None else self._settings.kinds
         self.kinds = sorted(k for k in wanted if k in self._handlers)
-        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"[-200:]
+        host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0])[:40] or "host"
+        self.id = f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
         self.source = f"worker:{self.id}"[:100]
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -154,7 +156,7 @@ class JobWorker:
         if not self.kinds:
             return None
         with self._ctx.uow() as uow:
-            abandoned = uow.jobs.abandon_expired()
+            abandoned = uow.jobs.abandon_expired(kinds=self.kinds)
             for ended in abandoned:
                 failed = ended.state is JobState.FAILED
                 self._ended_in(uow, ended, "job.fail" if failed else "job.cancelled")

@@ -146,7 +146,12 @@ class JobRepository:
             pick = pick.where(JobRow.kind.in_(list(kinds)))
         if job_id is not None:
             pick = pick.where(JobRow.id == job_id)
-        chosen = pick.order_by(JobRow.id).limit(1).with_for_update(skip_locked=True)
+        pick = pick.order_by(JobRow.id).limit(1)
+        # A plain read first: an idle worker polls, and on SQLite an UPDATE takes the write
+        # lock even when it matches nothing.
+        if self._session.scalar(pick) is None:
+            return None
+        chosen = pick.with_for_update(skip_locked=True)
         result = self._session.execute(
             update(JobRow)
             .where(JobRow.id == chosen.scalar_subquery(), due)
@@ -233,20 +238,24 @@ class JobRepository:
         )
         return _changed(result) == 1
 
-    def abandon_expired(self, *, now: datetime | None = None) -> list[Job]:
+    def abandon_expired(
+        self, *, kinds: Collection[str] | None = None, now: datetime | None = None
+    ) -> list[Job]:
         """End running jobs whose lease expired and that must not run again.
 
         A job whose every attempt was leased and lost (its worker died each time) fails with
         ``lease_expired``: something kills its workers, and retrying forever would hide it. A
-        job whose cancellation was asked is cancelled. Returns the jobs ended.
+        job whose cancellation was asked is cancelled. Only jobs of ``kinds``, if given (the
+        caller must be able to clean up after them). Returns the jobs ended.
         """
         now = now or utcnow()
         expired = and_(JobRow.state == _RUNNING, JobRow.lease_expires_at < now)
-        rows = self._session.scalars(
-            select(JobRow)
-            .where(expired, or_(JobRow.cancel_requested, JobRow.attempts >= JobRow.max_attempts))
-            .with_for_update(skip_locked=True)
-        ).all()
+        query = select(JobRow).where(
+            expired, or_(JobRow.cancel_requested, JobRow.attempts >= JobRow.max_attempts)
+        )
+        if kinds is not None:
+            query = query.where(JobRow.kind.in_(list(kinds)))
+        rows = self._session.scalars(query.with_for_update(skip_locked=True)).all()
         for row in rows:
             row.finished_at, row.lease_expires_at = now, None
             if row.cancel_requested:
