@@ -52,8 +52,7 @@ def _images() -> dict[str, bytes]:
     return files
 
 
-def _queue_upload(var: Path, files: dict[str, bytes]) -> str:
-    settings = Settings(data_dir=var)
+def _queue_upload(settings: Settings, files: dict[str, bytes]) -> str:
     initialise(settings)
     ctx = open_context(settings)
     try:
@@ -66,8 +65,10 @@ def _queue_upload(var: Path, files: dict[str, bytes]) -> str:
         ctx.close()
 
 
-def _worker(var: Path, log: Path, fault: str | None = None) -> subprocess.Popen[bytes]:
-    env = {**_env(var), **FAST}
+def _worker(settings: Settings, log: Path, fault: str | None = None) -> subprocess.Popen[bytes]:
+    env = {**_env(settings.data_dir), **FAST, "SIGHTLINE_ENVIRONMENT": "development"}
+    if settings.database_url is not None:
+        env["SIGHTLINE_DATABASE_URL"] = settings.database_url.get_secret_value()
     if fault:
         env[FAULT_ENV] = fault
     with log.open("ab") as sink:
@@ -97,11 +98,13 @@ def _wait_ended(ctx: AppContext, worker: subprocess.Popen[bytes], log: Path) -> 
     raise AssertionError(f"the job did not end: {log.read_text()}")
 
 
-def test_a_killed_workers_upload_is_finished_by_the_next_worker(tmp_path: Path) -> None:
-    var, log = tmp_path / "var", tmp_path / "worker.log"
+def test_a_killed_workers_upload_is_finished_by_the_next_worker(
+    settings: Settings, tmp_path: Path
+) -> None:
+    var, log = settings.data_dir, tmp_path / "worker.log"
     files = _images()
-    token = _queue_upload(var, files)
-    first = _worker(var, log, fault="ingest.batch.start@4")  # dies after three batches
+    token = _queue_upload(settings, files)
+    first = _worker(settings, log, fault="ingest.batch.start@4")  # dies after three batches
     try:
         assert first.wait(timeout=180) == -signal.SIGKILL, log.read_text()
     finally:
@@ -109,13 +112,13 @@ def test_a_killed_workers_upload_is_finished_by_the_next_worker(tmp_path: Path) 
             os.killpg(first.pid, signal.SIGKILL)
     time.sleep(0.5)  # the orphaned pool's processes notice their parent is gone
 
-    ctx = open_context(Settings(data_dir=var))
+    ctx = open_context(settings)
     try:
         killed = _job(ctx)
         assert (killed.state, killed.attempts) == (JobState.RUNNING, 1)
         uploads = UploadJobs(ctx)
         assert 0 < uploads.status(UPLOADER, token).done < len(files) + 1
-        second = _worker(var, log)
+        second = _worker(settings, log)
         try:
             finished = _wait_ended(ctx, second, log)
         finally:
