@@ -43,6 +43,11 @@ class IngestSettings(BaseModel):
     commit_every: int = Field(
         default=64, gt=0, description="Results written to the database per transaction."
     )
+    runner: str = Field(
+        default="process",
+        description="Job runner plugin for the per-file work (sightline.job_runners): process, "
+        "inline.",
+    )
 
 
 class AnalyzerSettings(BaseModel):
@@ -132,6 +137,75 @@ class MatchSettings(BaseModel):
         if kind == _LEGACY_KIND:
             return self.pdq_min_quality
         return self.min_qualities.get(kind, default)
+
+
+JOB_KINDS = ("ingest.upload", "hashlist.retro_hunt", "index.rebuild")
+"""The durable job kinds this version runs (``services/job_handlers.py``)."""
+
+
+class WorkerSettings(BaseModel):
+    """The worker role: which durable jobs a process runs, how many at once, its leases."""
+
+    embedded: bool = Field(
+        default=True,
+        description="Run a worker inside `sightline serve` (one command runs everything).",
+    )
+    concurrency: int = Field(default=1, ge=1, le=64, description="Jobs run at once.")
+    kinds: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(JOB_KINDS),
+        description="Job kinds this worker takes (comma-separated in the environment).",
+    )
+    lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a job stays leased without a heartbeat before another worker "
+        "may take it over.",
+    )
+    heartbeat_seconds: float = Field(
+        default=10.0, gt=0, description="How often a running job's lease is extended."
+    )
+    poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle worker looks for due jobs."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, le=100, description="Runs of a job before a failure is final."
+    )
+    retry_seconds: float = Field(
+        default=30.0, ge=0, description="Wait before a failed attempt is run again."
+    )
+
+    @field_validator("kinds", mode="before")
+    @classmethod
+    def _split_kinds(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        unknown = [kind for kind in value if kind not in JOB_KINDS]
+        if unknown or not value:
+            raise ValueError(
+                f"kinds: unknown {', '.join(unknown) or '(none given)'}; "
+                f"valid: {', '.join(JOB_KINDS)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _heartbeat_inside_lease(self) -> WorkerSettings:
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
+        return self
+
+
+class StorageSettings(BaseModel):
+    """Which plugins store what."""
+
+    blob_store: str = Field(
+        default="encrypted-local",
+        description="Blob store plugin (sightline.blob_stores): encrypted-local.",
+    )
 
 
 DEFAULT_PASSWORDS = frozenset(
@@ -225,6 +299,8 @@ class Settings(BaseSettings):
     match: MatchSettings = Field(default_factory=MatchSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
 
     @field_validator("environment")
     @classmethod

@@ -21,7 +21,7 @@ from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.match import match_query, query_from_hashes
 from sightline.services.matching import MatchingEngine
-from tests.support.api import BASE_URL, add_person, bearer, sign_in, token_for
+from tests.support.api import BASE_URL, add_person, bearer, sign_in, token_for, wait_for_jobs
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
 from tests.support.indexes import pdq_indexes
 
@@ -41,7 +41,9 @@ def _csv(tmp_path: Path) -> bytes:
     return f"md5,id,series\n{md5},A-1,Alpha\nnot-hex,A-2,Beta\n".encode()
 
 
-def test_import_runs_the_retro_hunt_in_the_background(client: TestClient, tmp_path: Path) -> None:
+def test_import_runs_the_retro_hunt_in_the_background(
+    client: TestClient, sqlite_ctx: AppContext, tmp_path: Path
+) -> None:
     response = client.post(
         "/api/v1/hashlists",
         files={"file": ("list.csv", _csv(tmp_path), "text/csv")},
@@ -51,6 +53,7 @@ def test_import_runs_the_retro_hunt_in_the_background(client: TestClient, tmp_pa
     body = response.json()
     assert (body["imported"], body["rejected"], body["retro_hunt"]) == (1, 1, "scheduled")
     assert body["errors"][0]["line"] == 3
+    wait_for_jobs(sqlite_ctx)  # the retro-hunt is a durable job the embedded worker runs
     triage = client.get("/api/v1/agencies/TEST-FR/cases/PV-1/triage").json()
     assert triage["counts"]["known"] == 1  # the background retro-hunt has run
     list_id = body["hash_list"]["id"]
@@ -133,7 +136,9 @@ def test_hash_list_changes_are_audited(
         data={"owner": "TEST-FR", "name": "national"},
     ).json()
     list_id = body["hash_list"]["id"]
+    wait_for_jobs(sqlite_ctx)  # each retro-hunt is a durable job: let it run before the next
     client.patch(f"/api/v1/hashlists/{list_id}", json={"pdq_threshold": 20})
+    wait_for_jobs(sqlite_ctx)
     client.delete(f"/api/v1/hashlists/{list_id}")
     with sqlite_ctx.uow() as uow:
         events = [e for e in uow.audit.page(0, 100) if e.action.startswith("hashlist.")]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sightline.config import Settings
 from sightline.services.context import open_context
+from sightline.storage.blobs.encrypted_local import EncryptedLocalBlobStore
 from tests.cli.test_cli import sightline
 from tests.support.corpus import write_landscape
 
@@ -35,12 +36,14 @@ def test_debris_of_killed_writes_is_reported_then_repaired(tmp_path: Path) -> No
     assert _check(var)[0] == 0
     ctx = open_context(Settings(data_dir=var))
     try:
-        orphan = ctx.blobs.blob_id_for("ab" * 32, "original")
-        ctx.blobs.put_bytes(orphan, b"a blob whose batch never committed")
-        os.utime(ctx.blobs._path(orphan), (OLD, OLD))
-        recent = ctx.blobs.blob_id_for("cd" * 32, "original")
-        ctx.blobs.put_bytes(recent, b"a running ingest's new blob")
-        temp = ctx.blobs._path(orphan).parent / f".{orphan}.999999999-{'0' * 16}.tmp"
+        blobs = ctx.blobs
+        assert isinstance(blobs, EncryptedLocalBlobStore)  # the default plugin: files to age
+        orphan = blobs.blob_id_for("ab" * 32, "original")
+        blobs.put_bytes(orphan, b"a blob whose batch never committed")
+        os.utime(blobs._path(orphan), (OLD, OLD))
+        recent = blobs.blob_id_for("cd" * 32, "original")
+        blobs.put_bytes(recent, b"a running ingest's new blob")
+        temp = blobs._path(orphan).parent / f".{orphan}.999999999-{'0' * 16}.tmp"
         temp.write_bytes(b"partial")
     finally:
         ctx.close()

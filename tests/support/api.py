@@ -103,7 +103,18 @@ def wait_for_job(client: TestClient, job_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         body: dict[str, Any] = client.get(f"/api/v1/ingest/{job_id}").json()
-        if body["status"] in {"done", "failed"}:
+        if body["status"] in {"done", "failed", "cancelled"}:
             return body
         time.sleep(0.1)
     raise AssertionError("the ingest job did not finish")
+
+
+def wait_for_jobs(ctx: AppContext, timeout_s: float = 120) -> None:
+    """Wait until no durable job is queued or running (the embedded worker ran them all)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with ctx.uow() as uow:
+            if uow.jobs.unfinished() == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError("durable jobs did not finish")

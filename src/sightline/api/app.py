@@ -22,6 +22,7 @@ from sightline.api.routes import (
     hashlists,
     health,
     ingest,
+    jobs,
     match,
     media,
     search,
@@ -30,7 +31,10 @@ from sightline.api.routes import (
 )
 from sightline.api.throttle import LoginThrottle
 from sightline.config import Settings
-from sightline.services.context import open_context
+from sightline.services.context import AppContext, open_context
+from sightline.services.job_handlers import default_handlers
+from sightline.services.job_worker import JobWorker
+from sightline.services.jobs import JobResources
 from sightline.services.matching import MatchingEngine
 from sightline.services.runner import TaskRunner
 from sightline.services.scratch import scratch_root, sweep
@@ -46,8 +50,10 @@ Sightline's API for investigators' tools. Every response error uses one envelope
 def create_app(settings: Settings, ingest_runner: TaskRunner | None = None) -> FastAPI:
     """Build the API for the store described by ``settings``.
 
-    ``ingest_runner`` runs the files of API ingest jobs (``sightline serve`` passes a process
-    pool, one worker per core); without one they run in the job's thread.
+    ``ingest_runner`` runs the files of API ingest jobs in the embedded job worker
+    (``sightline serve`` passes the runner ``SIGHTLINE_INGEST__RUNNER`` names, a process pool
+    by default); without one they run in the worker's thread. The embedded worker runs
+    unless ``SIGHTLINE_WORKER__EMBEDDED`` is false (then a ``sightline worker`` must run).
     """
     app = FastAPI(
         title="Sightline",
@@ -81,18 +87,37 @@ def _lifespan(
         app.state.login_throttle = LoginThrottle()
         app.state.indexes = indexes
         app.state.engine = engine = MatchingEngine(ctx, indexes)
-        app.state.upload_jobs = upload_jobs = UploadJobs(ctx, engine, ingest_runner)
+        worker = _embedded_worker(ctx, engine, ingest_runner)
+        app.state.job_worker = worker
+        app.state.upload_jobs = upload_jobs = UploadJobs(ctx, worker.wake if worker else None)
         upload_jobs.recover_interrupted()
         indexes.start_refresher()  # other processes' writes; this one's reach searches at once
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()  # a running job goes back to the queue for the next worker
             upload_jobs.close()
             indexes.close()
             tempfile.tempdir = previous_tempdir
             ctx.close()
 
     return lifespan
+
+
+def _embedded_worker(
+    ctx: AppContext, engine: MatchingEngine, runner: TaskRunner | None
+) -> JobWorker | None:
+    """The job worker inside the API process (``SIGHTLINE_WORKER__EMBEDDED``), not started.
+
+    It shares the API's matching engine, so media it ingests are searchable at once.
+    """
+    if not ctx.settings.worker.embedded:
+        return None
+    resources = JobResources(engine=engine) if runner is None else JobResources(runner, engine)
+    return JobWorker(ctx, default_handlers(), resources)
 
 
 def _configure_errors(app: FastAPI) -> None:
@@ -117,3 +142,4 @@ def _configure_routes(app: FastAPI) -> None:
     app.include_router(audit.router)
     app.include_router(media.router)
     app.include_router(ingest.router)
+    app.include_router(jobs.router)

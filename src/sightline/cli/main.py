@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from sightline import __version__
-from sightline.cli import admin, analyzers, audit, catalog, matching, media, store, system, users
+from sightline.cli import (
+    admin,
+    analyzers,
+    audit,
+    catalog,
+    jobs,
+    matching,
+    media,
+    store,
+    system,
+    users,
+)
 
 
 def build_app() -> typer.Typer:
@@ -34,6 +45,8 @@ def build_app() -> typer.Typer:
     app.add_typer(store.store_app, name="store")
     app.add_typer(users.user_app, name="user")
     app.add_typer(users.token_app, name="token")
+    app.add_typer(jobs.jobs_app, name="jobs")
+    app.command("worker")(jobs.worker)
     app.command("serve")(system.serve)
     app.command("version")(_version)
     return app

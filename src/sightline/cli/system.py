@@ -1,4 +1,9 @@
-"""``sightline index``, ``sightline demo`` and ``sightline serve``."""
+"""``sightline index``, ``sightline demo`` and ``sightline serve``.
+
+``sightline serve`` runs a job worker inside the API process unless
+``SIGHTLINE_WORKER__EMBEDDED`` is false, so ``make run`` stays one command; ``sightline index
+rebuild`` enqueues an ``index.rebuild`` job and runs it here unless ``--no-wait``.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,33 @@ import typer
 
 from sightline.cli.common import (
     app_context,
+    cli_requester,
     console,
     handle_errors,
     load_settings,
     print_json,
     visible,
 )
-from sightline.errors import ConfigurationError
-from sightline.features.hashes import PDQ_KIND
+from sightline.domain.jobs import Job, JobState
+from sightline.errors import ConfigurationError, SightlineError
 from sightline.jobs.local import ProcessPoolRunner
+from sightline.services import jobs as job_service
 from sightline.services.context import AppContext, open_context
 from sightline.services.demo import is_loaded, load_demo
+from sightline.services.job_handlers import IndexRebuildHandler, default_handlers
+from sightline.services.job_worker import JobWorker
+from sightline.services.jobs import JobResources
+from sightline.services.runner import make_runner
 from sightline.services.signal_index import LISTS, MEDIA, IndexSet, IndexStatus
 
 index_app = typer.Typer(
     help="Inspect, persist and rebuild the binary indexes.", no_args_is_help=True
 )
 demo_app = typer.Typer(help="Benign demonstration data.", no_args_is_help=True)
+
+
+# How a source key reads in a sentence ("3 media hashes, 0 hash-list hashes").
+_SOURCE_NAMES = {MEDIA: "media", LISTS: "hash-list"}
 
 
 def _indexes(ctx: AppContext) -> IndexSet:
@@ -71,12 +86,30 @@ def index_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.
 
 @index_app.command("rebuild")
 @handle_errors
-def index_rebuild() -> None:
-    """Rebuild every index (per kind: media, hash lists) from the database and persist it."""
+def index_rebuild(
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="Only enqueue the job; a worker (or the server) runs it."
+    ),
+) -> None:
+    """Rebuild every index (per kind: media, hash lists) from the database and persist it.
+
+    The rebuild is an ``index.rebuild`` job: it runs here and now (or, if a worker took it
+    first, this waits for it), or with ``--no-wait`` is left to the workers.
+    """
     with app_context() as ctx:
-        sizes = _indexes(ctx).rebuild()
-    for kind, by in sizes.items():
-        counts = ", ".join(f"{size} {key} hashes" for key, size in by.items())
+        job = job_service.enqueue(
+            ctx, IndexRebuildHandler.kind, {}, requester=cli_requester(), resource="index"
+        )
+        if no_wait:
+            console.print(f"job {job.id} queued: follow it with `sightline jobs show {job.id}`")
+            return
+        job = _run_here(ctx, job)
+    if job.state is not JobState.SUCCEEDED:
+        reason = job.error.message if job.error else job.state.value
+        raise SightlineError(f"index rebuild (job {job.id}) {job.state.value}: {reason}")
+    for kind, by in job.result.items():
+        sizes = by if isinstance(by, dict) else {}
+        counts = ", ".join(f"{size} {_SOURCE_NAMES.get(k, k)} hashes" for k, size in sizes.items())
         console.print(f"{visible(kind)} indexes rebuilt: {counts}")
 
 
@@ -89,8 +122,24 @@ def index_save() -> None:
         indexes.save()
         statuses = indexes.statuses()
     for kind, by in statuses.items():
-        counts = ", ".join(f"{s.count} {key} hashes" for key, s in by.items())
+        counts = ", ".join(f"{s.count} {_SOURCE_NAMES.get(k, k)} hashes" for k, s in by.items())
         console.print(f"{visible(kind)} indexes saved: {counts}")
+
+
+def _run_here(ctx: AppContext, job: Job) -> Job:
+    """Run ``job`` in this process until it ends (retries included).
+
+    If another worker leased it first, this waits for that worker instead.
+    """
+    kind = IndexRebuildHandler.kind
+    worker = JobWorker(ctx, default_handlers(), JobResources(), kinds=[kind])
+    while not job.state.ended:
+        ran = worker.run_once(job.id)
+        if ran is None:
+            job = job_service.wait_for(ctx, job.id, timeout_s=ctx.settings.worker.poll_seconds)
+        else:
+            job = ran
+    return job
 
 
 @demo_app.command("load")
@@ -102,7 +151,7 @@ def demo_load() -> None:
             console.print("demo data already loaded")
             return
         reports = load_demo(ctx, ProcessPoolRunner(ctx.settings.ingest.workers))
-        _indexes(ctx).media(PDQ_KIND).save()
+        _indexes(ctx).save()
     for report in reports:
         s = report.summary
         console.print(
@@ -115,7 +164,10 @@ def serve(
     host: str | None = typer.Option(None, "--host", help="Bind address (default: settings)."),
     port: int | None = typer.Option(None, "--port", help="Port (default: settings)."),
 ) -> None:
-    """Serve the API (OpenAPI docs at /docs); HTTPS when a TLS certificate is configured.
+    """Serve the API (OpenAPI docs at /docs) and run a job worker; HTTPS with a certificate.
+
+    The embedded worker runs uploads, retro-hunts and index rebuilds; set
+    ``SIGHTLINE_WORKER__EMBEDDED=false`` to leave them to ``sightline worker`` processes.
 
     Off loopback the API must speak HTTPS: session cookies are Secure and tokens are bearer
     secrets, so a plain-HTTP listener on a network would hand both to any eavesdropper.
@@ -141,7 +193,7 @@ def serve(
     # server's start-up (nor as a 500 on every media read).
     open_context(settings).close()
     uvicorn.run(
-        create_app(settings, ingest_runner=ProcessPoolRunner(settings.ingest.workers)),
+        create_app(settings, ingest_runner=make_runner(settings)),
         host=bind,
         port=port or settings.server.port,
         ssl_certfile=None if tls[0] is None else str(tls[0]),

@@ -516,3 +516,47 @@ def audit_filter(actor: Actor, *, now: datetime) -> AuditFilter:
     if not decision.allowed:
         raise AccessDenied(decision.reason)
     return AuditFilter(None if actor.role is Role.SYSTEM_ADMIN else actor.agency_id)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Which durable jobs an actor may see, and whether it may see their payloads.
+
+    A job passes when ``everything`` is set, when its requester is ``actor``, or when its
+    requester belongs to ``agency_id``. Payloads (ids of cases, lists, ingest runs) are shown
+    where ``payloads`` is set, and always on the actor's own jobs. In SQL::
+
+        :everything OR jobs.requester = :actor OR jobs.requester_agency_id = :agency_id
+    """
+
+    everything: bool
+    actor: str | None
+    agency_id: int | None
+    payloads: bool
+
+    def shows_payload(self, requester: str) -> bool:
+        """Whether the payload of a job requested by ``requester`` may be shown."""
+        return self.payloads or requester == self.actor
+
+
+def job_filter(actor: Actor | None, requester: str, *, now: datetime) -> JobFilter:
+    """Which jobs the requester ``requester`` (authenticated as ``actor``) may see.
+
+    Jobs are work done for an agency, so they follow its people: the requester always sees
+    its own jobs; certified content roles see every job their agency's people asked for (the
+    case ids a payload names are case metadata, certification-gated like
+    :attr:`Action.VIEW_METADATA`); the system administrator, who operates the workers, sees
+    every job but no payload of another's (separation of duties: ids of cases are not its
+    business). Nobody sees another agency's jobs otherwise. ``actor=None`` is the local
+    operator (the command line), whom nothing restricts.
+
+    Raises:
+        ValueError: ``now`` is naive.
+    """
+    _require_aware(now, "now")
+    if actor is None:
+        return JobFilter(everything=True, actor=requester, agency_id=None, payloads=True)
+    if actor.role is Role.SYSTEM_ADMIN:
+        return JobFilter(everything=True, actor=requester, agency_id=None, payloads=False)
+    agency = actor.agency_id if actor.is_certified(now) else None
+    return JobFilter(everything=False, actor=requester, agency_id=agency, payloads=True)

@@ -6,7 +6,12 @@ import multiprocessing
 import multiprocessing.util
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from sightline.services.runner import JobRunner
+
+if TYPE_CHECKING:
+    from sightline.config import Settings
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -22,12 +27,19 @@ cheaply in each worker because its imports are then already loaded.
 """
 
 
-class ProcessPoolRunner:
+class ProcessPoolRunner(JobRunner):
     """Parallel runner on ``multiprocessing``; results stream back as they complete.
 
     Workers are started with the ``forkserver`` method: forking a process that holds database
     connections or threads is unsafe, and ``spawn`` costs more at start-up.
     """
+
+    name: ClassVar[str] = "process"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProcessPoolRunner:
+        """A pool of ``SIGHTLINE_INGEST__WORKERS`` processes (0: one per core)."""
+        return cls(settings.ingest.workers)
 
     def __init__(
         self, workers: int = 0, chunksize: int = 4, preload: Sequence[str] = PRELOAD

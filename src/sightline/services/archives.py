@@ -127,6 +127,19 @@ class Archive:
             stream = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
         except OSError as exc:
             raise os_rejection(path, exc) from exc
+        return cls.from_stream(path, stream)
+
+    @classmethod
+    def from_stream(cls, path: Path, stream: IO[bytes]) -> Archive:
+        """Read the zip directory of an open ``stream``; ``path`` is how entries are shown.
+
+        For archives that are not files of their own (a staged upload decrypted into a file
+        with no name). The archive takes ``stream`` over: it is closed on failure, and by
+        :meth:`close`.
+
+        Raises:
+            CorruptArchive: not a readable zip archive.
+        """
         try:
             zf = zipfile.ZipFile(stream)
         except (*_ARCHIVE_ERRORS, OSError) as exc:

@@ -23,8 +23,9 @@ from sightline.domain.signals import SignalKind
 from sightline.errors import ConfigurationError, MasterKeyError
 from sightline.services.index_freshness import watch_index_writes
 from sightline.storage import migrate
-from sightline.storage.blobs.encrypted_local import EncryptedLocalBlobStore
+from sightline.storage.blobs.base import BlobStore
 from sightline.storage.blobs.keys import MasterKey, create_master_key, load_master_key
+from sightline.storage.blobs.registry import open_blob_store
 from sightline.storage.db import make_engine, make_session_factory
 from sightline.storage.permissions import private_directory
 from sightline.storage.repositories.store_key import (
@@ -47,7 +48,7 @@ class AppContext:
     settings: Settings
     engine: Engine
     uow: UowFactory
-    blobs: EncryptedLocalBlobStore
+    blobs: BlobStore
     master_key: MasterKey
 
     def close(self) -> None:
@@ -142,6 +143,11 @@ def open_context(settings: Settings) -> AppContext:
     except BaseException:
         engine.dispose()
         raise
+    try:
+        blobs = open_blob_store(settings, key)  # the SIGHTLINE_STORAGE__BLOB_STORE plugin
+    except BaseException:
+        engine.dispose()
+        raise
     watch_index_writes(engine)  # this process's writes reach its indexes' next search
     factory = make_session_factory(engine)
     audit_key = key.audit_chain_key()
@@ -149,7 +155,7 @@ def open_context(settings: Settings) -> AppContext:
         settings=settings,
         engine=engine,
         uow=lambda: UnitOfWork(factory, audit_key=audit_key),
-        blobs=EncryptedLocalBlobStore(settings.media_dir, key),
+        blobs=blobs,
         master_key=key,
     )
 

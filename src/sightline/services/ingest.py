@@ -108,6 +108,41 @@ def ingest(
         if pending and job.status is JobStatus.FINISHED:
             uow.ingest.reopen(job.id)
             uow.commit()
+    return process_job(
+        ctx,
+        job.id,
+        runner=runner,
+        requester=requester,
+        resumed=resumed,
+        on_progress=on_progress,
+        engine=engine,
+        started=started,
+    )
+
+
+def process_job(
+    ctx: AppContext,
+    job_id: int,
+    *,
+    runner: TaskRunner,
+    requester: Requester,
+    resumed: bool,
+    on_progress: ProgressCallback | None = None,
+    engine: MatchingEngine | None = None,
+    started: float | None = None,
+) -> IngestReport:
+    """Process the pending items of a recorded ingest job; audited as ``ingest.run``.
+
+    :func:`ingest` records a job's items from paths first; an API upload's items are recorded
+    when they arrive (``services/uploads_ingest.py``). ``on_progress`` is called after each
+    committed batch, and raising from it stops the run there, losing nothing committed: a
+    durable job's cancellation and a stopping worker do that.
+    """
+    started = time.perf_counter() if started is None else started
+    with ctx.uow() as uow:
+        job = uow.ingest.get_job(job_id)
+        pending = uow.ingest.pending(job_id)
+    case_id, device_label = job.case_id, job.device_label
     if resumed and job.status is JobStatus.RUNNING:
         # An earlier run was interrupted (even one killed after its last commit, with nothing
         # left pending): its workers may have left partial blob writes, which the resumed run
@@ -120,14 +155,15 @@ def ingest(
             media_dir=ctx.settings.media_dir,
             scratch_dir=scratch.path,
             max_pixels=ctx.settings.ingest.max_pixels,
-            limits=limits,
+            limits=SourceLimits.from_settings(ctx.settings.ingest),
             analyzers=ctx.analyzers.names,
+            settings=ctx.settings,
         )
         work = [WorkItem(p.id, p.locator) for p in pending]
         results = runner.map_unordered(run_item, work, initializer=init_worker, initargs=(config,))
         engine = engine or MatchingEngine(ctx, IndexSet(ctx))
         recorder = _Recorder(
-            ctx, job.id, case.id, device_label, engine, pending, started, on_progress
+            ctx, job.id, case_id, device_label, engine, pending, started, on_progress
         )
         recorder.consume(results)
         alerts = recorder.alerts
@@ -143,7 +179,7 @@ def ingest(
             uow,
             actor=requester.actor,
             action="ingest.run",
-            resource=f"case:{case.id}",
+            resource=f"case:{case_id}",
             source=requester.source,
             agency_id=requester.agency_id,
             detail={

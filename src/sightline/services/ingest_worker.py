@@ -18,6 +18,7 @@ from typing import Any
 
 from sightline.analyzers.base import Analyzer, MediaInput
 from sightline.analyzers.registry import DEFAULT_ANALYZERS, AnalyzerSet
+from sightline.config import Settings
 from sightline.domain.models import FeatureStatus, NewMedia
 from sightline.domain.signals import IDENTITY_DIGEST, MEDIA_DIGESTS, MediaKind, Signal, Variant
 from sightline.errors import (
@@ -32,8 +33,11 @@ from sightline.errors import (
     UnsupportedMedia,
 )
 from sightline.services.sources import ArchiveCache, SourceLimits, materialize
+from sightline.services.staged import StagedFiles
+from sightline.storage.blobs.base import BlobStore
 from sightline.storage.blobs.encrypted_local import EncryptedLocalBlobStore
 from sightline.storage.blobs.keys import load_master_key
+from sightline.storage.blobs.registry import open_blob_store
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ class WorkerConfig:
     max_pixels: int
     limits: SourceLimits
     analyzers: tuple[str, ...] = DEFAULT_ANALYZERS
+    # The settings the blob store plugin is built from; without them, the local store.
+    settings: Settings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,23 +120,31 @@ class Worker:
         self._config = config
         # Durability is deferred: the parent syncs the filesystem once per batch, before the
         # database rows that refer to these blobs are committed.
-        self._blobs = EncryptedLocalBlobStore(
-            config.media_dir, load_master_key(config.key_path), durable=False
-        )
+        key = load_master_key(config.key_path)
+        if config.settings is None:
+            self._blobs: BlobStore = EncryptedLocalBlobStore(config.media_dir, key, durable=False)
+        else:  # the SIGHTLINE_STORAGE__BLOB_STORE plugin, as every process builds it
+            self._blobs = open_blob_store(config.settings, key, durable=False)
         self._analyzers = AnalyzerSet(config.analyzers)
         # Parsing a zip's directory once per process, not once per entry: an archive of
         # 100,000 entries would otherwise cost hours.
         self._archives = ArchiveCache()
+        self._staged = StagedFiles(self._blobs, config.scratch_dir)
 
     def close(self) -> None:
         """Close archives kept open between items."""
         self._archives.close()
+        self._staged.close()
 
     def process(self, item: WorkItem) -> ItemResult | ItemFailure:
         """Process one item; never raises for bad input."""
         try:
             with materialize(
-                item.locator, self._config.limits, self._config.scratch_dir, archives=self._archives
+                item.locator,
+                self._config.limits,
+                self._config.scratch_dir,
+                archives=self._archives,
+                staged=self._staged,
             ) as path:
                 return self._process_path(item.item_id, path)
         except (SourceRejected, AnalysisFailed) as exc:

@@ -27,11 +27,12 @@ import os
 import re
 import stat
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import Protocol, Self
 
 from sightline.errors import (
     EmptyArchive,
@@ -59,12 +60,18 @@ __all__ = [
     "SourceFailure",
     "SourceItem",
     "SourceLimits",
+    "StagedSource",
+    "archive_entries",
     "entry_locator",
     "enumerate_sources",
     "file_locator",
     "materialize",
     "parse_locator",
+    "staged_locator",
 ]
+
+STAGED = "staged:"
+"""Prefix of the locators of uploads staged in the blob store (``services/staged.py``)."""
 
 _ESCAPED = re.compile(r"[%!\udc80-\udcff]")
 
@@ -111,6 +118,29 @@ def entry_locator(archive: Path, name: str) -> str:
     return f"{file_locator(archive)}!{name}"
 
 
+class StagedSource(Protocol):
+    """Reads uploads staged in the blob store (``services/staged.py``), for :func:`materialize`."""
+
+    def open(
+        self, blob_id: str, entry: str | None, limits: SourceLimits
+    ) -> AbstractContextManager[Path]:
+        """A readable path for the staged upload ``blob_id`` (or its archive entry ``entry``)."""
+        ...
+
+
+def staged_locator(blob_id: str, entry: str | None = None) -> str:
+    """Locator of a staged upload (``staged:<blob id>``), or of one of its archive entries."""
+    return f"{STAGED}{blob_id}" if entry is None else f"{STAGED}{blob_id}!{entry}"
+
+
+def parse_staged(locator: str) -> tuple[str, str | None] | None:
+    """The blob id and entry name of a staged locator; ``None`` for any other locator."""
+    if not locator.startswith(STAGED):
+        return None
+    blob_id, bang, entry = locator[len(STAGED) :].partition("!")
+    return blob_id, entry if bang else None
+
+
 def parse_locator(locator: str) -> tuple[Path, str | None]:
     """Split a locator into its filesystem path and archive entry name (``None`` for a file).
 
@@ -152,7 +182,12 @@ def enumerate_sources(
 
 @contextlib.contextmanager
 def materialize(
-    locator: str, limits: SourceLimits, scratch_dir: Path, *, archives: ArchiveCache | None = None
+    locator: str,
+    limits: SourceLimits,
+    scratch_dir: Path,
+    *,
+    archives: ArchiveCache | None = None,
+    staged: StagedSource | None = None,
 ) -> Iterator[Path]:
     """Give a readable path for ``locator``, re-checked against ``limits``.
 
@@ -161,11 +196,19 @@ def materialize(
     streamed into a file with no name in ``scratch_dir`` (``scratch.anonymous_file``): it
     is gone on exit, and with the process if it is killed. Pass ``archives`` to keep
     archives open between calls: reopening parses the whole zip directory, which dominates
-    for archives of many small entries.
+    for archives of many small entries. A staged upload (``staged:<blob id>``) is decrypted
+    by ``staged`` the same way, into a file with no name.
 
     Raises:
         SourceRejected: One of its subclasses, whose ``reason`` says why.
     """
+    found = parse_staged(locator)
+    if found is not None:
+        if staged is None:
+            raise UnreadableSource("a staged upload needs the blob store to be read")
+        with staged.open(*found, limits) as path:
+            yield path
+        return
     path, name = parse_locator(locator)
     if name is None:
         yield _checked_file(path, limits)
@@ -207,23 +250,34 @@ def _visit_file(
 def _expand(path: Path, limits: SourceLimits) -> list[SourceItem | SourceFailure]:
     # Entries are listed and the archive closed before anything is yielded, so a consumer that
     # stops early never leaves a file open.
+    with contextlib.closing(Archive.open(path)) as archive:
+        return archive_entries(archive, limits, lambda name: entry_locator(path, name))
+
+
+def archive_entries(
+    archive: Archive, limits: SourceLimits, locate: Callable[[str], str]
+) -> list[SourceItem | SourceFailure]:
+    """One result per file entry of an open ``archive``; ``locate`` gives an entry's locator.
+
+    Raises:
+        SourceRejected: the whole archive is refused (too large in total, or empty).
+    """
     results: list[SourceItem | SourceFailure] = []
     reported: set[str] = set()
-    with contextlib.closing(Archive.open(path)) as archive:
-        archive.check_total(limits)
-        if not any(not info.is_dir() for info in archive.zf.infolist()):
-            raise EmptyArchive(f"{display_path(path)}: the archive holds no files")
-        for info in archive.zf.infolist():
-            if info.is_dir() or info.filename in reported:
-                continue  # one result per name keeps locators unique
-            reported.add(info.filename)
-            locator, shown = entry_locator(path, info.filename), archive.shown(info.filename)
-            try:
-                archive.check_entry(info, limits)
-            except SourceRejected as exc:
-                results.append(SourceFailure.from_error(locator, shown, exc))
-                continue
-            results.append(SourceItem(locator, shown, info.file_size, _entry_mtime(info)))
+    archive.check_total(limits)
+    if not any(not info.is_dir() for info in archive.zf.infolist()):
+        raise EmptyArchive(f"{display_path(archive.path)}: the archive holds no files")
+    for info in archive.zf.infolist():
+        if info.is_dir() or info.filename in reported:
+            continue  # one result per name keeps locators unique
+        reported.add(info.filename)
+        locator, shown = locate(info.filename), archive.shown(info.filename)
+        try:
+            archive.check_entry(info, limits)
+        except SourceRejected as exc:
+            results.append(SourceFailure.from_error(locator, shown, exc))
+            continue
+        results.append(SourceItem(locator, shown, info.file_size, _entry_mtime(info)))
     return results
 
 

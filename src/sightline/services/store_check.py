@@ -13,7 +13,8 @@ every blob). ``check`` reports all of it; ``repair`` removes the debris. Missing
 blobs cannot be repaired here: they must come back from a backup.
 
 A blob written in the last ``min_age_s`` seconds is never called an orphan: an ingest running
-now writes its blobs before it commits the rows that refer to them.
+now writes its blobs before it commits the rows that refer to them. Nor is an upload's staging
+blob while its ingest runs (ADR 0014): it may wait in the queue for longer than that.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sightline.errors import BlobIntegrityError, NotFoundError
 from sightline.services.audit import record
 from sightline.services.context import AppContext
 from sightline.services.scratch import scratch_root, sweep
+from sightline.services.staged import staged_blob_ids
 
 ORPHAN_MIN_AGE_S = 3600.0
 """Blobs younger than this are left alone: a running ingest may be about to refer to them."""
@@ -79,11 +81,12 @@ def check_store(
     report.scratch_folders, report.scratch_bytes = swept.folders + swept.files, swept.bytes
     with ctx.uow() as uow:
         refs = uow.media.blob_references()
+        staging = staged_blob_ids(uow.ingest.staged_locators())
     report.referenced = len(refs)
     stored = set(blobs.iter_blob_ids())
     report.blobs = len(stored)
     cutoff = time.time() - min_age_s
-    for blob_id in sorted(stored - refs.keys()):
+    for blob_id in sorted(stored - refs.keys() - staging):
         if _modified_at(ctx, blob_id) > cutoff:
             report.recent_unreferenced += 1
         else:

@@ -1,86 +1,80 @@
-"""Ingest over the API: uploaded files become a background job the uploader can follow.
+"""Ingest over the API: uploads become a durable ``ingest.upload`` job the uploader can follow.
 
-The route writes the uploads into a private folder under ``DATA_DIR/scratch`` (0700, owned by
-this process: ``services/scratch.py``), under opaque names (``0000``, ``0001``...: never the
-client's file name), and hands the folder to :meth:`UploadJobs.submit`. That records the
-durable ingest job at once, with the job id the uploader polls. A single background thread then
-runs :func:`sightline.services.ingest.ingest` on it, with the process's
-:class:`~sightline.services.matching.MatchingEngine`, so new items are matched at once and the
-API's PDQ index catches up by its checkpoint before the next search. The folder is deleted when
-the job ends, whatever happened.
+The route streams each uploaded file into an encrypted *staging blob* (``services/staged.py``),
+so an upload is never plaintext on disk, and hands them to :meth:`UploadJobs.submit`. In one
+transaction that records the ingest job under the id the uploader polls, one ingest item per
+file (locator ``staged:<blob id>``, ``original_path`` the name the client gave), and the
+durable job, audited as ``job.enqueue``. A worker (``sightline worker``, or the one embedded in
+``sightline serve``) runs :class:`UploadIngestHandler`: it expands uploaded zips into their
+entries, then processes the pending items with :func:`~sightline.services.ingest.process_job`
+(per-file work on the configured job runner, results matched at once). A worker killed half
+way loses nothing: the next one leases the job again once the lease expires and processes the
+items still pending. The staging blobs are deleted when the job ends, whatever its end.
 
-Jobs run one at a time: the ingest worker keeps per-process state, and one thread keeps the API
-responsive while SQLite takes one writer at a time. Live progress is kept in memory; the job's
-outcome is in the database. If the server dies, its upload folders die with it (the scratch
-sweep removes them: they are plaintext case files), and at the next start
-:meth:`UploadJobs.recover_interrupted` marks each upload job that was still running as failed,
-with a reason the uploader sees when polling: the files must be uploaded again.
-
-The names the client gave its files are reported back to the uploader only, and never enter the
-audit trail. The sightings of an upload record the client's name rather than the scratch path.
+Progress is read from the database (``GET /api/v1/ingest/{job_id}``), so any server process
+answers for any job. The names the client gave its files are shown to the uploader only and
+never enter the audit trail; sightings record them as the file's path.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-import logging
 import re
 import secrets
-import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar
 
 from sightline.domain.access import Action
 from sightline.domain.audit import Requester
-from sightline.domain.models import Case, IngestItem
+from sightline.domain.jobs import Job, JobState
+from sightline.domain.models import Case, IngestJob
 from sightline.domain.models import JobStatus as StoredStatus
-from sightline.errors import NotFoundError, SightlineError
-from sightline.services.archives import display_path
+from sightline.errors import NotFoundError
 from sightline.services.audit import authorize, record
 from sightline.services.context import AppContext
-from sightline.services.ingest import IngestProgress, IngestReport, canonical_source, ingest
-from sightline.services.matching import MatchingEngine
-from sightline.services.runner import InlineRunner, TaskRunner
-from sightline.services.scratch import ScratchDir, is_owned, scratch_root
-from sightline.services.sources import parse_locator
+from sightline.services.ingest import IngestProgress, process_job
+from sightline.services.jobs import JobHandler, JobRun, enqueue_in
+from sightline.services.scratch import is_owned, scratch_root
+from sightline.services.sources import SourceLimits, staged_locator
+from sightline.services.staged import discard, expand_uploads, stage, staged_blob_ids
+from sightline.storage.blobs.base import ByteSource
+from sightline.storage.repositories.ingest import NewItem
 from sightline.storage.unit_of_work import UnitOfWork
 
-logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-MAX_JOBS_KEPT = 1000
-"""Finished jobs remembered for polling; the oldest finished ones are forgotten first."""
+KIND = "ingest.upload"
 
 INTERRUPTED = (
     "interrupted: the server stopped before this upload was ingested, and uploaded files are "
     "not kept across a restart; upload the files that are not in the case again"
 )
-"""Why an upload job that was running when its server stopped has failed."""
+"""Why an upload of an older version (kept as plaintext in scratch) that a restart found
+running has failed; uploads are staged encrypted now and resumed instead."""
+
+CANCELLED = "cancelled: the ingest was stopped on request; files not yet taken were dropped"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class JobStatus(enum.StrEnum):
-    """Where an upload job stands."""
+    """Where an upload job stands, as the uploader sees it."""
 
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
 class UploadedFile:
-    """One uploaded file: the name the client gave it and where it lies in the job folder."""
+    """One staged upload: the name the client gave it, its staging blob and its size."""
 
     name: str
-    path: Path
+    blob_id: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,26 +100,17 @@ class JobView:
     reason: str | None = None  # why a failed job failed
 
 
-@dataclass
-class _Job:
-    view: JobView
-    owner: str
-    folder: ScratchDir
-    names: dict[str, str]  # display path of each stored upload -> the client's name
-
-
 class UploadJobs:
-    """The API process's upload ingests: one background thread, progress kept in memory."""
+    """API uploads: stage, record and queue them; report their progress from the database.
 
-    def __init__(
-        self, ctx: AppContext, engine: MatchingEngine, runner: TaskRunner | None = None
-    ) -> None:
+    Args:
+        ctx: The open store.
+        on_enqueue: Called after a job is queued (wakes the embedded worker at once).
+    """
+
+    def __init__(self, ctx: AppContext, on_enqueue: Callable[[], None] | None = None) -> None:
         self._ctx = ctx
-        self._engine = engine
-        self._runner: TaskRunner = runner or InlineRunner()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sightline-ingest")
-        self._jobs: dict[str, _Job] = {}
-        self._lock = threading.Lock()
+        self._on_enqueue = on_enqueue or (lambda: None)
 
     def authorize(self, requester: Requester, case_id: int) -> Case:
         """The case, if the requester may add material to it (audited refusal otherwise).
@@ -139,71 +124,41 @@ class UploadJobs:
         authorize(self._ctx, requester, Action.EDIT_CASE, case.scope, audit_action="ingest.upload")
         return case
 
-    def new_folder(self) -> ScratchDir:
-        """A private (0700) folder under ``DATA_DIR/scratch`` for one job's uploads.
+    def stage(self, name: str, source: ByteSource, limit: int) -> UploadedFile:
+        """Encrypt one upload into a staging blob as it streams in.
 
-        The caller closes it if it does not hand it to :meth:`submit`.
+        Raises:
+            PayloadTooLargeError: more than ``limit`` bytes (nothing is left behind).
         """
-        folder = ScratchDir(scratch_root(self._ctx.settings.data_dir.absolute()), "upload")
-        _inputs(folder.path).mkdir(mode=0o700)
-        return folder
+        blob_id, size = stage(self._ctx.blobs, source, limit)
+        return UploadedFile(_label(name), blob_id, size)
 
-    def slot(self, folder: ScratchDir, index: int) -> Path:
-        """Where upload number ``index`` goes in ``folder``: an opaque name, never the client's.
+    def discard(self, files: Sequence[UploadedFile]) -> None:
+        """Delete the staging blobs of uploads that will not be submitted."""
+        discard(self._ctx.blobs, {f.blob_id for f in files})
 
-        Ingest tells images and archives apart by their content, so no extension is needed.
+    def submit(self, requester: Requester, case: Case, files: Sequence[UploadedFile]) -> JobView:
+        """Record the ingest of ``files`` into ``case`` and queue it; one transaction.
+
+        If recording fails, the staging blobs are deleted.
         """
-        return _inputs(folder.path) / f"{index:04d}"
-
-    def submit(
-        self, requester: Requester, case: Case, folder: ScratchDir, files: Sequence[UploadedFile]
-    ) -> JobView:
-        """Record the ingest of ``files`` (all inside ``folder``) into ``case`` and queue it.
-
-        The folder is deleted when the job ends, whatever happens.
-        """
-        job_id = secrets.token_urlsafe(12)
+        token = secrets.token_urlsafe(12)
         try:
             with self._ctx.uow() as uow:
-                source = canonical_source([_inputs(folder.path)], None)
-                uow.ingest.create_job(
-                    case.id, source, None, upload_token=job_id, uploader=requester.actor
+                source = json.dumps({"upload": token}, sort_keys=True)
+                job = uow.ingest.create_job(
+                    case.id, source, None, upload_token=token, uploader=requester.actor
                 )
+                uow.ingest.add_items(job.id, [_item(f) for f in files])
+                payload = {"ingest_job": job.id, "case": case.id}
+                resource = f"ingest:{job.id}"
+                enqueue_in(uow, self._ctx, KIND, payload, requester=requester, resource=resource)
                 uow.commit()
         except BaseException:
-            folder.close()
+            self.discard(files)
             raise
-        names = {display_path(f.path): _label(f.name) for f in files}
-        view = JobView(job_id, case.id, JobStatus.QUEUED, len(files), 0, 0, 0)
-        job = _Job(view, requester.actor, folder, names)
-        with self._lock:
-            self._forget_old()
-            self._jobs[job_id] = job
-        try:
-            self._executor.submit(self._run, job, requester, case)
-        except RuntimeError:  # shutting down
-            self._fail(job, INTERRUPTED)
-            raise
-        return view
-
-    def recover_interrupted(self) -> int:
-        """Fail the upload jobs a stopped server left running; returns how many.
-
-        A job is interrupted when no live process owns its upload folder any more: its files
-        are gone (or about to be swept), so it can never finish. The uploader sees the reason
-        when polling the job.
-        """
-        failed = 0
-        with self._ctx.uow() as uow:
-            for job in uow.ingest.running_uploads():
-                folders = [Path(p) for p in json.loads(job.source).get("paths", [])]
-                if any(is_owned(folder.parent) for folder in folders):
-                    continue  # another live server process is ingesting it
-                uow.ingest.fail_job(job.id, INTERRUPTED, "interrupted")
-                _audit_interrupted(uow, job.id, job.case_id)
-                failed += 1
-            uow.commit()
-        return failed
+        self._on_enqueue()
+        return JobView(token, case.id, JobStatus.QUEUED, len(files), 0, 0, 0)
 
     def status(self, requester: Requester, job_id: str) -> JobView:
         """A job's progress, for a requester who may edit its case.
@@ -212,138 +167,114 @@ class UploadJobs:
             NotFoundError: no such job, or its case is hidden from the requester.
             AccessDenied: the requester knows the case but may not edit it.
         """
-        with self._lock:
-            job = self._jobs.get(job_id)
-        if job is None:
-            return self._stored_status(requester, job_id)
-        self.authorize(requester, job.view.case_id)
-        with self._lock:
-            view = job.view
-        if requester.actor != job.owner:
-            view = replace(view, failures=[FileFailure(None, f.reason) for f in view.failures])
-        return view
-
-    def _stored_status(self, requester: Requester, job_id: str) -> JobView:
-        """A job this process does not remember (a restart, or forgotten): the database's."""
         with self._ctx.uow() as uow:
             stored = uow.ingest.find_upload(job_id) if len(job_id) <= 32 else None
             if stored is None:
                 raise NotFoundError("no such ingest job")
             summary = uow.ingest.summary(stored.id)
             failures = uow.ingest.failures(stored.id)
+            durable = uow.jobs.find_by_resource(f"ingest:{stored.id}", KIND)
         self.authorize(requester, stored.case_id)
-        status = {
-            StoredStatus.FINISHED: JobStatus.DONE,
-            StoredStatus.FAILED: JobStatus.FAILED,
-        }.get(stored.status, JobStatus.RUNNING)
+        mine = requester.actor == stored.uploader
         return JobView(
             job_id,
             stored.case_id,
-            status,
+            _status(stored, durable),
             summary.total,
             summary.stored + summary.duplicates,
             summary.failed,
             summary.stored,
-            [FileFailure(None, item.reason or "failed") for item in failures],
+            [FileFailure(i.locator if mine else None, i.reason or "failed") for i in failures],
             stored.failure_reason,
         )
 
-    def close(self) -> None:
-        """Wait for the running job and drop queued ones (their folders are removed)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        with self._lock:
-            queued = [job for job in self._jobs.values() if job.view.status is JobStatus.QUEUED]
-        for job in queued:
-            self._fail(job, INTERRUPTED)
+    def recover_interrupted(self) -> int:
+        """Fail the uploads of an older version that a stopped server left running.
 
-    def _run(self, job: _Job, requester: Requester, case: Case) -> None:
-        self._update(job, status=JobStatus.RUNNING)
-        try:
-            with self._ctx.uow() as uow:
-                agency = next(a for a in uow.agencies.list() if a.id == case.agency_id)
-            report = ingest(
-                self._ctx,
-                [_inputs(job.folder.path)],
-                agency_code=agency.code,
-                case_reference=case.reference,
-                runner=self._runner,
-                requester=requester,
-                on_progress=lambda progress: self._progress(job, progress),
-                engine=self._engine,
-            )
-            self._relabel(job, report)
-            self._finish(job, report)
-        except SightlineError as exc:  # a worker could not start (the master key is gone...)
-            logger.error("upload ingest job failed: %s", exc.code)
-            self._fail(job, exc.message)
-        except Exception as exc:
-            # Only the type: an exception's message may quote a path or a file's content.
-            logger.error("upload ingest job failed: %s", type(exc).__name__)
-            self._fail(job, f"internal error ({type(exc).__name__}); see the server log")
-        finally:
-            job.folder.close()
-
-    def _fail(self, job: _Job, reason: str) -> None:
-        """Record that ``job`` failed, durably, and delete its files."""
-        job.folder.close()
+        Those kept their files as plaintext in a scratch folder, which died with the server
+        (the sweep removes it), so they can never finish. Uploads staged in the blob store
+        are durable jobs and are resumed instead. Returns how many were failed.
+        """
+        failed = 0
         with self._ctx.uow() as uow:
-            stored = uow.ingest.find_upload(job.view.job_id)
-            if stored is not None:
-                uow.ingest.fail_job(stored.id, reason, "interrupted")
-                uow.commit()
-        self._update(job, status=JobStatus.FAILED, reason=reason)
-
-    def _relabel(self, job: _Job, report: IngestReport) -> None:
-        with self._ctx.uow() as uow:
-            uow.media_access.relabel_job_paths(report.job_id, job.names)
+            for job in uow.ingest.running_uploads():
+                folders = [Path(p) for p in json.loads(job.source).get("paths", [])]
+                if not folders or any(is_owned(folder.parent) for folder in folders):
+                    continue  # a staged upload, or one another live process is ingesting
+                uow.ingest.fail_job(job.id, INTERRUPTED, "interrupted")
+                _audit_interrupted(uow, job.id, job.case_id)
+                failed += 1
             uow.commit()
+        return failed
 
-    def _progress(self, job: _Job, progress: IngestProgress) -> None:
-        self._update(
-            job,
-            files_total=progress.total,
-            done=progress.stored + progress.duplicates,
-            failed=progress.failed,
-            media_new=progress.stored,
+    def close(self) -> None:
+        """Nothing to release: jobs live in the database, files in the blob store."""
+
+
+class UploadIngestHandler(JobHandler):
+    """Runs an ``ingest.upload`` job: expand uploaded zips, then process what is pending.
+
+    Resumable by construction: expansion replaces an archive's item by its entries in one
+    transaction, and ingest skips items already done or failed.
+    """
+
+    kind: ClassVar[str] = KIND
+
+    def run(self, run: JobRun) -> dict[str, Any]:
+        """Ingest the upload's pending items; returns the counts."""
+        ctx, job_id = run.ctx, int(run.job.payload["ingest_job"])
+        limits = SourceLimits.from_settings(ctx.settings.ingest)
+        with ctx.uow() as uow:
+            expand_uploads(uow, ctx.blobs, job_id, scratch_root(ctx.settings.data_dir), limits)
+        run.check()
+
+        def between_batches(_: IngestProgress) -> None:
+            run.check()
+
+        report = process_job(
+            ctx,
+            job_id,
+            runner=run.resources.runner,
+            requester=run.requester,
+            resumed=run.job.attempts > 1,
+            on_progress=between_batches,
+            engine=run.resources.matching_engine(ctx),
         )
+        s = report.summary
+        return {"ingest_job": job_id, "total": s.total, "stored": s.stored, "failed": s.failed}
 
-    def _finish(self, job: _Job, report: IngestReport) -> None:
-        summary = report.summary
-        self._update(
-            job,
-            status=JobStatus.DONE,
-            files_total=summary.total,
-            done=summary.stored + summary.duplicates,
-            failed=summary.failed,
-            media_new=summary.stored,
-            failures=[self._failure(job, item) for item in report.failures],
-        )
+    def on_end(self, uow: UnitOfWork, job: Job) -> None:
+        """A job that ended unfinished fails its ingest job, with the reason the uploader sees."""
+        ingest_job = uow.ingest.get_job(int(job.payload["ingest_job"]))
+        if ingest_job.status is not StoredStatus.RUNNING:
+            return
+        if job.state is JobState.CANCELLED:
+            uow.ingest.fail_job(ingest_job.id, CANCELLED, "cancelled")
+        elif job.state is JobState.FAILED:
+            reason = job.error.message if job.error else "failed"
+            uow.ingest.fail_job(ingest_job.id, f"failed: {reason}", "job_failed")
 
-    def _failure(self, job: _Job, item: IngestItem) -> FileFailure:
-        path, entry = parse_locator(item.locator)
-        name = next(
-            (label for shown, label in job.names.items() if display_path(path) == shown), None
-        )
-        if name is not None and entry is not None:
-            name = f"{name}/{entry}"
-        return FileFailure(name, item.reason or "failed")
-
-    def _update(self, job: _Job, **changes: Any) -> None:
-        with self._lock:
-            job.view = replace(job.view, **changes)
-
-    def _forget_old(self) -> None:
-        finished = [k for k, j in self._jobs.items() if j.view.status in _ENDED]
-        for key in finished[: max(0, len(self._jobs) - MAX_JOBS_KEPT + 1)]:
-            del self._jobs[key]
+    def after_end(self, ctx: AppContext, job: Job) -> None:
+        """Delete the upload's staging blobs."""
+        with ctx.uow() as uow:
+            locators = uow.ingest.locators(int(job.payload["ingest_job"]))
+        discard(ctx.blobs, staged_blob_ids(locators))
 
 
-_ENDED = frozenset({JobStatus.DONE, JobStatus.FAILED})
+def _status(stored: IngestJob, durable: Job | None) -> JobStatus:
+    if stored.status is StoredStatus.FINISHED:
+        return JobStatus.DONE
+    if durable is not None and durable.state is JobState.CANCELLED:
+        return JobStatus.CANCELLED
+    if stored.status is StoredStatus.FAILED:
+        return JobStatus.FAILED
+    if durable is not None and durable.state is JobState.QUEUED and durable.attempts == 0:
+        return JobStatus.QUEUED
+    return JobStatus.RUNNING
 
 
-def _inputs(folder: Path) -> Path:
-    """The uploads' own folder inside a job's scratch folder (which also holds its lock)."""
-    return folder / "files"
+def _item(upload: UploadedFile) -> NewItem:
+    return NewItem(staged_locator(upload.blob_id), upload.name, upload.size, None)
 
 
 def _audit_interrupted(uow: UnitOfWork, job_id: int, case_id: int) -> None:

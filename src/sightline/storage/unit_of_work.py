@@ -16,6 +16,7 @@ from sightline.storage.repositories.audit import AuditRepository
 from sightline.storage.repositories.catalog import AgencyRepository, CaseRepository
 from sightline.storage.repositories.hashlists import HashListRepository
 from sightline.storage.repositories.ingest import IngestRepository
+from sightline.storage.repositories.jobs import JobRepository
 from sightline.storage.repositories.matching import (
     AlertRepository,
     MatchRepository,
@@ -55,6 +56,7 @@ class UnitOfWork:
     web_sessions: WebSessionRepository
     media_access: MediaAccessRepository
     accounts: AccountRepository
+    jobs: JobRepository
 
     def __init__(self, session_factory: sessionmaker[Session], *, audit_key: bytes) -> None:
         """``audit_key`` is the audit chain's HMAC key (:meth:`MasterKey.audit_chain_key`)."""
@@ -82,6 +84,7 @@ class UnitOfWork:
         self.web_sessions = WebSessionRepository(session)
         self.media_access = MediaAccessRepository(session)
         self.accounts = AccountRepository(session)
+        self.jobs = JobRepository(session)
         return self
 
     def __exit__(

@@ -1,26 +1,30 @@
-"""Hash lists over the API: import (retro-hunt in the background), configure, vote, report."""
+"""Hash lists over the API: import, configure, vote, report.
+
+An import or a change that can widen matching enqueues a durable ``hashlist.retro_hunt`` job
+(``services/job_handlers.py``), run by a worker, not a background task that dies with the
+process.
+"""
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from sightline.api.auth import HashlistsReader, HashlistsWriter
-from sightline.api.deps import ContextDep, EngineDep
+from sightline.api.deps import ContextDep, WakeWorkerDep
 from sightline.api.errors import ERROR_RESPONSES, ErrorEnvelope
 from sightline.api.pagination import AfterId, Limit, Page, page_of
 from sightline.api.params import JSON_INTEGER, IdField, IdPath
 from sightline.api.uploads import uploaded_file
+from sightline.domain.audit import Requester
 from sightline.domain.models import HashList, ListKind
-from sightline.services import hashlists
+from sightline.services import hashlists, jobs
 from sightline.services.context import AppContext
-from sightline.services.matching import MatchingEngine
 
 router = APIRouter(prefix="/api/v1/hashlists", tags=["hashlists"])
-logger = logging.getLogger(__name__)
 
 RESPONSES: dict[int | str, dict[str, object]] = {
     **ERROR_RESPONSES,
@@ -47,13 +51,16 @@ class ParseErrorRead(BaseModel):
 
 
 class ImportRead(BaseModel):
-    """Outcome of an import; the retro-hunt runs in the background afterwards."""
+    """Outcome of an import; the retro-hunt runs afterwards, as a durable job."""
 
     hash_list: HashListRead
     imported: int
     rejected: int
     errors: list[ParseErrorRead] = Field(description="The first 100 rejected rows.")
     retro_hunt: str = Field(description="'scheduled' or 'skipped'.")
+    retro_hunt_job: int | None = Field(
+        default=None, description="The durable job of the retro-hunt (GET /api/v1/jobs/{id})."
+    )
 
 
 class ListUpdate(BaseModel):
@@ -99,11 +106,19 @@ def _read(hash_list: HashList) -> HashListRead:
     )
 
 
-def _retro_hunt(ctx: AppContext, engine: MatchingEngine, list_id: int) -> None:
-    report = hashlists.retro_hunt(ctx, engine, list_id)
-    logger.info(
-        "retro-hunt of list %s: %s items, %s new matches", list_id, report.items, report.new_matches
+def _retro_hunt(
+    ctx: AppContext, requester: Requester, list_id: int, wake: Callable[[], None]
+) -> int:
+    """Queue the retro-hunt of a list as a durable job; returns the job's id."""
+    job = jobs.enqueue(
+        ctx,
+        "hashlist.retro_hunt",
+        {"list_id": list_id},
+        requester=requester,
+        resource=f"hashlist:{list_id}",
     )
+    wake()
+    return job.id
 
 
 @router.get(
@@ -128,8 +143,7 @@ def import_hashlist(
     request: Request,
     requester: HashlistsWriter,
     ctx: ContextDep,
-    engine: EngineDep,
-    background: BackgroundTasks,
+    wake: WakeWorkerDep,
     file: UploadFile,
     owner: Annotated[str, Form(min_length=1, max_length=32, description="Owning agency code")],
     name: Annotated[str, Form(min_length=1, max_length=200)],
@@ -137,7 +151,7 @@ def import_hashlist(
     pdq_threshold: Annotated[int, Form(ge=0, le=31)] = 31,
     format: Annotated[str | None, Form(description="csv or icse; detected if absent")] = None,
 ) -> ImportRead:
-    """Import a CSV or ICSE list; everything already stored is re-matched in the background.
+    """Import a CSV or ICSE list; a retro-hunt job then re-matches everything already stored.
 
     Administering the owning agency: a signed-in agency or system administrator (a token,
     without a second factor, is refused).
@@ -153,13 +167,14 @@ def import_hashlist(
             threshold=pdq_threshold,
             fmt=format,
         )
-    background.add_task(_retro_hunt, ctx, engine, report.hash_list.id)
+    job_id = _retro_hunt(ctx, requester, report.hash_list.id, wake)
     return ImportRead(
         hash_list=_read(report.hash_list),
         imported=report.imported,
         rejected=report.rejected,
         errors=[ParseErrorRead(line=e.line, message=e.message) for e in report.errors],
         retro_hunt="scheduled",
+        retro_hunt_job=job_id,
     )
 
 
@@ -174,10 +189,9 @@ def update_hashlist(
     body: ListUpdate,
     requester: HashlistsWriter,
     ctx: ContextDep,
-    engine: EngineDep,
-    background: BackgroundTasks,
+    wake: WakeWorkerDep,
 ) -> HashListRead:
-    """Enable, disable or re-threshold a list (a retro-hunt follows in the background).
+    """Enable, disable or re-threshold a list (a retro-hunt job follows).
 
     Administering the list's owning agency, like an import.
     """
@@ -189,7 +203,7 @@ def update_hashlist(
         threshold=body.pdq_threshold,
     )
     if updated.enabled and (body.enabled or body.pdq_threshold is not None):
-        background.add_task(_retro_hunt, ctx, engine, list_id)
+        _retro_hunt(ctx, requester, list_id, wake)
     return _read(updated)
 
 

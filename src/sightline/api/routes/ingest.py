@@ -1,15 +1,15 @@
 """Ingest over the API: upload files (or zip archives) into a case, then follow the job.
 
 Uploading needs :attr:`~sightline.domain.access.Action.EDIT_CASE` on the case (its own
-agency's investigators, certified). The files are written to a private scratch folder and
-ingested in the background (``services/uploads_ingest.py``); ``GET /api/v1/ingest/{job_id}``
-reports progress to whoever may edit the case, and the names of failed files to the uploader
-only.
+agency's investigators, certified). Each file is encrypted into a staging blob as it streams
+in (never plaintext on disk) and the upload becomes a durable ``ingest.upload`` job that a
+worker runs, resuming it if a worker dies (``services/uploads_ingest.py``);
+``GET /api/v1/ingest/{job_id}`` reports progress from the database to whoever may edit the
+case, and the names of failed files to the uploader only.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
@@ -19,7 +19,7 @@ from sightline.api.auth import IngestRequester
 from sightline.api.deps import ContextDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.params import IdPath
-from sightline.errors import InvalidInputError, PayloadTooLargeError
+from sightline.errors import InvalidInputError
 from sightline.services.uploads_ingest import JobView, UploadedFile, UploadJobs
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
@@ -27,7 +27,6 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"])
 MAX_FILES = 500
 """Files per request; more is refused (send them in several requests, or as a zip)."""
 
-_CHUNK = 1024 * 1024
 _ERRORS: dict[int | str, dict[str, object]] = {
     **ERROR_RESPONSES,
     404: {"description": "No such case or job, or one you may not know of."},
@@ -54,7 +53,9 @@ class JobRead(BaseModel):
 
     job_id: str = Field(examples=["Jq1x0dYqS8mB2p7Q"])
     case_id: int = Field(examples=[4])
-    status: str = Field(examples=["running"])
+    status: str = Field(
+        description="queued, running, done, failed or cancelled.", examples=["running"]
+    )
     files_total: int = Field(description="Files and archive entries.", examples=[120])
     done: int = Field(description="Taken in (new or already stored).", examples=[80])
     failed: int = Field(examples=[1])
@@ -62,7 +63,7 @@ class JobRead(BaseModel):
     failures: list[FailureRead] = Field(examples=[[{"name": "a.jpg", "reason": "truncated"}]])
     reason: str | None = Field(
         default=None,
-        description="Why a failed job failed (an interrupted upload must be sent again).",
+        description="Why a failed or cancelled job ended so.",
         examples=[None],
     )
 
@@ -79,19 +80,6 @@ def _read(view: JobView) -> JobRead:
         failures=[FailureRead(name=f.name, reason=f.reason) for f in view.failures],
         reason=view.reason,
     )
-
-
-def _save(upload: UploadFile, target: Path, limit: int) -> None:
-    """Copy one upload into ``target`` (0600); more than ``limit`` bytes is refused (413)."""
-    written = 0
-    upload.file.seek(0)
-    with target.open("xb") as out:
-        target.chmod(0o600)
-        while chunk := upload.file.read(_CHUNK):
-            written += len(chunk)
-            if written > limit:
-                raise PayloadTooLargeError(f"a file exceeds the limit of {limit} bytes")
-            out.write(chunk)
 
 
 @router.post(
@@ -115,18 +103,17 @@ def upload(
     if not 1 <= len(files) <= MAX_FILES:
         raise InvalidInputError(f"files: 1 to {MAX_FILES} per request")
     case = jobs.authorize(requester, case_id)
-    folder = jobs.new_folder()
     limit = ctx.settings.server.max_upload_bytes
+    staged: list[UploadedFile] = []
     try:
-        stored = []
         for index, file in enumerate(files):
-            target = jobs.slot(folder, index)
-            _save(file, target, limit)
-            stored.append(UploadedFile(file.filename or f"upload-{index}", target))
+            file.file.seek(0)
+            name = file.filename or f"upload-{index}"
+            staged.append(jobs.stage(name, file.file, limit))
     except BaseException:
-        folder.close()
+        jobs.discard(staged)
         raise
-    return _read(jobs.submit(requester, case, folder, stored))
+    return _read(jobs.submit(requester, case, staged))
 
 
 @router.get(

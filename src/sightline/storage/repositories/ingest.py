@@ -177,6 +177,36 @@ class IngestRepository:
         )
         self._session.flush()
 
+    def replace_item(self, item_id: int, items: Sequence[NewItem]) -> None:
+        """Replace a pending item by ``items`` of the same job (an uploaded zip by its entries)."""
+        row = self._session.get(IngestItemRow, item_id)
+        if row is None:
+            raise NotFoundError(f"no ingest item {item_id}")
+        job_id = row.job_id
+        self._session.delete(row)
+        self._session.flush()
+        self.add_items(job_id, items)
+
+    def staged_locators(self) -> list[str]:
+        """Locators of the items of running jobs that name staged uploads (ADR 0014)."""
+        rows = self._session.scalars(
+            select(IngestItemRow.locator)
+            .join(IngestJobRow, IngestJobRow.id == IngestItemRow.job_id)
+            .where(
+                IngestJobRow.status == JobStatus.RUNNING.value,
+                IngestItemRow.locator.startswith("staged:"),
+            )
+        )
+        return list(rows)
+
+    def locators(self, job_id: int) -> list[str]:
+        """Every locator of a job's items."""
+        return list(
+            self._session.scalars(
+                select(IngestItemRow.locator).where(IngestItemRow.job_id == job_id)
+            )
+        )
+
     def pending(self, job_id: int) -> list[PendingItem]:
         """Items still to process, in recording order."""
         rows = self._session.execute(

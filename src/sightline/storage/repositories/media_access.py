@@ -7,14 +7,12 @@ item an actor learns about is decided by the policy module and applied in the da
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from sqlalchemy import select, true, update
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from sightline.domain.access import CaseFilter
 from sightline.domain.models import Case, SightingLocation
-from sightline.storage.orm import AgencyRow, CaseRow, IngestItemRow, SightingRow
+from sightline.storage.orm import AgencyRow, CaseRow, SightingRow
 from sightline.storage.repositories.catalog import case_from_row, case_scope_clause
 
 
@@ -55,38 +53,3 @@ class MediaAccessRepository:
             )
             for row, reference, code in self._session.execute(query)
         ]
-
-    def relabel_job_paths(self, job_id: int, prefixes: Mapping[str, str]) -> int:
-        """Rewrite the recorded paths of an ingest job's files and sightings.
-
-        Uploads are ingested from a private scratch folder; the path worth keeping is the name
-        the client gave. Each path starting with a key of ``prefixes`` gets that key replaced
-        by its value. Returns how many sightings changed.
-        """
-        items = self._session.execute(
-            select(IngestItemRow.id, IngestItemRow.original_path).where(
-                IngestItemRow.job_id == job_id
-            )
-        ).all()
-        changed = 0
-        for item_id, path in items:
-            label = _relabel(str(path), prefixes)
-            if label is None:
-                continue
-            self._session.execute(
-                update(IngestItemRow).where(IngestItemRow.id == item_id).values(original_path=label)
-            )
-            result = self._session.execute(
-                update(SightingRow)
-                .where(SightingRow.ingest_item_id == item_id)
-                .values(original_path=label)
-            )
-            changed += int(getattr(result, "rowcount", 0) or 0)
-        return changed
-
-
-def _relabel(path: str, prefixes: Mapping[str, str]) -> str | None:
-    for prefix, label in prefixes.items():
-        if path == prefix or path.startswith(prefix + "/"):
-            return label + path[len(prefix) :]
-    return None
