@@ -171,7 +171,7 @@ def test_own_writes_are_found_at_once_while_threads_search_and_refresh(
     service = indexes.media(PDQ_KIND)
     service.open()
     committed: list[bytes] = []
-    done, missed = threading.Event(), []
+    done, missed = threading.Event(), list[bytes]()
 
     def write() -> None:
         for seed in range(100, 140):

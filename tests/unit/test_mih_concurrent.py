@@ -71,7 +71,7 @@ class History:
 
 def _writer(index: MihBinaryIndex, history: History, seed: int, centres: Codes) -> None:
     rng = np.random.default_rng(seed)
-    next_id, live = seed * 1_000_000, []
+    next_id, live = seed * 1_000_000, list[int]()
     for step in range(150):
         if rng.random() < 0.6 or len(live) < 10:
             n = int(rng.integers(1, 60))
@@ -107,8 +107,9 @@ def _reader(
     return out
 
 
-def _distances(query: Codes, codes: Codes) -> npt.NDArray[np.int64]:
-    return np.unpackbits(codes ^ query[None, :], axis=1).sum(axis=1).astype(np.int64)
+def _distances(query: Codes, codes: Codes) -> list[int]:
+    distances: list[int] = np.unpackbits(codes ^ query[None, :], axis=1).sum(axis=1).tolist()
+    return distances
 
 
 def _check(search: Search, queries: Codes, history: History) -> None:
@@ -116,7 +117,7 @@ def _check(search: Search, queries: Codes, history: History) -> None:
     ids = list(history.lives)
     codes = np.frombuffer(b"".join(history.lives[i].code for i in ids), dtype=np.uint8)
     distances = _distances(queries[search.query], codes.reshape(len(ids), 32))
-    truth = dict(zip(ids, distances.tolist(), strict=True))
+    truth = dict(zip(ids, distances, strict=True))
     got = [(h.distance, h.id) for h in search.hits]
     assert got == sorted(set(got)), "hits out of order or repeated"
     for hit in search.hits:
