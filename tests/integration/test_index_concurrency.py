@@ -11,23 +11,33 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from sqlalchemy import event
 
+from sightline.analyzers.base import MediaInput
+from sightline.analyzers.pdq import PdqAnalyzer
 from sightline.domain.models import NewMedia
 from sightline.features.hashes import PDQ_BITS, PDQ_KIND
+from sightline.jobs.inline import InlineRunner
+from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.index_freshness import INDEX_CHANGES
+from sightline.services.ingest import ingest
+from sightline.services.matching import MatchingEngine
 from sightline.services.signal_index import (
     BinaryKindSpec,
     IndexSet,
     MediaSignals,
     SignalIndexService,
 )
+from sightline.storage.db import make_engine, make_session_factory
 from sightline.storage.unit_of_work import UnitOfWork
+from tests.support.corpus import TEST_REQUESTER, write_landscape
+from tests.support.indexes import pdq_indexes
 
 # mih searches without a Python lock; brute is serialised by the service's own lock.
 BACKENDS = ["mih", "brute"]
@@ -199,3 +209,41 @@ def test_own_writes_are_found_at_once_while_threads_search_and_refresh(
     assert missed == []
     assert all(service.search(_queries(committed), 0))
     assert service.status().count == 40 and service.status().ready
+
+
+def test_ingest_matches_against_what_another_process_committed(
+    ctx: AppContext, tmp_path: Path
+) -> None:
+    """``match_in`` catches up first: a hash no change counter of ours announced is matched.
+
+    The "other process" is an engine this process does not watch; its signal reaches the
+    long-lived engine's index only through the catch-up ingest runs before matching.
+    """
+    add_agency(ctx, "TEST-GB", "Test unit", "GB", requester=TEST_REQUESTER)
+    engine = MatchingEngine(ctx, pdq_indexes(ctx))
+    engine.indexes.open()
+    image = write_landscape(tmp_path / "in/9.jpg", 9)
+    media = MediaInput(image)
+    code = bytes.fromhex(str(PdqAnalyzer().analyze(media)["hash"]))
+    media.close()
+    other = make_engine(ctx.settings)
+    try:
+        factory = make_session_factory(other)
+        with UnitOfWork(factory, audit_key=ctx.master_key.audit_chain_key()) as uow:
+            elsewhere = uow.media.add_many([_media(900)])[_media(900).sha256]
+            uow.signals.add_many([(elsewhere, PDQ_KIND, code, 100)])
+            uow.commit()
+    finally:
+        other.dispose()
+    ingest(
+        ctx,
+        [tmp_path / "in"],
+        agency_code="TEST-GB",
+        case_reference="C",
+        runner=InlineRunner(),
+        requester=TEST_REQUESTER,
+        engine=engine,
+    )
+    with ctx.uow() as uow:
+        matches = uow.matches.for_media([elsewhere])
+    assert [(m.signal, m.distance, m.target_media_id) for m in matches] == [("pdq", 0, elsewhere)]
