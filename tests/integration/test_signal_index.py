@@ -1,20 +1,28 @@
-"""The process's PDQ index: persisted, caught up incrementally, rebuilt when unusable."""
+"""The process's binary indexes: persisted, caught up incrementally, rebuilt when unusable.
+
+Most tests use the PDQ media index (the kind every store has); the last ones index a toy
+64-bit kind beside it, to show the service holds nothing specific to PDQ's 256 bits.
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from sightline.domain.signals import Signal
 from sightline.errors import ConfigurationError
+from sightline.features.hashes import PDQ_BITS, PDQ_KIND
 from sightline.indexes.base import IndexManifest
 from sightline.indexes.registry import index_registry
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.search import search_file
-from sightline.services.signal_index import IndexSet, SignalIndexService
+from sightline.services.signal_index import BinaryKindSpec, IndexSet, SignalIndexService
+from sightline.storage.repositories.signals import NewSignal
 from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds
 from tests.support.indexes import media_index, pdq_indexes
 
@@ -114,3 +122,54 @@ def test_looser_thresholds_need_a_flat_index(stored: AppContext, tmp_path: Path)
     indexes = pdq_indexes(stored)
     [match] = search_file(stored, indexes, tmp_path / "q.jpg", requester=TEST_REQUESTER).matches
     assert 31 < match.distance <= 52
+
+
+def test_indexes_keep_their_persisted_directory_names(stored: AppContext) -> None:
+    indexes = pdq_indexes(stored)
+    indexes.save()
+    names = sorted(p.name for p in stored.settings.index_dir.iterdir())
+    assert names == ["pdq-lists-mih", "pdq-mih"]  # as PdqIndexService wrote them
+    statuses = indexes.statuses()
+    assert {kind: sorted(by) for kind, by in statuses.items()} == {"pdq": ["lists", "media"]}
+    assert statuses["pdq"]["media"].count == 4
+
+
+def _toy_codes(stored: AppContext) -> dict[int, bytes]:
+    """A 64-bit code of a toy kind for every stored media item, committed."""
+    with stored.uow() as uow:
+        media_ids = list(uow.signals.codes_of(PDQ_KIND, range(1, 100)))
+        codes = {m: np.random.default_rng(m).bytes(8) for m in media_ids}
+        uow.signals.add_many([NewSignal(m, Signal("toy", code, 100)) for m, code in codes.items()])
+        uow.commit()
+    return codes
+
+
+def test_a_second_kind_of_another_width_is_indexed_beside_pdq(stored: AppContext) -> None:
+    codes = _toy_codes(stored)
+    toy = BinaryKindSpec("toy", 64, 10, backend="brute")
+    indexes = IndexSet(stored, [BinaryKindSpec(PDQ_KIND, PDQ_BITS, 31), toy])
+    assert indexes.kinds == ("pdq", "toy")
+    assert indexes.lists("toy") is None  # hash lists carry PDQ only
+    queries = np.frombuffer(b"".join(codes.values()), dtype=np.uint8).reshape(len(codes), 8)
+    hits = indexes.media("toy").search(queries, 0)
+    assert [len(row) for row in hits] == [1] * len(codes)
+    statuses = indexes.statuses()
+    assert (statuses["toy"]["media"].count, statuses["pdq"]["media"].count) == (4, 4)
+    assert "lists" not in statuses["toy"]
+    assert indexes.rebuild() == {"pdq": {"media": 4, "lists": 0}, "toy": {"media": 4}}
+    assert (stored.settings.index_dir / "toy-brute").is_dir()
+
+
+def test_kinds_and_widths_a_backend_cannot_serve_are_refused(stored: AppContext) -> None:
+    with pytest.raises(ConfigurationError, match="64-bit"):
+        IndexSet(stored, [BinaryKindSpec("toy", 64, 10)])  # mih: 256-bit codes only
+    with pytest.raises(ConfigurationError, match="twice"):
+        IndexSet(stored, [BinaryKindSpec("toy", 64, 10, "brute")] * 2)
+    indexes = pdq_indexes(stored)
+    with pytest.raises(ConfigurationError, match="no index for signal kind 'toy'"):
+        indexes.media("toy")
+    with pytest.raises(ConfigurationError, match="no index for signal kind 'toy'"):
+        indexes.lists("toy")
+    toy_only = IndexSet(stored, [BinaryKindSpec("toy", 64, 10, "brute")])
+    with pytest.raises(ConfigurationError, match="hash lists hold no 'toy' hashes"):
+        toy_only.require_lists("toy")

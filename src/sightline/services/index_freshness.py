@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, event
 
 logger = logging.getLogger(__name__)
 
-INDEXED_TABLES = frozenset({"binary_signals", "signals", "hash_list_entries", "index_removals"})
+INDEXED_TABLES = frozenset({"signals", "hash_list_entries", "index_removals"})
 """Tables index sources read: a committed write to one of them moves the change counter."""
 
 _WRITE = re.compile(

@@ -1,4 +1,4 @@
-"""The catch-up watermark of an index over a table with increasing ids (ADR 0010).
+"""The catch-up of an index over a table with increasing ids, through a watermark (ADR 0010).
 
 Catching up by "ids above the newest one seen" is wrong with concurrent writers: on
 PostgreSQL a sequence value is taken at insert and becomes visible at commit, so id 10 can
@@ -12,8 +12,16 @@ watermark and swaps both in together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TypeVar
+
+import numpy as np
+
+from sightline.indexes.base import BinaryIndex
+from sightline.services.signal_sources import SignalSource
+from sightline.storage.unit_of_work import UnitOfWork
 
 _MAX_PENDING = 256  # catch-ups remembered while writers are open; older ones are merged
 _T = TypeVar("_T")
@@ -102,3 +110,52 @@ class Watermark:
             first, second = self._pending[0], self._pending[1]
             merged = _Pending(first.writers | second.writers, second.rows, second.removals)
             self._pending[:2] = [merged]
+
+
+Exclusive = Callable[[], AbstractContextManager[object]]
+"""Gives the context held around each index update (a lock, or nothing for ``mih``)."""
+
+
+def catch_up(
+    uow: UnitOfWork, source: SignalSource, index: BinaryIndex, mark: Watermark, exclusive: Exclusive
+) -> int:
+    """Read what ``source`` holds above ``mark`` into ``index``; returns codes added.
+
+    Reads every id above the watermark, adds those not seen yet, applies logged removals,
+    then moves the watermark up to what earlier catch-ups read once the transactions writing
+    then have all ended. Each update runs inside ``exclusive()``.
+    """
+    settled = mark.settled(source.writers(uow))
+    added = 0
+    for batch in source.batches_after(uow, mark.rows.low):
+        added += _add(index, mark.rows.unseen(batch), exclusive)
+    # Removals after additions: a removal read late only removes more, and the rows of
+    # reused ids are read back below.
+    added += _apply_removals(uow, source, index, mark, exclusive)
+    mark.settle(settled, source.writers(uow))
+    index.checkpoint = mark.rows.low
+    return added
+
+
+def _add(index: BinaryIndex, rows: list[tuple[int, bytes]], exclusive: Exclusive) -> int:
+    if not rows:
+        return 0
+    ids = np.fromiter((i for i, _ in rows), dtype=np.int64, count=len(rows))
+    codes = np.frombuffer(b"".join(c for _, c in rows), dtype=np.uint8)
+    with exclusive():
+        index.add(ids, codes.reshape(len(rows), -1))
+    return len(rows)
+
+
+def _apply_removals(
+    uow: UnitOfWork, source: SignalSource, index: BinaryIndex, mark: Watermark, exclusive: Exclusive
+) -> int:
+    logged = uow.signals.removals_after(source.name, mark.removals.low)
+    items = sorted({item for _, item in mark.removals.unseen(logged)})
+    if not items:
+        return 0
+    with exclusive():
+        index.remove(np.array(items, dtype=np.int64))
+    # SQLite gives a new row the highest id plus one, so after the newest rows are deleted
+    # a new row can take a removed id, at or below the watermark: read those.
+    return _add(index, source.codes(uow, items), exclusive)

@@ -29,16 +29,13 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from sightline.errors import ConfigurationError
 from sightline.indexes.base import BinaryIndex, Codes, Hit, IndexManifest
 from sightline.indexes.registry import index_registry
 from sightline.services.context import AppContext
 from sightline.services.index_freshness import INDEX_CHANGES, ChangeCounter, Refresher
-from sightline.services.index_watermark import Watermark
+from sightline.services.index_watermark import Watermark, catch_up
 from sightline.services.signal_sources import ListSignals, MediaSignals, SignalSource
-from sightline.storage.unit_of_work import UnitOfWork
 
 __all__ = [
     "BinaryKindSpec",
@@ -85,15 +82,6 @@ def _backend_class(backend: str, bits: int, max_threshold: int) -> type[BinaryIn
             "use faiss-flat or brute (any width)"
         ) from None
     return cls
-
-
-def _add(index: BinaryIndex, rows: list[tuple[int, bytes]]) -> int:
-    if not rows:
-        return 0
-    ids = np.fromiter((i for i, _ in rows), dtype=np.int64, count=len(rows))
-    codes = np.frombuffer(b"".join(c for _, c in rows), dtype=np.uint8)
-    index.add(ids, codes.reshape(len(rows), -1))
-    return len(rows)
 
 
 class SignalIndexService:
@@ -209,33 +197,8 @@ class SignalIndexService:
         """
         seen = self._changes.value
         with self._ctx.uow() as uow:
-            settled = mark.settled(self._source.writers(uow))
-            added = 0
-            for batch in self._source.batches_after(uow, mark.rows.low):
-                added += self._locked_add(index, mark.rows.unseen(batch))
-            # Removals after additions: a removal read late only removes more, and the rows
-            # of reused ids are read back below.
-            added += self._apply_removals(uow, index, mark)
-            mark.settle(settled, self._source.writers(uow))
-        index.checkpoint = mark.rows.low
+            added = catch_up(uow, self._source, index, mark, self._exclusive)
         return added, seen
-
-    def _locked_add(self, index: BinaryIndex, rows: list[tuple[int, bytes]]) -> int:
-        if not rows:
-            return 0
-        with self._exclusive():
-            return _add(index, rows)
-
-    def _apply_removals(self, uow: UnitOfWork, index: BinaryIndex, mark: Watermark) -> int:
-        logged = uow.signals.removals_after(self._source.name, mark.removals.low)
-        items = sorted({item for _, item in mark.removals.unseen(logged)})
-        if not items:
-            return 0
-        with self._exclusive():
-            index.remove(np.array(items, dtype=np.int64))
-        # SQLite gives a new row the highest id plus one, so after the newest rows are
-        # deleted a new row can take a removed id, at or below the watermark: read those.
-        return self._locked_add(index, self._source.codes(uow, items))
 
     def rebuild(self) -> int:
         """Rebuild the index from the database beside the current one, swap, persist it."""
