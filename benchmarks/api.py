@@ -44,10 +44,10 @@ from benchmarks.common import (
 )
 from sightline.config import Settings
 from sightline.jobs.local import ProcessPoolRunner
-from sightline.services import audit
+from sightline.services.access import audit
 from sightline.services.context import AppContext, open_context
-from sightline.services.ingest import ingest
-from sightline.services.signal_index import IndexSet
+from sightline.services.ingest.run import ingest
+from sightline.services.signals.indexes import IndexSet
 from sightline.storage.orm import CaseRow, MediaRow
 
 BOUNDARY = "sightline-benchmark-boundary"

@@ -12,7 +12,8 @@ from pathlib import Path
 from sightline.config import Settings
 from sightline.domain.access import Role, Scope
 from sightline.domain.audit import Requester
-from sightline.services import synthetic, tokens, users
+from sightline.services import synthetic
+from sightline.services.access import tokens, users
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext, initialise, open_context
 

@@ -41,11 +41,12 @@ from sqlalchemy import create_engine, text
 
 from benchmarks.common import BENCH
 from sightline.config import Settings
-from sightline.services import hashlists, synthetic
+from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import initialise, open_context
-from sightline.services.ingest import ingest
-from sightline.services.runner import InlineRunner
+from sightline.services.exchange import hashlists
+from sightline.services.ingest.run import ingest
+from sightline.services.jobs.runner import InlineRunner
 
 SIZE = (640, 480)
 QUERIES = {

@@ -32,8 +32,10 @@ from sightline.analyzers.base import MediaInput
 from sightline.analyzers.registry import create_analyzers
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.context import AppContext
-from sightline.services.ingest import ingest
-from sightline.services.ingest_worker import (
+from sightline.services.ingest.run import ingest
+from sightline.services.ingest.scratch import scratch_root
+from sightline.services.ingest.sources import SourceLimits
+from sightline.services.ingest.worker import (
     WorkerConfig,
     WorkItem,
     close_worker,
@@ -41,8 +43,6 @@ from sightline.services.ingest_worker import (
     run_item,
     thumbnail_jpeg,
 )
-from sightline.services.scratch import scratch_root
-from sightline.services.sources import SourceLimits
 
 
 def floor_task(path: Path) -> int:

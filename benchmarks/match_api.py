@@ -34,8 +34,8 @@ from benchmarks.common import (
 )
 from benchmarks.search import fill
 from sightline.jobs.local import ProcessPoolRunner
-from sightline.services.ingest import ingest
-from sightline.services.signal_index import IndexSet
+from sightline.services.ingest.run import ingest
+from sightline.services.signals.indexes import IndexSet
 
 
 def _wait_ready(client: httpx.Client, deadline_s: float) -> None:

@@ -25,9 +25,9 @@ from sightline.features.hashes import PDQ_KIND
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services import synthetic
 from sightline.services.context import AppContext
-from sightline.services.ingest import ingest
-from sightline.services.search import search_file
-from sightline.services.signal_index import IndexSet
+from sightline.services.ingest.run import ingest
+from sightline.services.matching.search import search_file
+from sightline.services.signals.indexes import IndexSet
 from sightline.storage.orm import CaseRow, MediaRow, SightingRow, SignalRow, utcnow
 
 QUERY_SIZE = (640, 480)

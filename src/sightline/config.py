@@ -140,7 +140,7 @@ class MatchSettings(BaseModel):
 
 
 JOB_KINDS = ("ingest.upload", "hashlist.retro_hunt", "index.rebuild")
-"""The durable job kinds this version runs (``services/job_handlers.py``)."""
+"""The durable job kinds this version runs (``services/jobs/handlers.py``)."""
 
 
 class WorkerSettings(BaseModel):

@@ -14,7 +14,7 @@ from sightline.api.app import create_app
 from sightline.api.auth import CSRF_HEADER
 from sightline.config import DEFAULT_MAX_CERTIFICATION_DAYS, AccessSettings
 from sightline.domain.access import Role
-from sightline.services import audit, tokens, users
+from sightline.services.access import audit, tokens, users
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from tests.support.api import BASE_URL, PASSWORD, Person, add_person, bearer, token_for

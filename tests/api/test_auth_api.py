@@ -25,10 +25,10 @@ from sightline.api.app import create_app
 from sightline.api.auth import CSRF_HEADER, SESSION_COOKIE, Authenticated
 from sightline.api.throttle import MAX_FAILURES_PER_ADDRESS
 from sightline.domain.access import Role, Scope
-from sightline.services import audit, tokens
+from sightline.services.access import audit, tokens
+from sightline.services.access.users import MAX_FAILED_LOGINS
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.users import MAX_FAILED_LOGINS
 from tests.support.api import (
     ALL_SCOPES,
     BASE_URL,

@@ -19,8 +19,8 @@ from sightline.api.app import create_app
 from sightline.domain.access import Role
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.match import match_query, query_from_hashes
-from sightline.services.matching import MatchingEngine
+from sightline.services.matching.engine import MatchingEngine
+from sightline.services.matching.match import match_query, query_from_hashes
 from tests.support.api import BASE_URL, add_person, bearer, sign_in, token_for, wait_for_jobs
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
 from tests.support.indexes import pdq_indexes

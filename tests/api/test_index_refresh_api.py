@@ -24,7 +24,7 @@ from sightline.api.app import create_app
 from sightline.config import Settings
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.index_freshness import INDEX_CHANGES
+from sightline.services.signals.freshness import INDEX_CHANGES
 from tests.support.api import BASE_URL, authenticated_client
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds, write_landscape
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sightline.api.app import create_app
 from sightline.api.throttle import MAX_FAILURES_PER_ADDRESS
 from sightline.config import ServerSettings, Settings
-from sightline.services import audit
+from sightline.services.access import audit
 from sightline.services.context import AppContext
 from tests.support.api import BASE_URL
 

@@ -34,9 +34,9 @@ from sightline.api.app import create_app
 from sightline.api.auth import CSRF_HEADER, SESSION_COOKIE
 from sightline.config import Settings
 from sightline.domain.access import Role
+from sightline.services.access.users import create_admin
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext, initialise, open_context
-from sightline.services.users import create_admin
 from tests.support.api import (
     BASE_URL,
     PASSWORD,

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from sightline.config import Settings
-from sightline.services import audit
+from sightline.services.access import audit
 from sightline.services.context import open_context
 from tests.cli.test_cli import sightline
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from sightline.services.hashlist_formats import ICSE_HEADER
+from sightline.services.exchange.formats import ICSE_HEADER
 from tests.cli.test_cli import sightline
 from tests.support.corpus import write_landscape
 

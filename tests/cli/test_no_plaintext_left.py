@@ -25,7 +25,7 @@ from sightline.config import Settings
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency, add_case
 from sightline.services.context import initialise, open_context
-from sightline.services.faults import ENV as FAULT_ENV
+from sightline.services.ingest.faults import ENV as FAULT_ENV
 from tests.cli.test_cli import _env, sightline
 from tests.cli.test_serve_tls import _free_port
 from tests.support.api import add_person, bearer, token_for

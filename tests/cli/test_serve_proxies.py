@@ -19,7 +19,7 @@ import httpx2 as httpx
 
 from sightline.api.throttle import MAX_FAILURES_PER_ADDRESS
 from sightline.config import Settings
-from sightline.services import audit
+from sightline.services.access import audit
 from sightline.services.context import open_context
 from tests.cli.test_cli import sightline
 from tests.cli.test_serve_tls import _free_port

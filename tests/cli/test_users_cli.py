@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from sightline.cli.main import build_app
 from sightline.config import Settings
 from sightline.errors import AuthenticationFailed
-from sightline.services import audit, sessions
+from sightline.services.access import audit, sessions
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext, initialise, open_context
 from tests.support.api import PASSWORD, add_person

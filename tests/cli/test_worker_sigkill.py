@@ -22,8 +22,8 @@ from sightline.domain.jobs import Job, JobState
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency, add_case
 from sightline.services.context import AppContext, initialise, open_context
-from sightline.services.faults import ENV as FAULT_ENV
-from sightline.services.uploads_ingest import UploadJobs
+from sightline.services.ingest.faults import ENV as FAULT_ENV
+from sightline.services.ingest.uploads import UploadJobs
 from tests.cli.test_cli import _env
 from tests.support.corpus import SMALL, TEST_REQUESTER
 

@@ -23,13 +23,14 @@ from sightline.domain.access import Actor, Role, SharingLevel
 from sightline.domain.audit import AuditEvent, Requester
 from sightline.errors import AccessDenied, InvalidInputError, NotFoundError
 from sightline.jobs.inline import InlineRunner
-from sightline.services import catalog, hashlists
+from sightline.services import catalog
 from sightline.services.context import AppContext
-from sightline.services.ingest import ingest
-from sightline.services.match import match_query, query_from_hashes
-from sightline.services.matching import MatchingEngine
-from sightline.services.search import result_as_dict, search_file
-from sightline.services.triage import agency_alerts, case_triage
+from sightline.services.exchange import hashlists
+from sightline.services.ingest.run import ingest
+from sightline.services.matching.engine import MatchingEngine
+from sightline.services.matching.match import match_query, query_from_hashes
+from sightline.services.matching.search import result_as_dict, search_file
+from sightline.services.matching.triage import agency_alerts, case_triage
 from tests.support.corpus import TEST_REQUESTER, write_landscape
 from tests.support.indexes import pdq_indexes
 

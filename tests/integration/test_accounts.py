@@ -16,10 +16,10 @@ from sightline.domain.access import (
 )
 from sightline.domain.audit import Requester
 from sightline.errors import AccessDenied, InvalidInputError, NotFoundError
-from sightline.services import accounts, audit_read, sessions
+from sightline.services.access import accounts, audit_read, sessions
+from sightline.services.access.users import actor_for
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.users import actor_for
 from tests.support.api import PASSWORD, Person, add_person
 from tests.support.corpus import TEST_REQUESTER
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from sightline.domain.audit import GENESIS_HASH, AuditEvent, AuditHead, chain_hash, event_hash
 from sightline.errors import InvalidInputError
-from sightline.services import audit
+from sightline.services.access import audit
 from sightline.services.context import AppContext
 from sightline.storage.orm import AuditEventRow
 

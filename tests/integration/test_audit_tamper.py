@@ -18,8 +18,8 @@ from sqlalchemy.exc import DBAPIError
 
 from sightline.domain.audit import GENESIS_HASH, chain_hash
 from sightline.errors import BlobIntegrityError, InvalidInputError
-from sightline.services import audit
-from sightline.services.audit_checkpoint import make_checkpoint, read_checkpoint
+from sightline.services.access import audit
+from sightline.services.access.audit_checkpoint import make_checkpoint, read_checkpoint
 from sightline.services.context import AppContext
 from sightline.storage.blobs.keys import MasterKey
 from sightline.storage.orm import AuditEventRow

@@ -26,11 +26,11 @@ from sightline.domain.models import (
 )
 from sightline.domain.signals import Signal
 from sightline.features.hashes import PDQ_KIND
-from sightline.services import matching
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.ingest import IngestReport
-from sightline.services.signal_index import ListSignals, SignalIndexService
+from sightline.services.ingest.run import IngestReport
+from sightline.services.matching import engine as matching
+from sightline.services.signals.indexes import ListSignals, SignalIndexService
 from sightline.storage.repositories.matching import NewMatch
 from sightline.storage.repositories.signals import NewSignal
 from sightline.storage.unit_of_work import UnitOfWork

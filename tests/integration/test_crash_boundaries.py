@@ -23,10 +23,11 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from sightline.config import Settings
-from sightline.services import hashlists, synthetic
+from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import initialise, open_context
-from sightline.services.faults import ENV as FAULT_ENV
+from sightline.services.exchange import hashlists
+from sightline.services.ingest.faults import ENV as FAULT_ENV
 from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds, write_landscape
 
 POINTS = (

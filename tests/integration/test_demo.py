@@ -8,10 +8,10 @@ from sightline.domain.access import Role
 from sightline.domain.audit import Requester
 from sightline.domain.models import TriageStatus
 from sightline.jobs.inline import InlineRunner
-from sightline.services import users
+from sightline.services.access import users
 from sightline.services.context import AppContext
 from sightline.services.demo import AGENCIES, DEMO, is_loaded, load_demo
-from sightline.services.triage import agency_alerts, case_triage
+from sightline.services.matching.triage import agency_alerts, case_triage
 from tests.support.api import add_person
 
 SMALL = (256, 192)

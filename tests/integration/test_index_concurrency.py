@@ -26,10 +26,10 @@ from sightline.features.hashes import PDQ_BITS, PDQ_KIND
 from sightline.jobs.inline import InlineRunner
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.index_freshness import INDEX_CHANGES
-from sightline.services.ingest import ingest
-from sightline.services.matching import MatchingEngine
-from sightline.services.signal_index import (
+from sightline.services.ingest.run import ingest
+from sightline.services.matching.engine import MatchingEngine
+from sightline.services.signals.freshness import INDEX_CHANGES
+from sightline.services.signals.indexes import (
     BinaryKindSpec,
     IndexSet,
     MediaSignals,

@@ -15,8 +15,8 @@ from sightline.domain.models import FeatureStatus
 from sightline.jobs.inline import InlineRunner
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.ingest import IngestProgress, IngestReport, ingest
-from sightline.services.ingest_worker import THUMBNAIL_SIDE, _keep_freed_heap
+from sightline.services.ingest.run import IngestProgress, IngestReport, ingest
+from sightline.services.ingest.worker import THUMBNAIL_SIDE, _keep_freed_heap
 from tests.support.corpus import TEST_REQUESTER, mixed_corpus, write_landscape
 
 

@@ -13,7 +13,7 @@ from sightline.errors import AccessDenied, InvalidInputError
 from sightline.jobs.inline import InlineRunner
 from sightline.services.catalog import add_agency, add_case
 from sightline.services.context import AppContext
-from sightline.services.ingest import IngestReport, ingest
+from sightline.services.ingest.run import IngestReport, ingest
 from tests.support.corpus import TEST_REQUESTER, write_landscape
 
 GB = "TEST-GB"

@@ -14,12 +14,12 @@ from sightline.domain.access import Actor, Role
 from sightline.domain.audit import Requester
 from sightline.domain.jobs import Job, JobState
 from sightline.errors import NotFoundError
-from sightline.services import jobs
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.job_handlers import default_handlers
-from sightline.services.job_worker import JobWorker
-from sightline.services.jobs import JobHandler, JobResources, JobRun
+from sightline.services.jobs import queue as jobs
+from sightline.services.jobs.handlers import default_handlers
+from sightline.services.jobs.queue import JobHandler, JobResources, JobRun
+from sightline.services.jobs.worker import JobWorker
 from sightline.storage.unit_of_work import UnitOfWork
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds
 
@@ -235,7 +235,7 @@ def test_every_job_kind_has_one_handler() -> None:
 
 def test_index_rebuild_and_retro_hunt_run_as_jobs(ctx: AppContext, tmp_path: Any) -> None:
     from sightline.domain.models import ListKind
-    from sightline.services import hashlists
+    from sightline.services.exchange import hashlists
 
     add_agency(ctx, "TEST-FR", "unit", "FR", requester=TEST_REQUESTER)
     ingest_seeds(ctx, tmp_path / "in", range(1, 4), agency="TEST-FR", case="PV-1")

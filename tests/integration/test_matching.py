@@ -15,9 +15,9 @@ from sightline.jobs.inline import InlineRunner
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.hashlists import configure, retro_hunt
-from sightline.services.ingest import IngestReport, ingest
-from sightline.services.matching import FLOOD_MIN_MATCHES, MatchingEngine
+from sightline.services.exchange.hashlists import configure, retro_hunt
+from sightline.services.ingest.run import IngestReport, ingest
+from sightline.services.matching.engine import FLOOD_MIN_MATCHES, MatchingEngine
 from sightline.storage.unit_of_work import UnitOfWork
 from tests.support.corpus import SMALL, TEST_REQUESTER, write_landscape
 from tests.support.indexes import pdq_indexes

@@ -10,7 +10,7 @@ from PIL import Image
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.search import SearchResult, search_file
+from sightline.services.matching.search import SearchResult, search_file
 from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds
 from tests.support.indexes import pdq_indexes
 

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from sightline.domain.access import Action, CaseScope, SharingLevel, decide
 from sightline.domain.audit import Requester
 from sightline.errors import AuthenticationFailed
-from sightline.services import audit, catalog, sessions, users
+from sightline.services import catalog
+from sightline.services.access import audit, sessions, users
 from sightline.services.context import AppContext
 from sightline.storage.orm import WebSessionRow
 from tests.support.api import PASSWORD, Person, add_person

@@ -20,8 +20,8 @@ from sightline.indexes.registry import index_registry
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.search import search_file
-from sightline.services.signal_index import BinaryKindSpec, IndexSet, SignalIndexService
+from sightline.services.matching.search import search_file
+from sightline.services.signals.indexes import BinaryKindSpec, IndexSet, SignalIndexService
 from sightline.storage.repositories.signals import NewSignal
 from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds
 from tests.support.indexes import media_index, pdq_indexes

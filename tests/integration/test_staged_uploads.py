@@ -16,21 +16,22 @@ from sightline.domain.audit import Requester
 from sightline.domain.jobs import JobState
 from sightline.domain.models import Case
 from sightline.errors import PayloadTooLargeError, UnreadableSource
-from sightline.services import jobs, synthetic
+from sightline.services import synthetic
 from sightline.services.catalog import add_agency, add_case
 from sightline.services.context import AppContext
-from sightline.services.job_handlers import default_handlers
-from sightline.services.job_worker import JobWorker
-from sightline.services.jobs import JobResources, JobRun
-from sightline.services.sources import SourceLimits, materialize, parse_staged
-from sightline.services.staged import StagedFiles
-from sightline.services.store_check import check_store
-from sightline.services.uploads_ingest import (
+from sightline.services.ingest.sources import SourceLimits, materialize, parse_staged
+from sightline.services.ingest.staged import StagedFiles
+from sightline.services.ingest.uploads import (
     JobStatus,
     UploadedFile,
     UploadIngestHandler,
     UploadJobs,
 )
+from sightline.services.jobs import queue as jobs
+from sightline.services.jobs.handlers import default_handlers
+from sightline.services.jobs.queue import JobResources, JobRun
+from sightline.services.jobs.worker import JobWorker
+from sightline.services.store_check import check_store
 from tests.support.corpus import SMALL, TEST_REQUESTER
 
 FAST = WorkerSettings(lease_seconds=5, heartbeat_seconds=0.05, poll_seconds=0.05, retry_seconds=0)

@@ -17,7 +17,7 @@ from sqlalchemy import insert, text
 from sightline.config import Settings
 from sightline.domain.audit import GENESIS_HASH, chain_hash, event_hash
 from sightline.errors import MasterKeyError
-from sightline.services import audit
+from sightline.services.access import audit
 from sightline.services.context import initialise, open_context
 from sightline.storage import migrate
 from sightline.storage.blobs.keys import create_master_key

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from sightline.analyzers.registry import AnalyzerSet
 from sightline.errors import MissingDependency
 from sightline.services import synthetic
-from sightline.services.analysis import installed_analyzers
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
-from sightline.services.search import search_file
-from sightline.services.signal_index import IndexSet
+from sightline.services.matching.search import search_file
+from sightline.services.signals.analyzers import installed_analyzers
+from sightline.services.signals.indexes import IndexSet
 from tests.support.corpus import SMALL, TEST_REQUESTER, ingest_seeds
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "ahash"

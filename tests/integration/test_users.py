@@ -18,7 +18,8 @@ from sightline.errors import (
     ConflictError,
     InvalidInputError,
 )
-from sightline.services import audit, catalog, tokens, users
+from sightline.services import catalog
+from sightline.services.access import audit, tokens, users
 from sightline.services.context import AppContext
 from sightline.storage.orm import ApiTokenRow, UserRow
 from tests.support.corpus import TEST_REQUESTER

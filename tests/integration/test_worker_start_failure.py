@@ -16,7 +16,7 @@ from sightline.config import Settings
 from sightline.jobs.inline import InlineRunner
 from sightline.services.catalog import add_agency
 from sightline.services.context import initialise, open_context
-from sightline.services.ingest import ingest
+from sightline.services.ingest.run import ingest
 from tests.support.corpus import TEST_REQUESTER, write_landscape
 
 _RUN_WITHOUT_KEY = """
@@ -26,7 +26,7 @@ from sightline.config import Settings
 from sightline.errors import MasterKeyError
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.context import open_context
-from sightline.services.ingest import ingest
+from sightline.services.ingest.run import ingest
 from tests.support.corpus import TEST_REQUESTER
 
 settings = Settings(data_dir=Path(sys.argv[1]), environment="development")

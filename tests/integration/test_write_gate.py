@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from sightline.domain.audit import Requester
-from sightline.services import audit
+from sightline.services.access import audit
 from sightline.services.context import AppContext
 
 REQUESTER = Requester("test", "127.0.0.1")

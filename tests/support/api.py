@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from sightline.api.auth import CSRF_HEADER
 from sightline.domain.access import Role, Scope
-from sightline.services import tokens, users
+from sightline.services.access import tokens, users
 from sightline.services.context import AppContext
 
 PASSWORD = "a long test password, benign"

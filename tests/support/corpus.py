@@ -11,7 +11,7 @@ from sightline.domain.audit import Requester
 from sightline.jobs.inline import InlineRunner
 from sightline.services import synthetic
 from sightline.services.context import AppContext
-from sightline.services.ingest import IngestReport, ingest
+from sightline.services.ingest.run import IngestReport, ingest
 
 SMALL = (480, 360)
 # Who the tests are, for services that audit their callers.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sightline.features.hashes import PDQ_KIND
 from sightline.services.context import AppContext
-from sightline.services.signal_index import IndexSet, SignalIndexService
+from sightline.services.signals.indexes import IndexSet, SignalIndexService
 
 
 def pdq_indexes(ctx: AppContext) -> IndexSet:

@@ -12,7 +12,7 @@ import pytest
 
 from sightline.domain.models import HashListEntryData
 from sightline.errors import InvalidInputError
-from sightline.services.hashlist_formats import (
+from sightline.services.exchange.formats import (
     FORMATS,
     ICSE_HEADER,
     MAX_LINE_BYTES,

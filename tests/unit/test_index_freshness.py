@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from sightline.services.index_freshness import Refresher, writes_indexed_table
+from sightline.services.signals.freshness import Refresher, writes_indexed_table
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from sightline.config import Settings
 from sightline.errors import UnknownPlugin
 from sightline.jobs.local import ProcessPoolRunner
-from sightline.services.runner import InlineRunner, job_runner_registry, make_runner
+from sightline.services.jobs.runner import InlineRunner, job_runner_registry, make_runner
 from sightline.storage.blobs.encrypted_local import EncryptedLocalBlobStore
 from sightline.storage.blobs.keys import MasterKey
 from sightline.storage.blobs.registry import blob_store_registry, open_blob_store

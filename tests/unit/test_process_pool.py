@@ -9,7 +9,7 @@ from sightline.jobs.local import ProcessPoolRunner
 
 
 def _square_and_pid(n: int) -> tuple[int, int, bool]:
-    return n * n, os.getpid(), "sightline.services.ingest" in sys.modules
+    return n * n, os.getpid(), "sightline.services.ingest.run" in sys.modules
 
 
 def test_every_item_is_mapped_in_preloaded_workers() -> None:

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from sightline.services.scratch import (
+from sightline.services.ingest.scratch import (
     OWNER_FILE,
     ScratchDir,
     anonymous_file,
@@ -20,7 +20,7 @@ from sightline.services.scratch import (
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from sightline.services.scratch import ScratchDir
+from sightline.services.ingest.scratch import ScratchDir
 folder = ScratchDir(Path(sys.argv[1]), "upload")
 (folder.path / "0000").write_bytes(b"plaintext case file")
 print(folder.path, flush=True)

@@ -25,7 +25,7 @@ from sightline.errors import (
     UnreadableSource,
     UnsafeArchivePath,
 )
-from sightline.services.sources import (
+from sightline.services.ingest.sources import (
     ArchiveCache,
     SourceFailure,
     SourceItem,

@@ -32,14 +32,14 @@ from sightline.api.routes import (
 from sightline.api.throttle import LoginThrottle
 from sightline.config import Settings
 from sightline.services.context import AppContext, open_context
-from sightline.services.job_handlers import default_handlers
-from sightline.services.job_worker import JobWorker
-from sightline.services.jobs import JobResources
-from sightline.services.matching import MatchingEngine
-from sightline.services.runner import TaskRunner
-from sightline.services.scratch import scratch_root, sweep
-from sightline.services.signal_index import IndexSet
-from sightline.services.uploads_ingest import UploadJobs
+from sightline.services.ingest.scratch import scratch_root, sweep
+from sightline.services.ingest.uploads import UploadJobs
+from sightline.services.jobs.handlers import default_handlers
+from sightline.services.jobs.queue import JobResources
+from sightline.services.jobs.runner import TaskRunner
+from sightline.services.jobs.worker import JobWorker
+from sightline.services.matching.engine import MatchingEngine
+from sightline.services.signals.indexes import IndexSet
 
 DESCRIPTION = """
 Sightline's API for investigators' tools. Every response error uses one envelope:

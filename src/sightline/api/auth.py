@@ -24,8 +24,8 @@ from sightline.api.deps import ContextDep, client_address
 from sightline.domain.access import Scope
 from sightline.domain.audit import Requester
 from sightline.errors import AuthenticationFailed
-from sightline.services.sessions import resolve_session
-from sightline.services.tokens import TOKEN_PREFIX, resolve_token
+from sightline.services.access.sessions import resolve_session
+from sightline.services.access.tokens import TOKEN_PREFIX, resolve_token
 
 SESSION_COOKIE = "sightline_session"
 """The session cookie's name (HttpOnly, Secure, SameSite=Strict)."""

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from sightline.services.context import AppContext
-from sightline.services.matching import MatchingEngine
-from sightline.services.signal_index import IndexSet
+from sightline.services.matching.engine import MatchingEngine
+from sightline.services.signals.indexes import IndexSet
 
 
 def _context(request: Request) -> AppContext:

@@ -1,6 +1,6 @@
 """Sign-in throttling by client address, on top of the per-account lock-out.
 
-The account lock-out (:data:`~sightline.services.users.MAX_FAILED_LOGINS`) stops guessing one
+The account lock-out (:data:`~sightline.services.access.users.MAX_FAILED_LOGINS`) stops guessing one
 user's password; it does not stop one address trying one password against many users. This
 throttle counts failed sign-ins per address in a sliding window and refuses further attempts
 with HTTP 429 until the window has room again.

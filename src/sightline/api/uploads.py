@@ -14,7 +14,7 @@ from fastapi import Request, UploadFile
 
 from sightline.errors import PayloadTooLargeError
 from sightline.services.context import AppContext
-from sightline.services.scratch import anonymous_file, scratch_root
+from sightline.services.ingest.scratch import anonymous_file, scratch_root
 
 _CHUNK = 1024 * 1024
 

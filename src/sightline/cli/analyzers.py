@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from sightline.cli.common import console, handle_errors, load_settings, print_json, visible
-from sightline.services.analysis import installed_analyzers
+from sightline.services.signals.analyzers import installed_analyzers
 
 
 @handle_errors

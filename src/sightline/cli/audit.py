@@ -18,8 +18,8 @@ from sightline.cli.common import (
 )
 from sightline.domain.audit import AuditEvent, format_time
 from sightline.errors import BlobIntegrityError, InvalidInputError
-from sightline.services import audit as audit_service
-from sightline.services.audit_checkpoint import make_checkpoint, read_checkpoint
+from sightline.services.access import audit as audit_service
+from sightline.services.access.audit_checkpoint import make_checkpoint, read_checkpoint
 
 audit_app = typer.Typer(
     help="Verify and read the audit trail (who did what, when, from where).",

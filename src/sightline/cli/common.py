@@ -25,9 +25,9 @@ from rich.console import Console
 from sightline.config import Settings
 from sightline.domain.audit import Requester
 from sightline.errors import SightlineError
-from sightline.services.audit import cli_actor
+from sightline.services.access.audit import cli_actor
 from sightline.services.context import AppContext, open_context
-from sightline.services.scratch import scratch_root, sweep
+from sightline.services.ingest.scratch import scratch_root, sweep
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -88,7 +88,7 @@ def app_context() -> Iterator[AppContext]:
     """Open the configured store for one command, first sweeping abandoned scratch files.
 
     What a killed command or server left in ``DATA_DIR/scratch`` is plaintext case material;
-    only what no live process owns is removed (``services/scratch.py``).
+    only what no live process owns is removed (``services/ingest/scratch.py``).
     """
     ctx = open_context(load_settings())
     try:

@@ -28,11 +28,11 @@ from sightline.cli.common import (
 from sightline.config import JOB_KINDS
 from sightline.domain.jobs import Job, JobState
 from sightline.errors import InvalidInputError
-from sightline.services import jobs as job_service
-from sightline.services.job_handlers import default_handlers
-from sightline.services.job_worker import JobWorker
-from sightline.services.jobs import JobResources
-from sightline.services.runner import make_runner
+from sightline.services.jobs import queue as job_service
+from sightline.services.jobs.handlers import default_handlers
+from sightline.services.jobs.queue import JobResources
+from sightline.services.jobs.runner import make_runner
+from sightline.services.jobs.worker import JobWorker
 
 jobs_app = typer.Typer(help="List, inspect and cancel durable jobs.", no_args_is_help=True)
 

@@ -16,13 +16,18 @@ from sightline.cli.common import (
     visible,
 )
 from sightline.domain.models import ListKind
-from sightline.services import hashlists
 from sightline.services.context import AppContext
-from sightline.services.match import match_as_dict, match_query
-from sightline.services.matching import MatchingEngine
-from sightline.services.search import query_from_file
-from sightline.services.signal_index import IndexSet
-from sightline.services.triage import agency_alerts, alert_as_dict, case_triage, triage_as_dict
+from sightline.services.exchange import hashlists
+from sightline.services.matching.engine import MatchingEngine
+from sightline.services.matching.match import match_as_dict, match_query
+from sightline.services.matching.search import query_from_file
+from sightline.services.matching.triage import (
+    agency_alerts,
+    alert_as_dict,
+    case_triage,
+    triage_as_dict,
+)
+from sightline.services.signals.indexes import IndexSet
 
 hashlist_app = typer.Typer(help="Import and manage hash lists (banks).", no_args_is_help=True)
 

@@ -20,10 +20,10 @@ from sightline.cli.common import (
 )
 from sightline.jobs.inline import InlineRunner
 from sightline.jobs.local import ProcessPoolRunner
-from sightline.services.ingest import IngestProgress, IngestReport, ProgressCallback, ingest
-from sightline.services.runner import TaskRunner
-from sightline.services.search import result_as_dict, search_file
-from sightline.services.signal_index import IndexSet
+from sightline.services.ingest.run import IngestProgress, IngestReport, ProgressCallback, ingest
+from sightline.services.jobs.runner import TaskRunner
+from sightline.services.matching.search import result_as_dict, search_file
+from sightline.services.signals.indexes import IndexSet
 
 
 @handle_errors

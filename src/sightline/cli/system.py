@@ -23,14 +23,14 @@ from sightline.cli.common import (
 from sightline.domain.jobs import Job, JobState
 from sightline.errors import ConfigurationError, SightlineError
 from sightline.jobs.local import ProcessPoolRunner
-from sightline.services import jobs as job_service
 from sightline.services.context import AppContext, open_context
 from sightline.services.demo import is_loaded, load_demo
-from sightline.services.job_handlers import IndexRebuildHandler, default_handlers
-from sightline.services.job_worker import JobWorker
-from sightline.services.jobs import JobResources
-from sightline.services.runner import make_runner
-from sightline.services.signal_index import LISTS, MEDIA, IndexSet, IndexStatus
+from sightline.services.jobs import queue as job_service
+from sightline.services.jobs.handlers import IndexRebuildHandler, default_handlers
+from sightline.services.jobs.queue import JobResources
+from sightline.services.jobs.runner import make_runner
+from sightline.services.jobs.worker import JobWorker
+from sightline.services.signals.indexes import LISTS, MEDIA, IndexSet, IndexStatus
 
 index_app = typer.Typer(
     help="Inspect, persist and rebuild the binary indexes.", no_args_is_help=True

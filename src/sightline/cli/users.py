@@ -25,10 +25,10 @@ from sightline.cli.common import (
 from sightline.domain.access import Role
 from sightline.domain.users import User
 from sightline.errors import InvalidInputError
-from sightline.services import accounts
-from sightline.services import tokens as token_service
-from sightline.services import users as user_service
-from sightline.services.audit import cli_actor
+from sightline.services.access import accounts
+from sightline.services.access import tokens as token_service
+from sightline.services.access import users as user_service
+from sightline.services.access.audit import cli_actor
 
 PASSWORD_ENV = "SIGHTLINE_ADMIN_PASSWORD"  # noqa: S105 - the name of a variable, not a value
 """Where ``create-admin`` and ``add`` read the password when it is set (automation)."""

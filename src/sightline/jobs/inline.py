@@ -1,7 +1,10 @@
-"""Run tasks one after another in the calling process (see :mod:`sightline.services.runner`)."""
+"""Run tasks one after another in the calling process.
+
+See :mod:`sightline.services.jobs.runner`.
+"""
 
 from __future__ import annotations
 
-from sightline.services.runner import InlineRunner
+from sightline.services.jobs.runner import InlineRunner
 
 __all__ = ["InlineRunner"]

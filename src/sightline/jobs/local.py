@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from sightline.services.runner import JobRunner
+from sightline.services.jobs.runner import JobRunner
 
 if TYPE_CHECKING:
     from sightline.config import Settings
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
-PRELOAD: tuple[str, ...] = ("__main__", "sightline.services.ingest")
+PRELOAD: tuple[str, ...] = ("__main__", "sightline.services.ingest.run")
 """Modules the fork server imports once, before it forks any worker.
 
 Without them every worker imports the program's main module and the ingest stack (NumPy,

@@ -17,7 +17,7 @@ from sightline.domain.access import Action, CaseScope, SharingLevel, decide
 from sightline.domain.audit import Requester
 from sightline.domain.models import Agency, Case
 from sightline.errors import AccessDenied, ConflictError, InvalidInputError, NotFoundError
-from sightline.services.audit import authorize, record, record_denied, record_request
+from sightline.services.access.audit import authorize, record, record_denied, record_request
 from sightline.services.context import AppContext
 from sightline.storage.unit_of_work import UnitOfWork
 

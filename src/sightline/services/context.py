@@ -21,7 +21,7 @@ from sightline.config import Settings
 from sightline.domain.audit import KeyRecord, key_record_mac
 from sightline.domain.signals import SignalKind
 from sightline.errors import ConfigurationError, MasterKeyError
-from sightline.services.index_freshness import watch_index_writes
+from sightline.services.signals.freshness import watch_index_writes
 from sightline.storage import migrate
 from sightline.storage.blobs.base import BlobStore
 from sightline.storage.blobs.keys import MasterKey, create_master_key, load_master_key

@@ -22,12 +22,12 @@ from sightline.domain.audit import Requester
 from sightline.services import synthetic
 from sightline.services.catalog import add_agency, add_case
 from sightline.services.context import AppContext
-from sightline.services.hashlist_formats import ICSE_HEADER
-from sightline.services.hashlists import import_list, retro_hunt
-from sightline.services.ingest import IngestReport, ingest
-from sightline.services.matching import MatchingEngine
-from sightline.services.runner import TaskRunner
-from sightline.services.signal_index import IndexSet
+from sightline.services.exchange.formats import ICSE_HEADER
+from sightline.services.exchange.hashlists import import_list, retro_hunt
+from sightline.services.ingest.run import IngestReport, ingest
+from sightline.services.jobs.runner import TaskRunner
+from sightline.services.matching.engine import MatchingEngine
+from sightline.services.signals.indexes import IndexSet
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 from sightline.domain.audit import Requester
 from sightline.errors import BlobIntegrityError, NotFoundError
-from sightline.services.audit import record
+from sightline.services.access.audit import record
 from sightline.services.context import AppContext
-from sightline.services.scratch import scratch_root, sweep
-from sightline.services.staged import staged_blob_ids
+from sightline.services.ingest.scratch import scratch_root, sweep
+from sightline.services.ingest.staged import staged_blob_ids
 
 ORPHAN_MIN_AGE_S = 3600.0
 """Blobs younger than this are left alone: a running ingest may be about to refer to them."""

@@ -15,7 +15,7 @@ from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.pagination import AfterId, Limit, Page, page_of
 from sightline.domain.models import Agency
 from sightline.errors import NotFoundError
-from sightline.services import accounts
+from sightline.services.access import accounts
 from sightline.services.catalog import list_agencies
 
 router = APIRouter(prefix="/api/v1/agencies", tags=["agencies"])

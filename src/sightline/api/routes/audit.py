@@ -18,7 +18,7 @@ from sightline.api.deps import ContextDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.pagination import AfterId, Limit, Page, page
 from sightline.domain.audit import AuditEvent
-from sightline.services.audit_read import read_events, verify_chain
+from sightline.services.access.audit_read import read_events, verify_chain
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

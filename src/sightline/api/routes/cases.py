@@ -20,7 +20,7 @@ from sightline.api.params import IdPath
 from sightline.domain.access import SharingLevel
 from sightline.domain.models import Agency, Case
 from sightline.services import catalog
-from sightline.services.triage import (
+from sightline.services.matching.triage import (
     acknowledge_alert,
     agency_alerts,
     alert_as_dict,

@@ -1,7 +1,7 @@
 """Hash lists over the API: import, configure, vote, report.
 
 An import or a change that can widen matching enqueues a durable ``hashlist.retro_hunt`` job
-(``services/job_handlers.py``), run by a worker, not a background task that dies with the
+(``services/jobs/handlers.py``), run by a worker, not a background task that dies with the
 process.
 """
 
@@ -21,8 +21,9 @@ from sightline.api.params import JSON_INTEGER, IdField, IdPath
 from sightline.api.uploads import uploaded_file
 from sightline.domain.audit import Requester
 from sightline.domain.models import HashList, ListKind
-from sightline.services import hashlists, jobs
 from sightline.services.context import AppContext
+from sightline.services.exchange import hashlists
+from sightline.services.jobs import queue as jobs
 
 router = APIRouter(prefix="/api/v1/hashlists", tags=["hashlists"])
 

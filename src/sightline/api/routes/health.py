@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from sightline.api.deps import ContextDep, IndexesDep
-from sightline.services.signal_index import LISTS, MEDIA, IndexStatus
+from sightline.services.signals.indexes import LISTS, MEDIA, IndexStatus
 
 router = APIRouter(prefix="/health", tags=["health"])
 

@@ -3,7 +3,7 @@
 Uploading needs :attr:`~sightline.domain.access.Action.EDIT_CASE` on the case (its own
 agency's investigators, certified). Each file is encrypted into a staging blob as it streams
 in (never plaintext on disk) and the upload becomes a durable ``ingest.upload`` job that a
-worker runs, resuming it if a worker dies (``services/uploads_ingest.py``);
+worker runs, resuming it if a worker dies (``services/ingest/uploads.py``);
 ``GET /api/v1/ingest/{job_id}`` reports progress from the database to whoever may edit the
 case, and the names of failed files to the uploader only.
 """
@@ -20,7 +20,7 @@ from sightline.api.deps import ContextDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.params import IdPath
 from sightline.errors import InvalidInputError
-from sightline.services.uploads_ingest import JobView, UploadedFile, UploadJobs
+from sightline.services.ingest.uploads import JobView, UploadedFile, UploadJobs
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 

@@ -19,8 +19,8 @@ from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.pagination import AfterId, Limit, Page, page
 from sightline.api.params import IdPath
 from sightline.domain.jobs import JobState
-from sightline.services import jobs
-from sightline.services.jobs import JobView
+from sightline.services.jobs import queue as jobs
+from sightline.services.jobs.queue import JobView
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 

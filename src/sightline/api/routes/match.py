@@ -13,8 +13,8 @@ from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.routes.search import SearchResponse
 from sightline.api.uploads import uploaded_file
 from sightline.errors import InvalidInputError
-from sightline.services.match import match_as_dict, match_query, query_from_hashes
-from sightline.services.search import query_from_file
+from sightline.services.matching.match import match_as_dict, match_query, query_from_hashes
+from sightline.services.matching.search import query_from_file
 
 router = APIRouter(prefix="/api/v1", tags=["match"])
 

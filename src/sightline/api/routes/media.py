@@ -21,7 +21,7 @@ from sightline.api.auth import CasesReader, MediaReader
 from sightline.api.deps import ContextDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.params import IdPath
-from sightline.services import media_access
+from sightline.services.access import media as media_access
 
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
 

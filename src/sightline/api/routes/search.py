@@ -9,7 +9,7 @@ from sightline.api.auth import SearchRequester
 from sightline.api.deps import ContextDep, IndexesDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.uploads import uploaded_file
-from sightline.services.search import result_as_dict, search_file
+from sightline.services.matching.search import result_as_dict, search_file
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 

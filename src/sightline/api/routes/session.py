@@ -13,7 +13,7 @@ from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.throttle import LoginThrottle
 from sightline.domain.users import User
 from sightline.errors import AuthenticationFailed
-from sightline.services.sessions import SESSION_LIFETIME, sign_in, sign_out
+from sightline.services.access.sessions import SESSION_LIFETIME, sign_in, sign_out
 
 router = APIRouter(prefix="/api/v1", tags=["session"])
 

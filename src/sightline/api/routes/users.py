@@ -1,7 +1,7 @@
 """Accounts over the API: users, certification, disabling, passwords and API tokens.
 
 Administering users needs :attr:`~sightline.domain.access.Action.ADMINISTER` on their agency
-and a role within the administrator's reach (``services/accounts.py``); administering needs a
+and a role within the administrator's reach (``services/access/accounts.py``); administering needs a
 second factor, so only a signed-in session does it, never a tool's token. Every change is
 audited by the services.
 """
@@ -23,8 +23,8 @@ from sightline.config import DEFAULT_MAX_CERTIFICATION_DAYS, Settings
 from sightline.domain.access import Role, Scope
 from sightline.domain.users import ApiToken, User
 from sightline.errors import AccessDenied
-from sightline.services import accounts
-from sightline.services.tokens import MAX_TOKEN_TTL
+from sightline.services.access import accounts
+from sightline.services.access.tokens import MAX_TOKEN_TTL
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 

@@ -27,9 +27,9 @@ from sightline.domain.disclosure import Visibility, disclose, match_visibility
 from sightline.domain.models import MediaItem, SightingLocation
 from sightline.domain.signals import MEDIA_DIGESTS, Signal, SignalKind, ValueType, Variant
 from sightline.errors import AnalysisFailed
-from sightline.services.audit import record_request
+from sightline.services.access.audit import record_request
 from sightline.services.context import AppContext
-from sightline.services.signal_index import IndexSet
+from sightline.services.signals.indexes import IndexSet
 from sightline.storage.repositories.media import MatchedCase
 from sightline.storage.unit_of_work import UnitOfWork
 

@@ -43,7 +43,7 @@ from sightline.errors import (
     SymlinkRefused,
     UnreadableSource,
 )
-from sightline.services.archives import (
+from sightline.services.ingest.archives import (
     RATIO_GRACE_BYTES,
     Archive,
     ArchiveCache,
@@ -52,7 +52,7 @@ from sightline.services.archives import (
     is_archive,
     os_rejection,
 )
-from sightline.services.scratch import anonymous_file
+from sightline.services.ingest.scratch import anonymous_file
 
 __all__ = [
     "RATIO_GRACE_BYTES",
@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 STAGED = "staged:"
-"""Prefix of the locators of uploads staged in the blob store (``services/staged.py``)."""
+"""Prefix of the locators of uploads staged in the blob store (``services/ingest/staged.py``)."""
 
 _ESCAPED = re.compile(r"[%!\udc80-\udcff]")
 
@@ -119,7 +119,7 @@ def entry_locator(archive: Path, name: str) -> str:
 
 
 class StagedSource(Protocol):
-    """Reads uploads staged in the blob store (``services/staged.py``), for :func:`materialize`."""
+    """Reads uploads staged in the blob store (``ingest/staged.py``) for :func:`materialize`."""
 
     def open(
         self, blob_id: str, entry: str | None, limits: SourceLimits

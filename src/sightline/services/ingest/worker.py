@@ -32,8 +32,8 @@ from sightline.errors import (
     TruncatedMedia,
     UnsupportedMedia,
 )
-from sightline.services.sources import ArchiveCache, SourceLimits, materialize
-from sightline.services.staged import StagedFiles
+from sightline.services.ingest.sources import ArchiveCache, SourceLimits, materialize
+from sightline.services.ingest.staged import StagedFiles
 from sightline.storage.blobs.base import BlobStore
 from sightline.storage.blobs.encrypted_local import EncryptedLocalBlobStore
 from sightline.storage.blobs.keys import load_master_key

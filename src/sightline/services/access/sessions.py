@@ -23,9 +23,9 @@ from sightline.domain.access import Actor
 from sightline.domain.audit import Requester
 from sightline.domain.users import User, WebSession
 from sightline.errors import AccessDenied, AuthenticationFailed
-from sightline.services.audit import record, record_credential_refusal, record_request
+from sightline.services.access.audit import record, record_credential_refusal, record_request
+from sightline.services.access.users import actor_for, authenticate
 from sightline.services.context import AppContext
-from sightline.services.users import actor_for, authenticate
 from sightline.storage.unit_of_work import UnitOfWork
 
 SESSION_IDLE = timedelta(minutes=30)
@@ -79,7 +79,7 @@ def sign_in(
 
     Raises:
         AuthenticationFailed: one message whatever went wrong (see
-            :func:`~sightline.services.users.authenticate`).
+            :func:`~sightline.services.access.users.authenticate`).
     """
     now = now or datetime.now(UTC)
     actor = authenticate(

@@ -7,9 +7,9 @@ enabled binary hash by its kind's name, such as ``pdq``); a hash sent alone is m
 (its rotations cannot be derived from a hash).
 
 Stored-media matches are filtered for the requester like a search (full, signal-only or left
-out; see :mod:`sightline.services.search`), and the status only counts what the requester is
-shown, so ``known`` never hints at a case it may not know of. Hash-list matches are not case
-content: every requester allowed to match sees them.
+out; see :mod:`sightline.services.matching.search`), and the status only counts what the
+requester is shown, so ``known`` never hints at a case it may not know of. Hash-list matches
+are not case content: every requester allowed to match sees them.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from sightline.domain.signals import MEDIA_DIGESTS, Signal, Variant
 from sightline.errors import InvalidInputError
 from sightline.features.hashes import normalize_digest
 from sightline.services.context import AppContext
-from sightline.services.matching import MAX_LIST_THRESHOLD, MatchingEngine
-from sightline.services.search import Query, SearchResult, result_as_dict, search_query
+from sightline.services.matching.engine import MAX_LIST_THRESHOLD, MatchingEngine
+from sightline.services.matching.search import Query, SearchResult, result_as_dict, search_query
 
 # The quality given to a hash sent without one: it was computed by the sender, who chose
 # to search with it.

@@ -42,11 +42,11 @@ from sightline.domain.audit import Requester
 from sightline.domain.models import HashList, HashListEntryData, ListKind
 from sightline.errors import AccessDenied, InvalidInputError, NotFoundError
 from sightline.features.hashes import PDQ_KIND, PDQ_MATCH_THRESHOLD
-from sightline.services.audit import record, record_denied
+from sightline.services.access.audit import record, record_denied
 from sightline.services.context import AppContext
-from sightline.services.hashlist_formats import ParseError, detect_format, parse
-from sightline.services.matching import MatchingEngine, RematchReport
-from sightline.services.signal_index import ListSignals
+from sightline.services.exchange.formats import ParseError, detect_format, parse
+from sightline.services.matching.engine import MatchingEngine, RematchReport
+from sightline.services.signals.indexes import ListSignals
 from sightline.storage.unit_of_work import UnitOfWork
 
 _BATCH = 5_000

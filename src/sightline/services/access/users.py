@@ -12,7 +12,7 @@
   :data:`LOCKOUT`. Every failure gives the same message, whether the username exists, the
   password or the code was wrong, or the account is locked or disabled; the audit trail
   records the real reason.
-* **API tokens** live in :mod:`sightline.services.tokens`.
+* **API tokens** live in :mod:`sightline.services.access.tokens`.
 
 Every change records its audit event in the same transaction (``actor`` is who did it).
 """
@@ -39,7 +39,7 @@ from sightline.errors import (
     ConflictError,
     InvalidInputError,
 )
-from sightline.services.audit import record, record_credential_refusal
+from sightline.services.access.audit import record, record_credential_refusal
 from sightline.services.context import AppContext
 from sightline.storage.blobs.keys import load_master_key
 from sightline.storage.unit_of_work import UnitOfWork

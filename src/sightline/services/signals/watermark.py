@@ -20,7 +20,7 @@ from typing import TypeVar
 import numpy as np
 
 from sightline.indexes.base import BinaryIndex
-from sightline.services.signal_sources import SignalSource
+from sightline.services.signals.sources import SignalSource
 from sightline.storage.unit_of_work import UnitOfWork
 
 _MAX_PENDING = 256  # catch-ups remembered while writers are open; older ones are merged

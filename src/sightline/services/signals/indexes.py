@@ -8,7 +8,7 @@ checkpoint; a missing or unreadable one is rebuilt from the database.
 
 Searches take no Python lock and run no query while nothing changed: they read the current
 index object and search it. A catch-up runs beside them, under a lock of its own, when
-:mod:`~sightline.services.index_freshness` says this process committed a change, when the
+:mod:`~sightline.services.signals.freshness` says this process committed a change, when the
 background refresher ticks (other processes' writes), or when asked (``refresh``). A rebuild
 builds a new index beside the old one and swaps it in. Backends whose searches are not safe
 against concurrent updates (``IndexCapabilities.concurrent_search`` false: FAISS, brute)
@@ -33,9 +33,9 @@ from sightline.errors import ConfigurationError
 from sightline.indexes.base import BinaryIndex, Codes, Hit, IndexManifest
 from sightline.indexes.registry import index_registry
 from sightline.services.context import AppContext
-from sightline.services.index_freshness import INDEX_CHANGES, ChangeCounter, Refresher
-from sightline.services.index_watermark import Watermark, catch_up
-from sightline.services.signal_sources import ListSignals, MediaSignals, SignalSource
+from sightline.services.signals.freshness import INDEX_CHANGES, ChangeCounter, Refresher
+from sightline.services.signals.sources import ListSignals, MediaSignals, SignalSource
+from sightline.services.signals.watermark import Watermark, catch_up
 
 __all__ = [
     "BinaryKindSpec",

@@ -31,7 +31,7 @@ from sightline.domain.models import (
 )
 from sightline.domain.signals import MEDIA_DIGESTS, SignalKind
 from sightline.services.context import AppContext
-from sightline.services.signal_index import IndexSet, SignalIndexService
+from sightline.services.signals.indexes import IndexSet, SignalIndexService
 from sightline.storage.repositories.matching import NewAlert, NewMatch
 from sightline.storage.unit_of_work import UnitOfWork
 

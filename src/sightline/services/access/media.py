@@ -29,7 +29,7 @@ from sightline.domain.audit import Requester
 from sightline.domain.models import Case, Feature, FeatureStatus, MediaItem, SightingLocation
 from sightline.domain.signals import Signal, ValueType
 from sightline.errors import AccessDenied, NotFoundError
-from sightline.services.audit import record_denied, record_request
+from sightline.services.access.audit import record_denied, record_request
 from sightline.services.context import AppContext
 
 BLUR_RADIUS = 12

@@ -8,7 +8,7 @@ written atomically. The ingest items of the upload name it by a locator of its o
 item's ``original_path`` is the name the client gave, so sightings and failures carry that
 name with nothing to rewrite afterwards. The blobs are deleted when the job ends.
 
-Reading one back is :func:`~sightline.services.sources.materialize`'s business, through a
+Reading one back is :func:`~sightline.services.ingest.sources.materialize`'s business, through a
 :class:`StagedFiles` it is given: the blob is decrypted into a file with no name in the scratch
 folder (``scratch.anonymous_file``), exactly as an archive entry is, so the plaintext vanishes
 with the process however it ends. An uploaded zip is decrypted once per worker process and kept
@@ -38,9 +38,9 @@ from sightline.errors import (
     SourceRejected,
     UnreadableSource,
 )
-from sightline.services.archives import Archive, is_archive
-from sightline.services.scratch import anonymous_file
-from sightline.services.sources import (
+from sightline.services.ingest.archives import Archive, is_archive
+from sightline.services.ingest.scratch import anonymous_file
+from sightline.services.ingest.sources import (
     SourceFailure,
     SourceItem,
     SourceLimits,

@@ -25,11 +25,13 @@ from sightline.domain.models import (
     JobStatus,
     JobSummary,
 )
-from sightline.services.audit import record
+from sightline.services.access.audit import record
 from sightline.services.catalog import find_or_add_case
 from sightline.services.context import AppContext
-from sightline.services.faults import fault_point
-from sightline.services.ingest_worker import (
+from sightline.services.ingest.faults import fault_point
+from sightline.services.ingest.scratch import ScratchDir, scratch_root
+from sightline.services.ingest.sources import SourceFailure, SourceLimits, enumerate_sources
+from sightline.services.ingest.worker import (
     ItemFailure,
     ItemResult,
     WorkerConfig,
@@ -38,11 +40,9 @@ from sightline.services.ingest_worker import (
     init_worker,
     run_item,
 )
-from sightline.services.matching import MatchingEngine, Sighted
-from sightline.services.runner import TaskRunner
-from sightline.services.scratch import ScratchDir, scratch_root
-from sightline.services.signal_index import IndexSet
-from sightline.services.sources import SourceFailure, SourceLimits, enumerate_sources
+from sightline.services.jobs.runner import TaskRunner
+from sightline.services.matching.engine import MatchingEngine, Sighted
+from sightline.services.signals.indexes import IndexSet
 from sightline.storage.repositories.ingest import NewItem, PendingItem, text_key
 from sightline.storage.repositories.media import NewSighting
 from sightline.storage.repositories.signals import NewSignal, SignalConfig
@@ -134,7 +134,7 @@ def process_job(
     """Process the pending items of a recorded ingest job; audited as ``ingest.run``.
 
     :func:`ingest` records a job's items from paths first; an API upload's items are recorded
-    when they arrive (``services/uploads_ingest.py``). ``on_progress`` is called after each
+    when they arrive (``services/ingest/uploads.py``). ``on_progress`` is called after each
     committed batch, and raising from it stops the run there, losing nothing committed: a
     durable job's cancellation and a stopping worker do that.
     """

@@ -26,9 +26,9 @@ from sightline.errors import (
     InsufficientScope,
     InvalidInputError,
 )
-from sightline.services.audit import record, record_credential_refusal
+from sightline.services.access.audit import record, record_credential_refusal
+from sightline.services.access.users import actor_for
 from sightline.services.context import AppContext
-from sightline.services.users import actor_for
 
 TOKEN_PREFIX = "slt_"  # noqa: S105 - a public marker, not a secret
 """Marks a Sightline token, so secret scanners and people recognise a leaked one."""

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from sightline.domain.access import AuditFilter, audit_filter, decide_system_administration
 from sightline.domain.audit import AuditEvent, AuditHead, Requester, VerifyReport
 from sightline.errors import AccessDenied, InvalidInputError
-from sightline.services.audit import record_denied, record_request
+from sightline.services.access.audit import record_denied, record_request
 from sightline.services.context import AppContext
 
 MAX_PAGE = 500

@@ -6,13 +6,14 @@ the lease, and records the outcome with the audit event, in the name of the requ
 enqueued the job and with the worker as source:
 
 - success: ``succeeded`` with the handler's result (``job.succeed``);
-- :class:`~sightline.services.jobs.JobCancelled`: ``cancelled`` (``job.cancelled``);
+- :class:`~sightline.services.jobs.queue.JobCancelled`: ``cancelled`` (``job.cancelled``);
 - an error: back to the queue after ``retry_seconds`` while attempts remain (``job.retry``),
   else ``failed`` (``job.fail``). Errors that another try cannot mend (not found, invalid
   input, access denied, conflict) fail at once;
-- :class:`~sightline.services.jobs.WorkerStopping` (SIGTERM, server shutdown): released to the
-  queue at once, the attempt not counted, for the next worker;
-- :class:`~sightline.services.jobs.LeaseLost`: nothing; whoever holds the lease now records it.
+- :class:`~sightline.services.jobs.queue.WorkerStopping` (SIGTERM, server shutdown): released
+  to the queue at once, the attempt not counted, for the next worker;
+- :class:`~sightline.services.jobs.queue.LeaseLost`: nothing; whoever holds the lease now
+  records it.
 
 A worker killed outright records nothing; its lease expires and another worker takes the job
 over. A job whose every attempt ended that way is failed with ``lease_expired`` when next seen.
@@ -43,7 +44,7 @@ from sightline.errors import (
     SightlineError,
 )
 from sightline.services.context import AppContext
-from sightline.services.jobs import (
+from sightline.services.jobs.queue import (
     JobCancelled,
     JobHandler,
     JobResources,
@@ -73,7 +74,7 @@ class JobWorker:
 
     Args:
         ctx: The open store.
-        handlers: Job handlers by kind (``services/job_handlers.py``).
+        handlers: Job handlers by kind (``services/jobs/handlers.py``).
         resources: What the handlers share (runner, matching engine).
         settings: Leases, heartbeats, polling, retries, kinds and concurrency.
         kinds: The kinds to take (default: the settings' kinds that have a handler).

@@ -4,7 +4,7 @@ A worker runs the handlers :func:`default_handlers` returns, for the kinds its s
 (``SIGHTLINE_WORKER__KINDS``). Each kind is written so that running it again after a kill
 resumes without loss or duplicates:
 
-- ``ingest.upload`` (``services/uploads_ingest.py``): ingest skips items already taken;
+- ``ingest.upload`` (``services/ingest/uploads.py``): ingest skips items already taken;
 - ``hashlist.retro_hunt``: re-matching stored items against a list records only matches not
   recorded yet and never lowers a triage status;
 - ``index.rebuild``: rebuilding every index from the database gives the same indexes.
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sightline.services import hashlists
-from sightline.services.jobs import JobHandler, JobRun
-from sightline.services.signal_index import IndexSet
-from sightline.services.uploads_ingest import UploadIngestHandler
+from sightline.services.exchange import hashlists
+from sightline.services.ingest.uploads import UploadIngestHandler
+from sightline.services.jobs.queue import JobHandler, JobRun
+from sightline.services.signals.indexes import IndexSet
 
 
 class RetroHuntHandler(JobHandler):

@@ -3,7 +3,7 @@
 Each function takes the :class:`~sightline.domain.audit.Requester` and asks the policy module
 (:func:`~sightline.domain.access.decide_role_administration` and friends) before it acts; a
 refusal is audited (``outcome="denied"``) and raised. The work itself is done by
-:mod:`sightline.services.users`, :mod:`sightline.services.tokens` and
+:mod:`sightline.services.access.users`, :mod:`sightline.services.access.tokens` and
 :mod:`sightline.services.catalog`, which audit every change with the requester as actor.
 
 Rules about the target user, which the policy table cannot express, live here:
@@ -38,10 +38,11 @@ from sightline.domain.audit import AuditOutcome, Requester
 from sightline.domain.models import Agency
 from sightline.domain.users import ApiToken, User
 from sightline.errors import AccessDenied, InvalidInputError, NotFoundError
-from sightline.services import catalog, tokens, users
-from sightline.services.audit import record_denied, record_request
+from sightline.services import catalog
+from sightline.services.access import tokens, users
+from sightline.services.access.audit import record_denied, record_request
+from sightline.services.access.sessions import revoke_user_sessions
 from sightline.services.context import AppContext
-from sightline.services.sessions import revoke_user_sessions
 
 SELF = "self_administration"
 """Audit reason: an administrator acted on their own account where a second person is needed."""
@@ -105,7 +106,7 @@ def create_user(
     Raises:
         NotFoundError: no such agency.
         AccessDenied: the requester may not administer the agency or give ``role``.
-        ConflictError, InvalidInputError: as :func:`sightline.services.users.create_user`.
+        ConflictError, InvalidInputError: as :func:`sightline.services.access.users.create_user`.
     """
     with ctx.uow() as uow:
         agency = uow.agencies.get(agency_code.strip().upper())
@@ -230,7 +231,7 @@ def issue_own_token(
     """Issue an API token for the requester; returns its id and secret (shown once).
 
     Raises:
-        InvalidInputError: as :func:`sightline.services.tokens.create_token`.
+        InvalidInputError: as :func:`sightline.services.access.tokens.create_token`.
     """
     with ctx.uow() as uow:
         username = uow.users.get_by_id(_user_id(requester)).username

@@ -30,7 +30,7 @@ from sightline.domain.audit import Requester
 from sightline.domain.disclosure import Visibility, disclose, visibility_of
 from sightline.domain.models import Alert, Case, CaseTriage, TriageStatus
 from sightline.errors import AccessDenied, NotFoundError
-from sightline.services.audit import authorize, record_denied, record_request
+from sightline.services.access.audit import authorize, record_denied, record_request
 from sightline.services.context import AppContext
 from sightline.storage.repositories.matching import AlertView
 

@@ -1,7 +1,7 @@
 """Durable jobs as services see them: enqueue, read, cancel (``domain/jobs.py``, ADR 0014).
 
 Whoever asks for work that outlives its request calls :func:`enqueue` and gets the job at
-once; a worker (``services/job_worker.py``, the ``sightline worker`` role or the one embedded
+once; a worker (``services/jobs/worker.py``, the ``sightline worker`` role or the one embedded
 in ``sightline serve``) runs it. Enqueueing is audited as ``job.enqueue`` by the requester, in
 the same transaction as the job, so a job exists exactly when its audit event does; callers
 that record something of their own with the job (an upload's ingest items) pass their unit of
@@ -15,7 +15,7 @@ A job kind is a :class:`JobHandler`: :meth:`JobHandler.run` does the work, given
 :class:`JobRun` whose :meth:`~JobRun.check` it calls between units of work (it raises when the
 job was cancelled, its lease was lost or the worker is stopping), and two hooks clean up once
 the job has ended for good. The handlers are registered by kind in one place,
-``services/job_handlers.py``.
+``services/jobs/handlers.py``.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from sightline.domain.access import JobFilter, job_filter
 from sightline.domain.audit import Requester
 from sightline.domain.jobs import Job, JobError, JobState, NewJob
 from sightline.errors import InvalidInputError, NotFoundError
-from sightline.services.audit import record, record_request
+from sightline.services.access.audit import record, record_request
 from sightline.services.context import AppContext
-from sightline.services.matching import MatchingEngine
-from sightline.services.runner import InlineRunner, TaskRunner
-from sightline.services.signal_index import IndexSet
+from sightline.services.jobs.runner import InlineRunner, TaskRunner
+from sightline.services.matching.engine import MatchingEngine
+from sightline.services.signals.indexes import IndexSet
 from sightline.storage.unit_of_work import UnitOfWork
 
 

@@ -1,12 +1,12 @@
 """Ingest over the API: uploads become a durable ``ingest.upload`` job the uploader can follow.
 
-The route streams each uploaded file into an encrypted *staging blob* (``services/staged.py``),
-so an upload is never plaintext on disk, and hands them to :meth:`UploadJobs.submit`. In one
+The route streams each uploaded file into an encrypted *staging blob* (``ingest/staged.py``), so
+an upload is never plaintext on disk, and hands them to :meth:`UploadJobs.submit`. In one
 transaction that records the ingest job under the id the uploader polls, one ingest item per
 file (locator ``staged:<blob id>``, ``original_path`` the name the client gave), and the
 durable job, audited as ``job.enqueue``. A worker (``sightline worker``, or the one embedded in
 ``sightline serve``) runs :class:`UploadIngestHandler`: it expands uploaded zips into their
-entries, then processes the pending items with :func:`~sightline.services.ingest.process_job`
+entries, then processes the pending items with :func:`~sightline.services.ingest.run.process_job`
 (per-file work on the configured job runner, results matched at once). A worker killed half
 way loses nothing: the next one leases the job again once the lease expires and processes the
 items still pending. The staging blobs are deleted when the job ends, whatever its end.
@@ -33,13 +33,13 @@ from sightline.domain.jobs import Job, JobState
 from sightline.domain.models import Case, IngestJob
 from sightline.domain.models import JobStatus as StoredStatus
 from sightline.errors import NotFoundError
-from sightline.services.audit import authorize, record
+from sightline.services.access.audit import authorize, record
 from sightline.services.context import AppContext
-from sightline.services.ingest import IngestProgress, process_job
-from sightline.services.jobs import JobHandler, JobRun, enqueue_in
-from sightline.services.scratch import is_owned, scratch_root
-from sightline.services.sources import SourceLimits, staged_locator
-from sightline.services.staged import discard, expand_uploads, stage, staged_blob_ids
+from sightline.services.ingest.run import IngestProgress, process_job
+from sightline.services.ingest.scratch import is_owned, scratch_root
+from sightline.services.ingest.sources import SourceLimits, staged_locator
+from sightline.services.ingest.staged import discard, expand_uploads, stage, staged_blob_ids
+from sightline.services.jobs.queue import JobHandler, JobRun, enqueue_in
 from sightline.storage.blobs.base import ByteSource
 from sightline.storage.repositories.ingest import NewItem
 from sightline.storage.unit_of_work import UnitOfWork

@@ -1,0 +1,1 @@
+"""Access: accounts, users, sessions, tokens, the audit trail, media views."""

@@ -1,0 +1,1 @@
+"""Exchange: hash lists imported from and reported to other databases."""

@@ -1,0 +1,1 @@
+"""Ingest: taking files, folders, archives and uploads in, resumably."""

@@ -1,0 +1,1 @@
+"""Durable jobs: the queue, the worker role, handlers and task runners."""

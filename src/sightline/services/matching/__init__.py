@@ -1,0 +1,1 @@
+"""Matching: search, match, real-time matching at ingest, triage and alerts."""

@@ -1,0 +1,1 @@
+"""Signals: the enabled analyzers, and one index per binary signal kind."""
