@@ -265,6 +265,9 @@ class _Recorder:
         self._items = {item.id: item for item in pending}
         self._started = started
         self._on_progress = on_progress
+        # Signal configuration ids already stored: one run makes its signals under a handful
+        # of configurations, so each is looked up once, not once per batch.
+        self._configs: dict[tuple[str, str, str], int] = {}
         with ctx.uow() as uow:
             summary = uow.ingest.summary(job_id)
         self._counts = {
@@ -311,7 +314,7 @@ class _Recorder:
         fault_point("ingest.batch.after_media")
         stored = list(new.values())
         uow.features.add_many([f for r in stored for f in _features(r, media_ids)])
-        uow.signals.add_many(_signals(uow, stored, media_ids))
+        uow.signals.add_many(_signals(uow, stored, media_ids, self._configs))
         media_of = [media_ids[r.media.sha256] for r in results]
         uow.sightings.add_many(
             [self._sighting(r, m) for r, m in zip(results, media_of, strict=True)]
@@ -393,16 +396,27 @@ def _queries(result: ItemResult) -> dict[str, tuple[bytes, ...]]:
 
 
 def _signals(
-    uow: UnitOfWork, stored: Sequence[ItemResult], media_ids: dict[str, int]
+    uow: UnitOfWork,
+    stored: Sequence[ItemResult],
+    media_ids: dict[str, int],
+    known: dict[tuple[str, str, str], int],
 ) -> list[NewSignal]:
-    """The signals of newly stored items, each linked to the configuration that made it."""
+    """The signals of newly stored items, each linked to the configuration that made it.
+
+    ``known`` caches configuration ids across the batches of one run. An id learnt in a batch
+    that then fails to commit is never used again: a failed batch ends the run, and the cache
+    with it.
+    """
     maker = {
         (r.item_id, kind): SignalConfig(f.analyzer, f.version, f.params)
         for r in stored
         for f in r.features
         for kind in f.emitted
     }
-    ids = uow.signals.config_ids(maker.values())
+    new = {c.key: c for c in maker.values() if c.key not in known}
+    if new:
+        known.update(uow.signals.config_ids(new.values()))
+    ids = known
     return [
         NewSignal(media_ids[r.media.sha256], s, ids.get(maker[(r.item_id, s.kind)].key))
         for r in stored
