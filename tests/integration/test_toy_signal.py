@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -93,7 +94,8 @@ def test_the_plugin_signal_runs_beside_pdq(toy: AppContext, tmp_path: Path) -> N
 
 
 def test_nothing_in_the_product_names_the_plugin() -> None:
-    named = [p for p in SRC.rglob("*.py") if "ahash" in p.read_text()]
+    names = ("ahash", "greyhist")
+    named = [p for p in SRC.rglob("*.py") if any(n in p.read_text() for n in names)]
     assert named == []
 
 
@@ -117,3 +119,31 @@ def test_a_missing_optional_dependency_names_what_to_install(
         AnalyzerSet(("crypto", "needs-extra"))
     [listed] = [a for a in installed_analyzers([]) if a.name == "needs-extra"]
     assert not listed.enabled and listed.problem is not None and "[gpu]" in listed.problem
+
+
+def test_a_plugin_vector_signal_is_stored_indexed_and_found(
+    toy: AppContext, tmp_path: Path
+) -> None:
+    toy.settings.analyzers.enabled = ["crypto", "greyhist"]
+    ingest_seeds(toy, tmp_path / "a", range(1, 4), agency="AA", case="first")
+    copy = _copy(tmp_path / "b", 2)
+    ingest_seeds(toy, copy.parent, [], agency="BB", case="second")
+    [copy_id] = _sighted_in(toy, "second")
+
+    indexes = IndexSet(toy)
+    vectors = indexes.vectors("greyhist")
+    status = indexes.statuses()["greyhist"]["media"]
+    assert (status.backend, status.count, status.ready) == ("faiss-flat-vector", 4, True)
+    with toy.uow() as uow:
+        [own] = [s for s in uow.signals.of_media(copy_id) if s.kind == "greyhist"]
+        query = np.frombuffer(own.value, dtype="<f4").reshape(1, -1)
+        [hits] = vectors.nearest(query.astype(np.float32), 2)
+        owners = uow.signals.media_ids(h.id for h in hits)
+    assert owners[hits[0].id] == copy_id and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert len(hits) == 2 and owners[hits[1].id] != copy_id
+
+    vectors.save()  # a new process loads the persisted index and finds the same
+    again = IndexSet(toy).vectors("greyhist")
+    assert again.status().count == 4 and again.status().ready
+    [hits_again] = again.nearest(query.astype(np.float32), 1)
+    assert [h.id for h in hits_again] == [hits[0].id]

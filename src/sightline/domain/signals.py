@@ -100,8 +100,9 @@ class SignalKind:
         min_quality: values of lower quality are neither searched nor matched.
         listed: whether hash lists carry values of this kind (searched against list entries).
         search_label: the adjective for notes about it ("no perceptual search: ...").
-        index_backend: the binary index backend the kind needs (for example ``faiss-flat``
-            for a width the default backend does not take); None: the configured default.
+        index_backend: the index backend the kind needs (for example ``faiss-flat`` for a
+            width the default binary backend does not take); None: the default of its family.
+        metric: how vectors of a ``float_vector`` kind compare (``l2``, ``ip``, ``cosine``).
     """
 
     name: str
@@ -115,6 +116,7 @@ class SignalKind:
     listed: bool = False
     search_label: str = "perceptual"
     index_backend: str | None = None
+    metric: str = "cosine"
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

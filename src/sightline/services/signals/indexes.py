@@ -28,14 +28,20 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
+from sightline.domain.signals import ValueType
 from sightline.errors import ConfigurationError
-from sightline.indexes.base import BinaryIndex, Codes, Hit, IndexManifest
-from sightline.indexes.registry import index_registry
+from sightline.indexes.base import BinaryIndex, Codes, Hit, Ids, IndexManifest
+from sightline.indexes.registry import index_registry, vector_index_registry
+from sightline.indexes.vector import VectorHit, VectorIndex
 from sightline.services.context import AppContext
 from sightline.services.signals.freshness import INDEX_CHANGES, ChangeCounter, Refresher
 from sightline.services.signals.sources import ListSignals, MediaSignals, SignalSource
-from sightline.services.signals.watermark import Watermark, catch_up
+from sightline.services.signals.watermark import Decode, Watermark, catch_up, packed_codes
 
 __all__ = [
     "BinaryKindSpec",
@@ -45,6 +51,7 @@ __all__ = [
     "MediaSignals",
     "SignalIndexService",
     "SignalSource",
+    "VectorIndexService",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,7 +91,189 @@ def _backend_class(backend: str, bits: int, max_threshold: int) -> type[BinaryIn
     return cls
 
 
-class SignalIndexService:
+class _Index(Protocol):
+    """What the service needs of an index of either family."""
+
+    checkpoint: int
+
+    def add(self, ids: Ids, values: Any) -> None:
+        """Add values under ids."""
+
+    def remove(self, ids: Ids) -> int:
+        """Remove ids."""
+
+    def save(self, directory: Path) -> None:
+        """Persist with a manifest."""
+
+    def __len__(self) -> int:
+        """Stored values."""
+
+
+IndexT = TypeVar("IndexT", bound=_Index)
+
+
+class _CachedIndex(Generic[IndexT]):
+    """The catch-up, persistence and freshness every index of a process shares.
+
+    Subclasses say how to make an empty index, whether a persisted manifest fits, how to
+    load one and how stored bytes become values (``_new``, ``_fits``, ``_load_native``,
+    ``_decode``), and add their family's search.
+    """
+
+    _decode: Decode = staticmethod(packed_codes)
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        source: SignalSource,
+        *,
+        backend: str,
+        concurrent: bool,
+        changes: ChangeCounter,
+    ) -> None:
+        self._ctx = ctx
+        self._source = source
+        self._backend = backend
+        self._changes = changes
+        self._update_lock = threading.RLock()  # catch-ups, loads, rebuilds, saves: one at a time
+        self._search_lock = None if concurrent else threading.Lock()
+        self._index: IndexT | None = None
+        self._mark = Watermark()
+        self._seen = -1  # the change count the current index last caught up at
+        self._newest = 0  # newest id read into it, published for ``status``
+
+    def _new(self) -> IndexT:
+        raise NotImplementedError
+
+    def _fits(self, manifest: IndexManifest) -> bool:
+        raise NotImplementedError
+
+    def _load_native(self, directory: Path) -> IndexT:
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        """The source's name (``pdq``, ``pdq-lists``)."""
+        return self._source.name
+
+    @property
+    def backend(self) -> str:
+        """The backend's registered name."""
+        return self._backend
+
+    @property
+    def directory(self) -> Path:
+        """Where this backend's index is persisted."""
+        return self._ctx.settings.index_dir / f"{self._source.name}-{self._backend}"
+
+    def _exclusive(self) -> AbstractContextManager[object]:
+        """Held around searches and updates of backends that are not safe concurrently."""
+        return self._search_lock if self._search_lock is not None else nullcontext()
+
+    def open(self) -> IndexT:
+        """Load (or rebuild) the index and catch it up; idempotent."""
+        index = self._index
+        if index is not None:
+            return index
+        with self._update_lock:
+            if self._index is None:
+                index = self._load() or self._new()
+                mark = Watermark(index.checkpoint)
+                self._publish(index, mark, self._catch_up(index, mark)[1])
+            return self._require()
+
+    def _require(self) -> IndexT:
+        if self._index is None:
+            raise RuntimeError("the index is not open")
+        return self._index
+
+    def _publish(self, index: IndexT, mark: Watermark, seen: int) -> None:
+        """Make a caught-up index the one searches read (one reference assignment)."""
+        self._index, self._mark = index, mark
+        self._newest, self._seen = mark.rows.high, seen
+
+    def _load(self) -> IndexT | None:
+        directory = self.directory
+        try:
+            manifest = IndexManifest.read(directory)
+            if manifest.backend != self._backend or not self._fits(manifest):
+                return None
+            return self._load_native(directory)
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError, KeyError, RuntimeError) as exc:
+            logger.warning("persisted index unusable (%s); rebuilding", type(exc).__name__)
+            return None
+
+    def refresh(self) -> int:
+        """Add values stored since the last catch-up and apply logged removals.
+
+        Reads every id above the watermark, adds those not seen yet, then moves the watermark
+        up to what earlier catch-ups read once the transactions writing then have all ended
+        (ADR 0010). Returns how many values were added.
+        """
+        with self._update_lock:
+            index = self.open()
+            added, seen = self._catch_up(index, self._mark)
+            self._newest, self._seen = self._mark.rows.high, seen
+            return added
+
+    def _catch_up(self, index: IndexT, mark: Watermark) -> tuple[int, int]:
+        """Bring ``index`` up to the database; returns values added and the change count.
+
+        The count is read before the database: a change committed after the read moves it
+        again, so the next search catches up once more rather than missing it.
+        """
+        seen = self._changes.value
+        with self._ctx.uow() as uow:
+            added = catch_up(uow, self._source, index, mark, self._exclusive, self._decode)
+        return added, seen
+
+    def rebuild(self) -> int:
+        """Rebuild the index from the database beside the current one, swap, persist it."""
+        with self._update_lock:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            index, mark = self._new(), Watermark()
+            self._publish(index, mark, self._catch_up(index, mark)[1])
+            self.save()
+            return self._size(index)
+
+    def save(self) -> None:
+        """Persist the index (native file plus JSON manifest)."""
+        with self._update_lock:
+            index = self.open()
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with self._exclusive():
+                index.save(self.directory)
+
+    def _current(self) -> IndexT:
+        """The index a search reads: caught up first only when this process wrote."""
+        index = self._index
+        if index is None or self._changes.value != self._seen:
+            index = self._catch_up_if_changed()
+        return index
+
+    def _catch_up_if_changed(self) -> IndexT:
+        with self._update_lock:
+            self.open()
+            if self._changes.value != self._seen:  # another search may have caught up
+                self.refresh()
+            return self._require()
+
+    def _size(self, index: IndexT) -> int:
+        with self._exclusive():
+            return len(index)
+
+    def status(self) -> IndexStatus:
+        """Index size and freshness against the database (no catch-up)."""
+        index = self.open()
+        newest = self._newest
+        with self._ctx.uow() as uow:
+            latest = self._source.latest(uow)
+        return IndexStatus(self._backend, self._size(index), newest, latest)
+
+
+class SignalIndexService(_CachedIndex[BinaryIndex]):
     """One binary index of one process over one source; searches take no lock (see above).
 
     Args:
@@ -107,144 +296,85 @@ class SignalIndexService:
         max_threshold: int,
         changes: ChangeCounter = INDEX_CHANGES,
     ) -> None:
-        self._ctx = ctx
-        self._source = source
         self._bits = bits
-        self._backend = backend
         self._cls = _backend_class(backend, bits, max_threshold)
         self._cls.configure_threads(ctx.settings.match.index_threads)
-        self._changes = changes
-        self._update_lock = threading.RLock()  # catch-ups, loads, rebuilds, saves: one at a time
         concurrent = self._cls.capabilities.concurrent_search
-        self._search_lock = None if concurrent else threading.Lock()
-        self._index: BinaryIndex | None = None
-        self._mark = Watermark()
-        self._seen = -1  # the change count the current index last caught up at
-        self._newest = 0  # newest id read into it, published for ``status``
+        super().__init__(ctx, source, backend=backend, concurrent=concurrent, changes=changes)
 
-    @property
-    def name(self) -> str:
-        """The source's name (``pdq``, ``pdq-lists``)."""
-        return self._source.name
+    def _new(self) -> BinaryIndex:
+        return self._cls(bits=self._bits)
 
-    @property
-    def backend(self) -> str:
-        """The backend's registered name."""
-        return self._backend
+    def _fits(self, manifest: IndexManifest) -> bool:
+        return manifest.bits == self._bits
 
-    @property
-    def directory(self) -> Path:
-        """Where this backend's index is persisted."""
-        return self._ctx.settings.index_dir / f"{self._source.name}-{self._backend}"
-
-    def _exclusive(self) -> AbstractContextManager[object]:
-        """Held around searches and updates of backends that are not safe concurrently."""
-        return self._search_lock if self._search_lock is not None else nullcontext()
-
-    def open(self) -> BinaryIndex:
-        """Load (or rebuild) the index and catch it up; idempotent."""
-        index = self._index
-        if index is not None:
-            return index
-        with self._update_lock:
-            if self._index is None:
-                index = self._load() or self._cls(bits=self._bits)
-                mark = Watermark(index.checkpoint)
-                self._publish(index, mark, self._catch_up(index, mark)[1])
-            return self._require()
-
-    def _require(self) -> BinaryIndex:
-        if self._index is None:
-            raise RuntimeError("the index is not open")
-        return self._index
-
-    def _publish(self, index: BinaryIndex, mark: Watermark, seen: int) -> None:
-        """Make a caught-up index the one searches read (one reference assignment)."""
-        self._index, self._mark = index, mark
-        self._newest, self._seen = mark.rows.high, seen
-
-    def _load(self) -> BinaryIndex | None:
-        directory = self.directory
-        try:
-            manifest = IndexManifest.read(directory)
-            if manifest.backend != self._backend or manifest.bits != self._bits:
-                return None
-            return self._cls.load(directory)
-        except FileNotFoundError:
-            return None
-        except (ValueError, OSError, KeyError, RuntimeError) as exc:
-            logger.warning("persisted index unusable (%s); rebuilding", type(exc).__name__)
-            return None
-
-    def refresh(self) -> int:
-        """Add codes stored since the last catch-up and apply logged removals.
-
-        Reads every id above the watermark, adds those not seen yet, then moves the watermark
-        up to what earlier catch-ups read once the transactions writing then have all ended
-        (ADR 0010). Returns how many codes were added.
-        """
-        with self._update_lock:
-            index = self.open()
-            added, seen = self._catch_up(index, self._mark)
-            self._newest, self._seen = self._mark.rows.high, seen
-            return added
-
-    def _catch_up(self, index: BinaryIndex, mark: Watermark) -> tuple[int, int]:
-        """Bring ``index`` up to the database; returns codes added and the change count.
-
-        The count is read before the database: a change committed after the read moves it
-        again, so the next search catches up once more rather than missing it.
-        """
-        seen = self._changes.value
-        with self._ctx.uow() as uow:
-            added = catch_up(uow, self._source, index, mark, self._exclusive)
-        return added, seen
-
-    def rebuild(self) -> int:
-        """Rebuild the index from the database beside the current one, swap, persist it."""
-        with self._update_lock:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            index, mark = self._cls(bits=self._bits), Watermark()
-            self._publish(index, mark, self._catch_up(index, mark)[1])
-            self.save()
-            return self._size(index)
-
-    def save(self) -> None:
-        """Persist the index (native file plus JSON manifest)."""
-        with self._update_lock:
-            index = self.open()
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with self._exclusive():
-                index.save(self.directory)
+    def _load_native(self, directory: Path) -> BinaryIndex:
+        return self._cls.load(directory)
 
     def search(self, codes: Codes, radius: int) -> list[list[Hit]]:
         """Range search; catches up first only when this process committed a change."""
-        index = self._index
-        if index is None or self._changes.value != self._seen:
-            index = self._catch_up_if_changed()
+        index = self._current()
         if self._search_lock is None:
             return index.range_search(codes, radius)
         with self._search_lock:
             return index.range_search(codes, radius)
 
-    def _catch_up_if_changed(self) -> BinaryIndex:
-        with self._update_lock:
-            self.open()
-            if self._changes.value != self._seen:  # another search may have caught up
-                self.refresh()
-            return self._require()
 
-    def _size(self, index: BinaryIndex) -> int:
+def _float32_rows(data: bytes, n: int) -> npt.NDArray[np.float32]:
+    """Stored vectors: ``n`` rows of little-endian float32."""
+    return np.frombuffer(data, dtype="<f4").reshape(n, -1).astype(np.float32)
+
+
+class VectorIndexService(_CachedIndex[VectorIndex]):
+    """One vector index of one process over one kind's stored vectors (k-nearest).
+
+    The same catch-up, removals, persistence and freshness as the binary service; vector
+    backends are not safe to search during an update, so searches and updates share a lock.
+
+    Args:
+        ctx: The store.
+        source: Where the vectors come from (float32 bytes in ``signals.code``).
+        dims: Vector width.
+        metric: ``l2``, ``ip`` or ``cosine``.
+        backend: Registered vector backend (``faiss-flat-vector``, ``faiss-hnsw-vector``...).
+        changes: The counter that says this process committed a change.
+    """
+
+    _decode: Decode = staticmethod(_float32_rows)
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        source: SignalSource,
+        *,
+        dims: int,
+        metric: str,
+        backend: str,
+        changes: ChangeCounter = INDEX_CHANGES,
+    ) -> None:
+        self._dims, self._metric = dims, metric
+        self._cls = vector_index_registry().get(backend)
+        try:
+            self._cls(dims=dims, metric=metric)
+        except ValueError as exc:
+            raise ConfigurationError(f"vector index backend {backend!r}: {exc}") from None
+        self._cls.configure_threads(ctx.settings.match.index_threads)
+        super().__init__(ctx, source, backend=backend, concurrent=False, changes=changes)
+
+    def _new(self) -> VectorIndex:
+        return self._cls(dims=self._dims, metric=self._metric)
+
+    def _fits(self, manifest: IndexManifest) -> bool:
+        return manifest.dims == self._dims and manifest.metric == self._metric
+
+    def _load_native(self, directory: Path) -> VectorIndex:
+        return self._cls.load(directory)
+
+    def nearest(self, queries: npt.NDArray[np.float32], k: int) -> list[list[VectorHit]]:
+        """The ``k`` nearest stored vectors of each query, best first (the metric's order)."""
+        index = self._current()
         with self._exclusive():
-            return len(index)
-
-    def status(self) -> IndexStatus:
-        """Index size and freshness against the database (no catch-up)."""
-        index = self.open()
-        newest = self._newest
-        with self._ctx.uow() as uow:
-            latest = self._source.latest(uow)
-        return IndexStatus(self._backend, self._size(index), newest, latest)
+            return index.search(queries, k)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +389,9 @@ class BinaryKindSpec:
     max_threshold: int
     backend: str | None = None
 
+
+DEFAULT_VECTOR_BACKEND = "faiss-flat-vector"
+"""The vector backend of a kind that names none: exact (approximate ones are chosen by name)."""
 
 MEDIA = "media"
 """Source key of the index over stored media, in :meth:`IndexSet.statuses`."""
@@ -275,7 +408,8 @@ class IndexSet:
     """
 
     def __init__(self, ctx: AppContext, specs: Iterable[BinaryKindSpec] | None = None) -> None:
-        """Build the indexes of ``specs``; by default, of every enabled binary signal kind."""
+        """Build the indexes of ``specs``; by default, of every enabled binary and vector kind."""
+        default = specs is None
         if specs is None:
             specs = [
                 BinaryKindSpec(k.name, k.bits or 0, k.threshold or 0, k.index_backend)
@@ -297,7 +431,28 @@ class IndexSet:
             self._media[spec.kind] = make(MediaSignals(spec.kind))
             if ListSignals.holds(spec.kind):
                 self._lists[spec.kind] = make(ListSignals(spec.kind))
+        self._vectors: dict[str, VectorIndexService] = {}
+        if default:
+            for kind in ctx.signal_kinds.values():
+                if kind.value_type is ValueType.FLOAT_VECTOR:
+                    self._vectors[kind.name] = VectorIndexService(
+                        ctx,
+                        MediaSignals(kind.name),
+                        dims=kind.dims or 0,
+                        metric=kind.metric,
+                        backend=kind.index_backend or DEFAULT_VECTOR_BACKEND,
+                    )
         self._refresher: Refresher | None = None
+
+    def vectors(self, kind: str) -> VectorIndexService:
+        """The vector index over stored media's signals of a ``float_vector`` kind."""
+        try:
+            return self._vectors[kind]
+        except KeyError:
+            known = ", ".join(self._vectors) or "none"
+            raise ConfigurationError(
+                f"no vector index for signal kind {kind!r} (indexed: {known})"
+            ) from None
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -326,12 +481,14 @@ class IndexSet:
             raise ConfigurationError(f"hash lists hold no {kind!r} hashes")
         return index
 
-    def services(self) -> Iterator[tuple[str, str, SignalIndexService]]:
+    def services(self) -> Iterator[tuple[str, str, _CachedIndex[Any]]]:
         """``(kind, source key, service)`` for every index, media before lists per kind."""
         for kind, media in self._media.items():
             yield kind, MEDIA, media
             if kind in self._lists:
                 yield kind, LISTS, self._lists[kind]
+        for kind, vectors in self._vectors.items():
+            yield kind, MEDIA, vectors
 
     def open(self) -> None:
         """Load or rebuild every index and catch it up."""

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
-from sightline.indexes.base import BinaryIndex
 from sightline.services.signals.sources import SignalSource
 from sightline.storage.unit_of_work import UnitOfWork
 
@@ -116,8 +116,34 @@ Exclusive = Callable[[], AbstractContextManager[object]]
 """Gives the context held around each index update (a lock, or nothing for ``mih``)."""
 
 
+class Updatable(Protocol):
+    """What a catch-up needs of an index, binary or vector."""
+
+    checkpoint: int
+
+    def add(self, ids: npt.NDArray[np.int64], values: Any) -> None:
+        """Add values under ids (an existing id is replaced)."""
+
+    def remove(self, ids: npt.NDArray[np.int64]) -> int:
+        """Remove ids; returns how many were present."""
+
+
+Decode = Callable[[bytes, int], npt.NDArray[Any]]
+"""Turns the joined stored bytes of ``n`` rows into the ``(n, ...)`` array an index adds."""
+
+
+def packed_codes(data: bytes, n: int) -> npt.NDArray[np.uint8]:
+    """Packed binary codes: ``n`` rows of bytes."""
+    return np.frombuffer(data, dtype=np.uint8).reshape(n, -1)
+
+
 def catch_up(
-    uow: UnitOfWork, source: SignalSource, index: BinaryIndex, mark: Watermark, exclusive: Exclusive
+    uow: UnitOfWork,
+    source: SignalSource,
+    index: Updatable,
+    mark: Watermark,
+    exclusive: Exclusive,
+    decode: Decode = packed_codes,
 ) -> int:
     """Read what ``source`` holds above ``mark`` into ``index``; returns codes added.
 
@@ -128,27 +154,34 @@ def catch_up(
     settled = mark.settled(source.writers(uow))
     added = 0
     for batch in source.batches_after(uow, mark.rows.low):
-        added += _add(index, mark.rows.unseen(batch), exclusive)
+        added += _add(index, mark.rows.unseen(batch), exclusive, decode)
     # Removals after additions: a removal read late only removes more, and the rows of
     # reused ids are read back below.
-    added += _apply_removals(uow, source, index, mark, exclusive)
+    added += _apply_removals(uow, source, index, mark, exclusive, decode)
     mark.settle(settled, source.writers(uow))
     index.checkpoint = mark.rows.low
     return added
 
 
-def _add(index: BinaryIndex, rows: list[tuple[int, bytes]], exclusive: Exclusive) -> int:
+def _add(
+    index: Updatable, rows: list[tuple[int, bytes]], exclusive: Exclusive, decode: Decode
+) -> int:
     if not rows:
         return 0
     ids = np.fromiter((i for i, _ in rows), dtype=np.int64, count=len(rows))
-    codes = np.frombuffer(b"".join(c for _, c in rows), dtype=np.uint8)
+    values = decode(b"".join(c for _, c in rows), len(rows))
     with exclusive():
-        index.add(ids, codes.reshape(len(rows), -1))
+        index.add(ids, values)
     return len(rows)
 
 
 def _apply_removals(
-    uow: UnitOfWork, source: SignalSource, index: BinaryIndex, mark: Watermark, exclusive: Exclusive
+    uow: UnitOfWork,
+    source: SignalSource,
+    index: Updatable,
+    mark: Watermark,
+    exclusive: Exclusive,
+    decode: Decode,
 ) -> int:
     logged = uow.signals.removals_after(source.name, mark.removals.low)
     items = sorted({item for _, item in mark.removals.unseen(logged)})
@@ -158,4 +191,4 @@ def _apply_removals(
         index.remove(np.array(items, dtype=np.int64))
     # SQLite gives a new row the highest id plus one, so after the newest rows are deleted
     # a new row can take a removed id, at or below the watermark: read those.
-    return _add(index, source.codes(uow, items), exclusive)
+    return _add(index, source.codes(uow, items), exclusive, decode)

@@ -56,3 +56,37 @@ class AverageHashAnalyzer(Analyzer):
         """The hash as one packed 64-bit signal."""
         del media
         return (Signal(AHASH.name, bytes.fromhex(str(value["hash"]))),)
+
+
+GREYHIST = SignalKind(
+    name="greyhist",
+    value_type=ValueType.FLOAT_VECTOR,
+    label="grey histogram",
+    dims=16,
+    metric="cosine",
+)
+
+
+class GreyHistogramAnalyzer(Analyzer):
+    """A 16-bin histogram of an image's working luma, as a float vector (a toy descriptor)."""
+
+    name: ClassVar[str] = "greyhist"
+    version: ClassVar[str] = "1"
+    emits: ClassVar[tuple[SignalKind, ...]] = (GREYHIST,)
+    cost: ClassVar[CostClass] = CostClass.CHEAP
+
+    def params(self) -> Mapping[str, Any]:
+        """The bin count."""
+        return {"bins": 16}
+
+    def analyze(self, media: MediaInput) -> Mapping[str, Any]:
+        """Return ``{"histogram": 16 shares of the pixels, summing to 1}``."""
+        pixels = np.asarray(media.working_luma(), dtype=np.uint8)
+        counts = np.bincount(pixels.ravel() // 16, minlength=16).astype(np.float64)
+        return {"histogram": [round(float(c), 6) for c in counts / counts.sum()]}
+
+    def signals(self, value: Mapping[str, Any], media: MediaInput) -> Sequence[Signal]:
+        """The histogram as one float32 vector."""
+        del media
+        vector = np.asarray(value["histogram"], dtype="<f4")
+        return (Signal(GREYHIST.name, vector.tobytes()),)
