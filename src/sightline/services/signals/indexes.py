@@ -20,6 +20,7 @@ holds a read-write lock of its own.
 
 from __future__ import annotations
 
+import abc
 import functools
 import logging
 import shutil
@@ -112,7 +113,7 @@ class _Index(Protocol):
 IndexT = TypeVar("IndexT", bound=_Index)
 
 
-class _CachedIndex(Generic[IndexT]):
+class _CachedIndex(abc.ABC, Generic[IndexT]):
     """The catch-up, persistence and freshness every index of a process shares.
 
     Subclasses say how to make an empty index, whether a persisted manifest fits, how to
@@ -142,14 +143,17 @@ class _CachedIndex(Generic[IndexT]):
         self._seen = -1  # the change count the current index last caught up at
         self._newest = 0  # newest id read into it, published for ``status``
 
+    @abc.abstractmethod
     def _new(self) -> IndexT:
-        raise NotImplementedError
+        """An empty index of this service's backend and shape."""
 
+    @abc.abstractmethod
     def _fits(self, manifest: IndexManifest) -> bool:
-        raise NotImplementedError
+        """Whether a persisted index has this service's shape (width, or dims and metric)."""
 
+    @abc.abstractmethod
     def _load_native(self, directory: Path) -> IndexT:
-        raise NotImplementedError
+        """Load a persisted index of this backend."""
 
     @property
     def name(self) -> str:
