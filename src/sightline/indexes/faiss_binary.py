@@ -56,7 +56,8 @@ from sightline.indexes._files import (
     save_files,
     start_load,
 )
-from sightline.indexes._validation import as_ids, check_codes, check_ids, check_radius, sorted_hits
+from sightline.indexes._tombstones import Tombstones
+from sightline.indexes._validation import check_codes, check_ids, check_radius, sorted_hits
 from sightline.indexes.base import BinaryIndex, Codes, Hit, Ids, IndexCapabilities
 
 INDEX_FILE = "index.faissbin"
@@ -67,7 +68,7 @@ def _is_instance(native: Any, kind: type) -> bool:
     return isinstance(native, kind)
 
 
-class _FaissBinaryIndex(BinaryIndex):
+class _FaissBinaryIndex(Tombstones, BinaryIndex):
     """Label map, tombstones, compaction and persistence shared by the FAISS backends."""
 
     _COMPACT_MIN_DEAD: ClassVar[int] = 1024
@@ -108,24 +109,10 @@ class _FaissBinaryIndex(BinaryIndex):
         ids = check_ids(ids, len(codes))
         if not len(ids):
             return
-        self._bury(np.isin(self._labels, ids) & self._alive)
+        self._bury_ids(ids)
         self._index.add(codes)
-        self._labels = np.concatenate([self._labels, ids])
-        self._alive = np.concatenate([self._alive, np.ones(len(ids), dtype=bool)])
+        self._append_rows(ids)
         self._maybe_compact()
-
-    def remove(self, ids: Ids) -> int:
-        """Tombstone ``ids``; unknown ids are ignored. Returns how many were stored."""
-        removed = self._bury(np.isin(self._labels, as_ids(ids)) & self._alive)
-        self._maybe_compact()
-        return removed
-
-    def _bury(self, mask: npt.NDArray[np.bool_]) -> int:
-        count = int(mask.sum())
-        if count:
-            self._alive[mask] = False
-            self._dead += count
-        return count
 
     def range_search(self, queries: Codes, radius: int) -> list[list[Hit]]:
         """Every live code within ``radius`` bits of each query, by (distance, id)."""

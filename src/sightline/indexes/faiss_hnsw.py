@@ -52,7 +52,8 @@ import numpy.typing as npt
 
 from sightline.errors import IndexFileError
 from sightline.indexes._files import load_npy, npy_bytes, start_vector_load
-from sightline.indexes._validation import as_ids, check_ids
+from sightline.indexes._tombstones import Tombstones
+from sightline.indexes._validation import check_ids
 from sightline.indexes._vector_validation import check_k, sorted_vector_hits
 from sightline.indexes.base import Ids
 from sightline.indexes.faiss_vector import (
@@ -69,7 +70,7 @@ LABELS_FILE = "labels.npy"
 ALIVE_FILE = "alive.npy"
 
 
-class FaissHnswVectorIndex(FaissVectorIndex):
+class FaissHnswVectorIndex(Tombstones, FaissVectorIndex):
     """Approximate k-nearest search on an HNSW graph, with tombstones for removal."""
 
     name: ClassVar[str] = "faiss-hnsw-vector"
@@ -106,26 +107,13 @@ class FaissHnswVectorIndex(FaissVectorIndex):
         ids = check_ids(ids, len(vectors), "vectors")
         if not len(ids):
             return
-        self._bury(np.isin(self._labels, ids) & self._alive)
+        self._bury_ids(ids)
         self._index.add(vectors)
-        self._labels = np.concatenate([self._labels, ids])
-        self._alive = np.concatenate([self._alive, np.ones(len(ids), dtype=bool)])
-        self._bitmap = None
+        self._append_rows(ids)
         self._maybe_compact()
 
-    def remove(self, ids: Ids) -> int:
-        """Tombstone ``ids``; unknown ids are ignored. Returns how many were stored."""
-        removed = self._bury(np.isin(self._labels, as_ids(ids)) & self._alive)
-        self._maybe_compact()
-        return removed
-
-    def _bury(self, mask: npt.NDArray[np.bool_]) -> int:
-        count = int(mask.sum())
-        if count:
-            self._alive[mask] = False
-            self._dead += count
-            self._bitmap = None
-        return count
+    def _rows_changed(self) -> None:
+        self._bitmap = None  # the packed live set is rebuilt by the next search that needs it
 
     def search(self, queries: Vectors, k: int) -> list[list[VectorHit]]:
         """About the ``k`` best live vectors for each query, best first, ties by id."""
