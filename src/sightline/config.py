@@ -57,8 +57,8 @@ class AnalyzerSettings(BaseModel):
         default_factory=list,
         description=(
             "Analyzers to run, in order (comma-separated in the environment); empty means the "
-            "built-in set: crypto, pdq, metadata. Installed analyzers are listed by "
-            "`sightline analyzers`."
+            "built-in set: crypto, pdq, metadata (add vpdq for video frames). Installed "
+            "analyzers are listed by `sightline analyzers`."
         ),
     )
 

@@ -19,6 +19,7 @@ from sightline.analyzers.metadata import MetadataAnalyzer
 from sightline.analyzers.pdq import PdqAnalyzer, dihedral_hashes
 from sightline.analyzers.registry import analyzer_registry
 from sightline.analyzers.testing import AnalyzerContract
+from sightline.analyzers.video import VideoPdqAnalyzer
 from sightline.features.hashes import PDQ_MIN_QUALITY
 from tests.support.media_files import (
     CAMERA_FIELDS,
@@ -27,6 +28,7 @@ from tests.support.media_files import (
     write_jpeg,
     write_random_bytes,
 )
+from tests.support.video import write_pan
 
 
 class TestCryptoHashAnalyzer(AnalyzerContract):
@@ -150,6 +152,17 @@ class TestMetadataAnalyzer(AnalyzerContract):
         if path.name == "camera.jpg":
             return {"format": "JPEG", "mime_type": "image/jpeg", **CAMERA_FIELDS}
         return {"format": "PNG", "make": None, "gps_latitude": None}
+
+
+class TestVideoPdqAnalyzer(AnalyzerContract):
+    analyzer_factory = VideoPdqAnalyzer
+
+    def example_files(self, tmp_path: Path) -> list[Path]:
+        return [write_pan(tmp_path / "pan.mp4", 3, seconds=4)]
+
+    def expected_output(self, path: Path) -> Mapping[str, Any]:
+        # Four seconds at 10 frames a second: one frame sampled per second.
+        return {"width": 320, "height": 240, "codec": "mpeg4", "fps": 10.0, "frames_sampled": 4}
 
 
 def test_every_registered_analyzer_has_a_contract_test() -> None:

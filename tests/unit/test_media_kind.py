@@ -90,6 +90,9 @@ def test_the_default_analyzers_declare_their_kinds() -> None:
     assert [a.name for a in enabled.for_media(MediaKind.VIDEO)] == ["crypto"]
     assert enabled.reads_content(MediaKind.IMAGE)
     assert not enabled.reads_content(MediaKind.VIDEO)
+    with_video = AnalyzerSet(("crypto", "pdq", "vpdq", "metadata"))
+    assert [a.name for a in with_video.for_media(MediaKind.VIDEO)] == ["crypto", "vpdq"]
+    assert with_video.reads_content(MediaKind.VIDEO)
     assert enabled.emitter("pdq").name == "pdq"
 
 
@@ -98,7 +101,7 @@ def test_the_default_analyzers_declare_their_kinds() -> None:
     [
         (("pdq", "metadata"), ConfigurationError, "sha256"),
         (("crypto", "crypto"), ConfigurationError, "twice"),
-        (("crypto", "no-such-analyzer"), UnknownPlugin, "valid: crypto, metadata, pdq"),
+        (("crypto", "no-such-analyzer"), UnknownPlugin, "valid: crypto, metadata, pdq, vpdq"),
     ],
 )
 def test_unusable_analyzer_sets_are_refused(
