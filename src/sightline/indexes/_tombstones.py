@@ -9,6 +9,7 @@ backend compacts (rebuilds) once too many are dead. One implementation for every
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,13 @@ class Tombstones(abc.ABC):
     _labels: Ids
     _alive: npt.NDArray[np.bool_]
     _dead: int
+    # Compact once more than this share of the rows is dead, and at least this many.
+    _COMPACT_MIN_DEAD: ClassVar[int] = 1024
+    _COMPACT_DEAD_FRACTION: ClassVar[float] = 0.25
+
+    def __len__(self) -> int:
+        """Live rows."""
+        return len(self._labels) - self._dead
 
     def _append_rows(self, ids: Ids) -> None:
         """Rows just added to the native index, in order, under ``ids`` (the old ones buried)."""
@@ -51,6 +59,12 @@ class Tombstones(abc.ABC):
     def _rows_changed(self) -> None:  # noqa: B027  (a hook: most backends cache nothing)
         """Called when rows are added or buried (caches of the live set are stale)."""
 
-    @abc.abstractmethod
     def _maybe_compact(self) -> None:
         """Rebuild without the dead rows once there are too many."""
+        limit = max(self._COMPACT_MIN_DEAD, self._COMPACT_DEAD_FRACTION * len(self._labels))
+        if self._dead > limit:
+            self._compact()
+
+    @abc.abstractmethod
+    def _compact(self) -> None:
+        """Rebuild the native index from the live rows; labels become 0..len-1 again."""

@@ -71,9 +71,6 @@ def _is_instance(native: Any, kind: type) -> bool:
 class _FaissBinaryIndex(Tombstones, BinaryIndex):
     """Label map, tombstones, compaction and persistence shared by the FAISS backends."""
 
-    _COMPACT_MIN_DEAD: ClassVar[int] = 1024
-    _COMPACT_DEAD_FRACTION: ClassVar[float] = 0.25
-
     def __init__(self, bits: int = 256) -> None:
         super().__init__(bits)
         self._index: Any = self._new_faiss_index()  # untyped FAISS object
@@ -132,14 +129,6 @@ class _FaissBinaryIndex(Tombstones, BinaryIndex):
         ids = self._labels[labels]
         bounds = lims.tolist()
         return [sorted_hits(ids[a:b], dist[a:b]) for a, b in itertools.pairwise(bounds)]
-
-    def __len__(self) -> int:
-        return len(self._labels) - self._dead
-
-    def _maybe_compact(self) -> None:
-        limit = max(self._COMPACT_MIN_DEAD, self._COMPACT_DEAD_FRACTION * len(self._labels))
-        if self._dead > limit:
-            self._compact()
 
     def _compact(self) -> None:
         """Rebuild the FAISS index from the live codes; labels become 0..len-1 again."""

@@ -80,8 +80,6 @@ class FaissHnswVectorIndex(Tombstones, FaissVectorIndex):
     capabilities: ClassVar[VectorCapabilities] = VectorCapabilities(
         exact=False, min_recall=0.95, max_k=1024
     )
-    _COMPACT_MIN_DEAD: ClassVar[int] = 1024
-    _COMPACT_DEAD_FRACTION: ClassVar[float] = 0.25
 
     def __init__(self, dims: int, metric: str) -> None:
         super().__init__(dims, metric)
@@ -138,14 +136,6 @@ class FaissHnswVectorIndex(Tombstones, FaissVectorIndex):
     ) -> list[VectorHit]:
         found = labels >= 0  # FAISS pads with -1 when the walk found fewer than k
         return sorted_vector_hits(self._labels[labels[found]], scores[found], self.metric)
-
-    def __len__(self) -> int:
-        return len(self._labels) - self._dead
-
-    def _maybe_compact(self) -> None:
-        limit = max(self._COMPACT_MIN_DEAD, self._COMPACT_DEAD_FRACTION * len(self._labels))
-        if self._dead > limit:
-            self._compact()
 
     def _compact(self) -> None:
         """Rebuild the graph from the live vectors; labels become 0..len-1 again."""
