@@ -5,10 +5,13 @@ set -euo pipefail
 
 # gcc, libc6-dev and python3-dev build the native index extension (sightline.indexes._mih);
 # apache2-utils brings `ab`, the load generator of `python -m benchmarks.api`; libgcc-12-dev
-# (normally pulled in by gcc) holds libasan and libubsan for scripts/test-sanitizers.sh.
-packages=(python3-venv gcc libc6-dev python3-dev apache2-utils libgcc-12-dev)
+# (normally pulled in by gcc) holds libasan and libubsan for scripts/test-sanitizers.sh;
+# libchromaprint1 computes soundtrack fingerprints (through pyacoustid).
+packages=(python3-venv gcc libc6-dev python3-dev apache2-utils libgcc-12-dev libchromaprint1)
+# --with-postgres: what only the test suite needs: PostgreSQL 15 (throw-away servers), and the
+# makers of benign test media: ffmpeg (transforms), espeak-ng (speech), sox (mixing audio).
 if [[ "${1:-}" == "--with-postgres" ]]; then
-  packages+=(postgresql-15)
+  packages+=(postgresql-15 ffmpeg espeak-ng sox)
 fi
 
 missing=()
