@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from sightline.analyzers.media_kind import kind_from_magic, mime_from_magic
+from sightline.analyzers.media_kind import kind_from_magic, mime_from_magic, recording_kind
 from sightline.domain.signals import CostClass, MediaKind, Signal, SignalKind, Variant
 from sightline.errors import (
     AnalysisFailed,
@@ -201,6 +201,8 @@ class MediaInput:
         """
         if self._kind is None:
             kind = kind_from_magic(self.path)
+            if kind in (MediaKind.VIDEO, MediaKind.AUDIO):
+                kind = recording_kind(self.path, kind)
             if kind is None:
                 try:
                     self.image_header()
@@ -216,7 +218,10 @@ class MediaInput:
         if self.kind is MediaKind.IMAGE:
             header = self.image_header()
             return Image.MIME.get(header.format) if header.format else None
-        return mime_from_magic(self.path)
+        mime = mime_from_magic(self.path)
+        if mime is not None and self.kind is MediaKind.AUDIO and mime.startswith("video/"):
+            return "audio/" + mime.split("/", 1)[1]  # an M4A: an MP4 that holds only sound
+        return mime
 
     def decode(self) -> None:
         """Decode the content once, so a truncated or corrupt file fails as a whole.

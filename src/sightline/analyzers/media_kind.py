@@ -8,12 +8,19 @@ streams carry no signature, only a sync byte every 188 bytes, and are recognised
 Whatever matches nothing is offered to Pillow (``MediaInput.kind``), whose decoders know many
 older image formats (PCX, PPM, TGA...) without a signature in the table; a file neither
 recognises is ``other``, which the digests still cover.
+
+A container's signature does not say what it carries: an MP4 may hold only sound (M4A), an
+MP3 may carry its cover picture as a "video" stream, an OGG may hold a Theora video. A file
+whose signature declares a recording is therefore probed for its streams
+(:func:`recording_kind`): a moving-picture stream makes it a video, sound alone audio.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import av
+import av.error
 import filetype
 
 from sightline.domain.signals import MediaKind
@@ -73,3 +80,27 @@ def mime_from_magic(path: Path) -> str | None:
     with open(path, "rb") as stream:
         guess = filetype.guess(stream.read(_HEAD_BYTES))
     return str(guess.mime) if guess is not None else None
+
+
+def _moving(stream: av.stream.Stream) -> bool:
+    """Whether a video stream holds moving pictures (not a cover art or a thumbnail)."""
+    still = av.stream.Disposition.attached_pic | av.stream.Disposition.timed_thumbnails
+    return not (stream.disposition & still)
+
+
+def recording_kind(path: Path, declared: MediaKind) -> MediaKind:
+    """What a file whose signature declares a recording carries: video or audio.
+
+    ``VIDEO`` when the container has a moving-picture stream, ``AUDIO`` when it has sound
+    and no such stream, else ``declared`` (a container with no stream at all, or one FFmpeg
+    cannot open: the analyzers then report why).
+    """
+    try:
+        with av.open(str(path)) as container:
+            if any(_moving(s) for s in container.streams.video):
+                return MediaKind.VIDEO
+            if container.streams.audio:
+                return MediaKind.AUDIO
+    except (av.error.FFmpegError, ValueError, OSError):
+        pass
+    return declared
