@@ -10,7 +10,9 @@ own 11,025 Hz internally.
 At most ``MAX_AUDIO_SECONDS`` are decoded (the samples of two hours take 230 MB); a longer
 recording is analysed over its first two hours and says so (``truncated``). A stream that
 breaks off after some sound keeps the sound decoded before the break (``damaged``); one
-that yields no sound at all is truncated or corrupt.
+that yields no sound at all is truncated or corrupt: for an audio file that fails the file
+(``TruncatedMedia``), for a video only the audio analyzers (``AnalysisFailed``), so its
+pictures are still taken.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy.typing as npt
 
 from sightline.analyzers.base import MediaInput
 from sightline.domain.signals import MediaKind
-from sightline.errors import AnalyzerSkipped, TruncatedMedia, UnsupportedMedia
+from sightline.errors import AnalysisFailed, AnalyzerSkipped, TruncatedMedia, UnsupportedMedia
 
 AUDIO_RATE = 16_000
 # Longest stretch of a recording the audio analyzers read.
@@ -83,14 +85,20 @@ def decode_audio(media: MediaInput) -> Pcm:
     Raises:
         UnsupportedMedia: the content is neither audio nor video.
         AnalyzerSkipped: the file has no audio stream (a silent video).
-        TruncatedMedia: the audio stream is truncated or corrupt before any sound decodes.
+        TruncatedMedia: an audio file is truncated or corrupt before any sound decodes.
+        AnalysisFailed: so is the soundtrack of a video (the pictures may be fine).
     """
     cached = media.derived.get(PCM_KEY)
     if isinstance(cached, Pcm):
         return cached
     if media.kind not in (MediaKind.AUDIO, MediaKind.VIDEO):
         raise UnsupportedMedia(f"no sound in {media.kind} content")
-    pcm = _decode(media)
+    try:
+        pcm = _decode(media)
+    except TruncatedMedia as exc:
+        if media.kind is MediaKind.VIDEO:
+            raise AnalysisFailed(f"soundtrack: {exc.message}") from exc
+        raise
     media.derived[PCM_KEY] = pcm
     return pcm
 
