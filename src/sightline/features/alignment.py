@@ -24,46 +24,52 @@ Method:
    many-to-many block whose pairs fit any offset across it. A pair whose run on either side
    is wider than ``ambiguity_ms`` cannot place its frame in time: it is *ambiguous*, neither
    votes nor counts as support, and may only bridge a gap inside a segment found from other
-   pairs. Narrower runs (a slow shot whose frames match their neighbours a second or two
-   either side) stay usable; lines are fitted through one point per A run, (its A time, the
-   middle of its B times), so a thick band becomes a thin line and a small static block a
-   flat one, whose speed (0) is refused.
+   pairs. Narrower runs (a slow shot whose frames also match their neighbours) stay usable.
 3. **Candidates by a Hough vote** over (speed, offset): for each speed of a geometric grid
-   over ``speeds`` (the bounds, and steps of 4 % that include 1.0) every usable pair votes for
+   over ``speeds`` (the bounds, and steps of 6 % that include 1.0) every usable pair votes for
    the offset ``b - speed * a`` in bins of half the tolerance, weighted by ``1 / sqrt(run size
    A * run size B)`` (a thick band counts about once per frame, the "burstiness" weighting of
    image retrieval) and by its uniqueness (below). Local maxima of the vote summed over three
    bins are candidate lines: random pairs spread their votes, a shared stretch piles them up.
-4. **Robust refinement.** From each of the best candidates the line is refitted by least
-   squares weighted with Tukey's biweight (points farther than ``tolerance_ms`` get no
-   weight), until it stops moving. Started on a chunk of a long segment at a grid speed a
-   little off, each iteration fits the slope better and reaches farther along the segment:
-   the speed is estimated, never assumed (no offset-only model).
-5. **Inliers and parts.** Usable pairs within ``tolerance_ms`` of the line are inliers, one
-   per A frame and one per B frame (the nearest to the line). They are cut into parts where
-   two consecutive ones lie more than ``max_gap_ms`` apart on either side (ambiguous pairs on
-   the line bridge a frozen stretch). A line is scored by the Tukey weights, at half the
-   tolerance, of its inliers' run centres: a tight line beats a slanted one that crosses two
-   nearby parts (a cut of a few seconds) and holds as many pairs, but spread out.
+4. **Robust refinement.** From a candidate, the line is refitted by least squares weighted
+   with Tukey's biweight (points farther than ``tolerance_ms`` get no weight) until it stops
+   moving. The points are the middles of the runs, (a, mean B time of a's run) and (mean A
+   time of b's run, b): a thick band is a thin line there, whereas the pair of a band nearest
+   a line leans with that line; where a band is cut off at the end of a copy the two kinds of
+   point lean opposite ways. Started on a chunk of a long copy at a grid speed a little off,
+   each iteration fits the slope better and reaches farther along it: the speed is
+   estimated, never assumed (no offset-only model).
+5. **Inliers and parts.** Usable pairs within ``tolerance_ms`` of the line are its inliers, one
+   per A frame and one per B frame (the nearest to the line), cut into parts wherever two
+   consecutive ones lie more than ``max_gap_ms`` apart on either side (ambiguous pairs on the
+   line bridge a frozen stretch). A line is scored by the Tukey weights, at half the
+   tolerance, of its inliers: a tight line beats a slanted one that crosses two nearby parts
+   (a cut of a few seconds) with as many pairs, but spread across the tolerance.
 6. **Lazy greedy extraction.** The best-scoring line's parts become segments and their pairs,
-   with every pair sharing a run with them, are taken; a line that lost pairs to it is refitted
-   on what is left and requeued. The vote is repeated on the rest until rounds stop finding
-   anything. A re-edit (parts of A in another order) or a clip shown twice gives one segment
-   per part.
-7. **Each segment** is refitted on its own inliers. Its speed is reported as exactly 1.0 when
-   the fitted slope is within two standard errors of 1 and the speed-1 line still holds every
-   inlier (a short clip cannot show a speed change); a speed outside ``speeds`` drops it (one
-   within 2 % past a bound is held at the bound). Two tests then keep chance out:
-   *uniqueness* -- each pair counts ``1 / sqrt(places its A frame matches * places its B frame
-   matches)`` and the sum must reach half of ``min_pairs`` (a title card repeated through both
-   recordings makes a lattice of pairs along many diagonals, each worth little; a clip shown
-   twice still counts half); and *chance* -- were the pairs left in no segment spread evenly
-   over the box all pairs lie in, fewer than 0.01 segments as long and as well supported
-   must be expected from them (three pairs in a line mean little among thousands of random
-   pairs, and a lot among a handful).
+   with every pair sharing a run with them, are taken; a line that lost inliers to it is
+   refitted on what is left and requeued. The vote is repeated on the rest until rounds stop
+   finding anything. A re-edit (parts of A in another order) or a clip shown twice gives one
+   segment per part.
+7. **Each segment** is refitted from its own runs and takes in every pair along the refitted
+   line (a candidate line may have crossed the copy at a slant), a few rounds until it
+   settles; lone inliers at its ends (a chance pair on the line a while before or after the
+   copy) are trimmed. Its speed is reported as exactly 1.0 when the data cannot tell it from
+   1 (the slope within two standard errors of 1, or speed 1 moving the line by under a third
+   of the tolerance over the segment) and the speed-1 line still holds every inlier; a speed
+   outside ``speeds`` drops the segment (one within 2 % past a bound is held at the bound).
+   Three tests then keep repeats and chance out. *Static blocks*: the middles of the
+   inliers' A runs must follow the line (in a block every frame matches every frame, so a
+   line at any speed finds an inlier per frame, but the middles stay put). *Uniqueness*: each
+   pair counts ``1 / sqrt(places its A frame matches * places its B frame matches)`` and the
+   sum must reach half of ``min_pairs`` (a title card repeated through both recordings makes
+   a lattice of pairs along many diagonals, each worth little; a clip shown twice still
+   counts half). *Chance*: were all the other pairs spread evenly over the box the pairs lie
+   in, fewer than 0.01 segments as long and as well supported must be expected from them
+   (three pairs in a line mean little among thousands of random pairs, and a lot among a
+   handful).
 
-Cost: about ``grid speeds * pairs`` per round for the vote plus a few linear passes per
-candidate; 10,000 pairs of an hour-long copy align in a few tens of milliseconds.
+Cost: about ``grid speeds * pairs`` per vote plus a few linear passes per candidate and per
+segment: 10,000 pairs align in some tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -102,21 +108,31 @@ DEFAULT_MIN_PAIRS = 3
 DEFAULT_AMBIGUITY_MS = 10_000
 DEFAULT_SPEEDS = (0.5, 2.0)
 
-# Grid of the speed vote: consecutive speeds differ by 4 %; the refinement does the rest.
-_SPEED_STEP = 1.04
+# Grid of the speed vote: consecutive speeds differ by 6 %; the refinement does the rest.
+_SPEED_STEP = 1.06
 # A fitted speed this close past a bound of ``speeds`` is held at the bound (noise).
 _BOUND_SLACK = 1.02
+# The slope of the middles of a segment's runs must be within this factor of its speed.
+_CENTRE_SLACK = 1.5
 # A segment is reported only if fewer than this many as good are expected by chance.
 _CHANCE = 0.01
 # Voting rounds in a row that may find nothing before the search stops (bounds the time spent
 # on pure noise; each such round spends the pairs of its failed vote peaks).
-_IDLE_ROUNDS = 3
-# Candidate lines examined per voting round (the best-voted first).
-_CANDIDATES_PER_ROUND = 8
+_IDLE_ROUNDS = 2
+# Candidate lines taken from one vote (the best-voted first), refined in batches: the lines of
+# a batch compete (the best-scoring one is committed first).
+_CANDIDATES_PER_ROUND = 32
+_BATCH = 8
+# Pairs voting at once (bounds the vote's memory: speeds x pairs bin numbers).
+_VOTE_CHUNK = 1 << 16
 # Bound on the vote's cells (speeds x offset bins); coarser bins beyond (absurd durations).
 _MAX_CELLS = 1 << 22
-# Iterations of the robust line fit.
+# Rounds of refitting a segment and taking in every pair along the refitted line.
+_GROWTH_ROUNDS = 3
+# Iterations of the robust line fit, which stops when the line moves less than this share of
+# the tolerance over the points it fits.
 _FIT_ITERATIONS = 20
+_CONVERGED = 0.01
 # The floor of the timing noise of one pair (sampling once a second: +-0.5 s uniform has a
 # standard deviation of 0.29 s), used to judge whether a fitted speed differs from 1.
 _JITTER_MS = 300.0
@@ -287,9 +303,9 @@ def share_matched(
 ) -> tuple[float, float]:
     """The share of A's frames with a match in B, and of B's with one in A (vPDQ's rule).
 
-    A frame counts when some pair has its time. Callers pass only the frames that qualify
-    (PDQ quality >= 50) and only the pairs within the match distance (31 bits); pairs whose
-    times are not among the frames are ignored.
+    A frame counts when a pair joins it to a frame of the other side. Callers pass only the
+    frames that qualify (PDQ quality >= 50) and only the pairs within the match distance (31
+    bits); a pair whose time on either side is not among that side's frames is ignored.
 
     Args:
         a_ms: the times of A's frames.
@@ -297,19 +313,19 @@ def share_matched(
         pairs: the matching pairs.
 
     Returns:
-        ``(share of A matched, share of B matched)``, each in [0, 1]; 0.0 for a side with
-        no frames.
+        ``(share of A matched, share of B matched)``, each in [0, 1]; both 0.0 when a side
+        has no frames.
     """
+    frames_a = np.asarray(a_ms, dtype=np.int64)
+    frames_b = np.asarray(b_ms, dtype=np.int64)
+    if frames_a.size == 0 or frames_b.size == 0:
+        return (0.0, 0.0)
     matched_a = np.fromiter((p.a_ms for p in pairs), dtype=np.int64, count=len(pairs))
     matched_b = np.fromiter((p.b_ms for p in pairs), dtype=np.int64, count=len(pairs))
-    return _share(a_ms, matched_a), _share(b_ms, matched_b)
-
-
-def _share(frames: Sequence[int], matched: IntArray) -> float:
-    times = np.asarray(frames, dtype=np.int64)
-    if times.size == 0:
-        return 0.0
-    return float(np.isin(times, matched).mean())
+    valid = np.isin(matched_a, frames_a) & np.isin(matched_b, frames_b)
+    share_a = float(np.isin(frames_a, matched_a[valid]).mean())
+    share_b = float(np.isin(frames_b, matched_b[valid]).mean())
+    return share_a, share_b
 
 
 def _check_params(
@@ -351,16 +367,17 @@ class _Proposal:
     line: _Line
     centre: float
     groups: list[IntArray]
+    pairs: IntArray  # all the inliers of the groups
     score: float
-    version: int
 
 
 @dataclass(frozen=True, slots=True)
 class _Found:
-    """A segment found, with the A time its inliers span."""
+    """A segment found, with the A time its inliers span and the pairs around it."""
 
     segment: Segment
     length: float
+    background: int  # usable pairs outside it (and outside the runs of its pairs)
 
 
 class _Aligner:
@@ -392,25 +409,25 @@ class _Aligner:
         self.min_pairs = min_pairs
         self.speeds = speeds
         link = 2.0 * tolerance  # matches this close on the other side form one run
-        self.run_a, width_a, size_a, self.centre_b, places_a = _runs(self.a_int, self.b, link)
-        self.run_b, width_b, size_b, _, places_b = _runs(self.b_int, self.a, link)
+        runs_a = _runs(self.a_int, self.b, self.d, link)
+        runs_b = _runs(self.b_int, self.a, self.d, link)
+        self.run_a, self.run_b = runs_a.id, runs_b.id
+        self.centre_a, self.centre_b = runs_b.centre, runs_a.centre
         # A frame that matches at many separate places of the other side (a title card
         # repeated through both recordings) is weak evidence for any one of them: a lattice
         # of such pairs lines up along many diagonals. A clip shown twice halves its weight.
-        self.unique: FloatArray = 1.0 / np.sqrt(places_a * places_b)
-        # Lines are fitted through one point per A frame's run: (its time, the middle of the
-        # B times it matches). A thick band of a slow shot is then a thin line, and a static
-        # block (every frame matching every frame) a flat one, whose speed is refused.
-        self.fit_weight = 1.0 / size_a
-        self.usable: BoolArray = (width_a <= ambiguity) & (width_b <= ambiguity)
-        self.weight: FloatArray = np.where(self.usable, self.unique / np.sqrt(size_a * size_b), 0.0)
+        self.unique: FloatArray = 1.0 / np.sqrt(runs_a.places * runs_b.places)
+        self.size_a, self.size_b = runs_a.size, runs_b.size
+        self.usable: BoolArray = (runs_a.width <= ambiguity) & (runs_b.width <= ambiguity)
+        self.weight: FloatArray = np.where(
+            self.usable, self.unique / np.sqrt(runs_a.size * runs_b.size), 0.0
+        )
         # The box the pairs lie in, for the chance of a segment among unrelated pairs.
         self.box = float(
             (np.ptp(self.a) + tolerance) * (np.ptp(self.b) + tolerance) if self.a.size else 1.0
         )
         self.taken: BoolArray = np.zeros(self.a.size, dtype=bool)
         self.spent: BoolArray = np.zeros(self.a.size, dtype=bool)  # no longer votes
-        self.version = 0  # how many times pairs were taken
         self.grid = _speed_grid(*speeds)
 
     def run(self) -> list[Segment]:
@@ -422,32 +439,43 @@ class _Aligner:
             voters = np.flatnonzero(self.usable & ~self.taken & ~self.spent)
             if self.weight[voters].sum() < self._vote_floor():
                 break
-            queue: list[tuple[float, int, _Proposal]] = []
-            for rank, (line, window) in enumerate(self._candidates(voters)):
-                proposal = self._propose(line, window)
-                if proposal is not None:
-                    heapq.heappush(queue, (-proposal.score, rank, proposal))
-            found = False  # a segment that stands out from what is left
-            # Lazy greedy: the best proposal is committed; one that lost pairs to an earlier
-            # commit is refitted on what is left and goes back in the queue if it fell behind.
-            while queue:
-                _, rank, proposal = heapq.heappop(queue)
-                if proposal.version != self.version:
-                    renewed = self._propose(proposal.line, 0.0, proposal.centre)
-                    if renewed is None:
-                        continue
-                    if queue and renewed.score < -queue[0][0]:
-                        heapq.heappush(queue, (-renewed.score, rank, renewed))
-                        continue
-                    proposal = renewed
-                new = self._commit(proposal)
-                found_all.extend(new)
-                found = found or any(self._by_chance(f) <= _CHANCE for f in new)
+            candidates = self._candidates(voters)
+            found = False  # a segment that stands out from the other pairs
+            # In batches, best-voted first; a candidate whose pairs an earlier batch took
+            # fails its seed check at once, so one vote serves many segments.
+            for first in range(0, len(candidates), _BATCH):
+                for new in self._extract(candidates[first : first + _BATCH]):
+                    found_all.append(new)
+                    found = found or self._by_chance(new) <= _CHANCE
             idle = 0 if found else idle + 1
             if idle == _IDLE_ROUNDS:
                 break
-        # What no segment explains is the background the segments are judged against.
         return [f.segment for f in found_all if self._by_chance(f) <= _CHANCE]
+
+    def _extract(self, candidates: list[tuple[_Line, float]]) -> list[_Found]:
+        """Refine candidates and commit their segments, the best-scoring first.
+
+        Lazy greedy: a proposal that lost some of its inliers to an earlier commit is refitted
+        on what is left and goes back in the queue if it fell behind.
+        """
+        queue: list[tuple[float, int, _Proposal]] = []
+        for rank, (line, window) in enumerate(candidates):
+            proposal = self._propose(line, window)
+            if proposal is not None:
+                heapq.heappush(queue, (-proposal.score, rank, proposal))
+        found: list[_Found] = []
+        while queue:
+            _, rank, proposal = heapq.heappop(queue)
+            if self.taken[proposal.pairs].any():
+                renewed = self._propose(proposal.line, 0.0, proposal.centre)
+                if renewed is None:
+                    continue
+                if queue and renewed.score < -queue[0][0]:
+                    heapq.heappush(queue, (-renewed.score, rank, renewed))
+                    continue
+                proposal = renewed
+            found.extend(self._commit(proposal))
+        return found
 
     def _vote_floor(self) -> float:
         # A segment of ``min_pairs`` frames, each in a band of a few matches, still reaches
@@ -464,17 +492,24 @@ class _Aligner:
         span = float((b.max() - grid * a.min() - low).max())
         width = max(0.5 * self.tol, span * grid.size / _MAX_CELLS)
         nbins = int(span // width) + 4  # spare bins each side for the 3-bin sum
-        # Bin index of every (speed, pair), the row's base (its own bin 0 is the spare one)
-        # folded in so that one bincount builds the whole table.
-        origin = np.arange(grid.size) * nbins + 1 - low / width
-        flat = np.multiply.outer(-grid / width, a)
-        flat += b / width
-        flat += origin[:, None]
-        votes = np.bincount(
-            flat.astype(np.int64).ravel(),
-            weights=np.tile(w, grid.size),
-            minlength=grid.size * nbins,
-        ).reshape(grid.size, nbins)
+        # Bin of every (speed, pair) within its row (single precision is plenty for a bin
+        # number), then the row's base added (its bin 0 is a spare one), so that one
+        # bincount builds the whole table; pairs in chunks, to bound the memory.
+        slopes = (-grid / width).astype(np.float32)
+        shifts = (low / width).astype(np.float32)[:, None]
+        bases = (np.arange(grid.size) * nbins + 1)[:, None]
+        counts = np.zeros(grid.size * nbins)
+        for first in range(0, a.size, _VOTE_CHUNK):
+            part = slice(first, first + _VOTE_CHUNK)
+            rows = np.multiply.outer(slopes, a[part].astype(np.float32))
+            rows += (b[part] / width).astype(np.float32)
+            rows -= shifts
+            flat = rows.astype(np.intp)
+            flat += bases
+            counts += np.bincount(
+                flat.ravel(), weights=np.tile(w[part], grid.size), minlength=counts.size
+            )
+        votes = counts.reshape(grid.size, nbins)
         summed = votes.copy()
         summed[:, 1:] += votes[:, :-1]
         summed[:, :-1] += votes[:, 1:]
@@ -542,14 +577,14 @@ class _Aligner:
         groups = self._groups(inliers, pool[near & ~usable])
         if not groups:
             return None
-        # Score: Tukey weights (at half the tolerance) of the inliers' run centres, so a
-        # tight line beats a slanted one that crosses two nearby parts (as many pairs within
+        # Score: Tukey weights (at half the tolerance) of the inliers' residuals, so a tight
+        # line beats a slanted one that crosses two nearby parts (as many pairs within
         # tolerance, but spread across it).
         points = np.concatenate(groups)
-        residual = self.centre_b[points] - refined.speed * self.a[points] - refined.intercept
+        residual = self.b[points] - refined.speed * self.a[points] - refined.intercept
         u = residual / (0.5 * self.tol)
         score = float(np.where(np.abs(u) < 1.0, (1.0 - u * u) ** 2, 0.0).sum())
-        return _Proposal(refined, centre, groups, score, self.version)
+        return _Proposal(refined, centre, groups, points, score)
 
     def _commit(self, proposal: _Proposal) -> list[_Found]:
         """The segments of a proposal's groups; their pairs are taken.
@@ -559,12 +594,13 @@ class _Aligner:
         found: list[_Found] = []
         for group in proposal.groups:
             group = group[~self.taken[group]]  # an earlier group may have taken some
-            made = self._segment(group) if group.size >= self.min_pairs else None
+            made = self._segment(group, proposal.line) if group.size >= self.min_pairs else None
             if made is None:
                 self.spent[group] = True
                 continue
             segment, group, line = made
-            found.append(_Found(segment, float(np.ptp(self.a[group]))))
+            background = int(np.count_nonzero(self.usable & ~self._companions(group)))
+            found.append(_Found(segment, float(np.ptp(self.a[group])), background))
             self._take(group, line)
         return found
 
@@ -576,26 +612,90 @@ class _Aligner:
         chunk's slope and so reaches farther along the segment. A wider reach would let a
         neighbouring part at another offset tilt the line (a cut of a few seconds).
         """
-        a, b, w = self.a[idx], self.centre_b[idx], self.fit_weight[idx]
+        # Each pair stands for its A run, (a, middle of the run's B times), and for its B run,
+        # (middle of the run's A times, b), with half a run's weight each: a thick band is
+        # then a thin line, and where a band is cut off at an end of a segment the two
+        # kinds of point lean opposite ways.
+        a = np.concatenate([self.a[idx], self.centre_a[idx]])
+        b = np.concatenate([self.centre_b[idx], self.b[idx]])
+        w = np.concatenate([0.5 / self.size_a[idx], 0.5 / self.size_b[idx]])
         low, high = self.speeds
         for _ in range(_FIT_ITERATIONS):
             residual = b - line.speed * a - line.intercept
             close = np.abs(residual) < self.tol
-            if np.count_nonzero(close) < self.min_pairs:
-                return None
             u = residual[close] / self.tol
-            fitted = _weighted_line(a[close], b[close], w[close] * (1.0 - u * u) ** 2, line.speed)
+            weight = w[close] * (1.0 - u * u) ** 2
+            # Too little support to fit: fewer than half of ``min_pairs`` frames' worth.
+            if float(weight.sum()) < 0.5 * self.min_pairs:
+                return None
+            near = a[close]
+            fitted = _weighted_line(near, b[close], weight, line.speed)
             if fitted is None:
                 return None
             # Keep the fit inside a little more than the speed range while it converges.
-            new = fitted.clamped(low / _SPEED_STEP, high * _SPEED_STEP, a[close])
-            moved = abs(new.speed - line.speed) * float(np.abs(a[close]).max()) + abs(
-                new.intercept - line.intercept
-            )
+            new = fitted.clamped(low / _SPEED_STEP, high * _SPEED_STEP, near)
+            ends = np.array([near.min(), near.max()])
+            moved = np.abs(new.speed * ends + new.intercept - line.speed * ends - line.intercept)
             line = new
-            if moved < 0.5:
+            if float(moved.max()) < _CONVERGED * self.tol:
                 break
         return line
+
+    def _around(self, group: IntArray) -> IntArray:
+        """The usable pairs left that share a run with ``group``, within its A span.
+
+        A line is refitted from these, not from the inliers alone: the pair of a thick band
+        nearest a line leans with that line.
+        """
+        around = np.flatnonzero(self._companions(group) & self.usable & ~self.taken)
+        span = self.a[group]
+        inside = (self.a[around] >= span.min() - self.tol) & (
+            self.a[around] <= span.max() + self.tol
+        )
+        found: IntArray = around[inside]
+        return found
+
+    def _part_along(self, line: _Line, group: IntArray) -> IntArray | None:
+        """The inliers of ``line`` among the pairs left, cut at gaps: the part sharing most.
+
+        The part that shares the most A times with ``group``; None if none does.
+        """
+        pool = np.flatnonzero(~self.taken)
+        residual = np.abs(self.b[pool] - line.speed * self.a[pool] - line.intercept)
+        near = residual <= self.tol
+        usable = self.usable[pool]
+        inliers = _one_to_one(pool[near & usable], residual[near & usable], self)
+        parts = self._groups(inliers, pool[near & ~usable])
+        if not parts:
+            return None
+        shared = [int(np.isin(self.a_int[p], self.a_int[group]).sum()) for p in parts]
+        best = int(np.argmax(shared))
+        return parts[best] if shared[best] > 0 else None
+
+    def _trimmed(self, group: IntArray) -> IntArray:
+        """``group`` without lone inliers at its ends (a chance pair on the line).
+
+        An end pair farther from the next one than four times the usual spacing (and than
+        twice the tolerance) goes, as long as ``min_pairs`` remain.
+        """
+        group = group[np.argsort(self.a[group], kind="stable")]
+        gaps = np.diff(self.a[group])
+        if gaps.size < 2:
+            return group
+        limit = max(4.0 * float(np.median(gaps)), 2.0 * self.tol)
+        first, last = 0, group.size - 1
+        while last - first + 1 > self.min_pairs and gaps[first] > limit:
+            first += 1
+        while last - first + 1 > self.min_pairs and gaps[last - 1] > limit:
+            last -= 1
+        return np.sort(group[first : last + 1])
+
+    def _inliers(self, line: _Line, idx: IntArray) -> IntArray:
+        """The usable pairs of ``idx`` within tolerance of ``line``, one per frame each side."""
+        idx = idx[self.usable[idx]]
+        residual = np.abs(self.b[idx] - line.speed * self.a[idx] - line.intercept)
+        near = residual <= self.tol
+        return _one_to_one(idx[near], residual[near], self)
 
     def _groups(self, inliers: IntArray, bridges: IntArray) -> list[IntArray]:
         """Inliers cut where consecutive points (inliers or bridges) lie too far apart."""
@@ -614,39 +714,50 @@ class _Aligner:
                 groups.append(group)
         return groups
 
-    def _segment(self, group: IntArray) -> tuple[Segment, IntArray, _Line] | None:
+    def _segment(self, group: IntArray, start: _Line) -> tuple[Segment, IntArray, _Line] | None:
         """The segment of one group of inliers, refitted on them alone; its inliers and line.
 
         None if it fails: too few pairs, a speed out of range, or repeated content.
         """
         low, high = self.speeds
-        for _ in range(4):
-            a, b = self.a[group], self.centre_b[group]
-            fitted = _weighted_line(a, b, np.ones(a.size), 1.0)
+        line = start
+        for _ in range(_GROWTH_ROUNDS):
+            fitted = self._refine(line, self._around(group))
             if fitted is None:
                 return None
-            line = self._snap(fitted, a, b)
-            if not low <= line.speed <= high:
-                # A speed just past a bound (noise on a segment at that speed) is held at the
-                # bound; farther out, the segment is not one we may report.
-                if not low / _BOUND_SLACK <= line.speed <= high * _BOUND_SLACK:
-                    return None
-                line = line.clamped(low, high, a)
-            # Both the run centre and the pair itself lie within tolerance of the line.
-            raw = self.b[group] - line.speed * a - line.intercept
-            keep = (np.abs(b - line.speed * a - line.intercept) <= self.tol) & (
-                np.abs(raw) <= self.tol
-            )
-            if keep.all():
-                break
-            group = group[keep]
-            if group.size < self.min_pairs:
+            # Every pair on the refitted line, not only those the proposal's line held (it
+            # may have crossed this copy at a slant): the part that overlaps the group.
+            grown = self._part_along(fitted, group)
+            if grown is None:
                 return None
-        else:
+            settled = np.array_equal(grown, group)
+            group, line = grown, fitted
+            if settled:
+                break
+        snapped = self._snap(line, self.a[group], self.b[group])
+        if not low <= snapped.speed <= high:
+            # A speed just past a bound (noise on a segment at that speed) is held at the
+            # bound; farther out, the segment is not one we may report.
+            if not low / _BOUND_SLACK <= snapped.speed <= high * _BOUND_SLACK:
+                return None
+            snapped = snapped.clamped(low, high, self.a[group])
+        if snapped != line:
+            line = snapped
+            group = self._inliers(line, self._around(group))
+        group = self._trimmed(group)
+        if group.size < self.min_pairs:
             return None
         # Support counted by uniqueness: repeated content (a title card throughout both
         # recordings) lines up along many diagonals, each with little weight.
         if float(self.unique[group].sum()) < 0.5 * self.min_pairs:
+            return None
+        # The middles of the inliers' runs must follow the line too. In a static block every
+        # frame matches every frame, so a line at any speed finds an inlier per frame, but the
+        # runs' middles stay put (a flat line). A thick band's middles follow the line (a
+        # little flatter where the band is cut off at the ends).
+        a = self.a[group]
+        drift = _weighted_line(a, self.centre_b[group], np.ones(a.size), line.speed)
+        if drift is None or not 1 / _CENTRE_SLACK <= drift.speed / line.speed <= _CENTRE_SLACK:
             return None
         a_start, a_end = int(self.a_int[group].min()), int(self.a_int[group].max())
         b_start = round(line.speed * a_start + line.intercept)
@@ -666,13 +777,15 @@ class _Aligner:
     def _by_chance(self, found: _Found) -> float:
         """How many segments as good as ``found`` chance would give among the other pairs.
 
-        The pairs left over (in no segment) are taken as the background, spread evenly over
-        the box all pairs lie in. A chance segment is a first pair, a second one within the
-        wedge of allowed speeds over the segment's length, and the rest within the tolerance
-        band of their line: a few pairs in a line mean little among thousands of random ones
-        and a lot among a handful.
+        Every usable pair outside the segment is taken as background, spread evenly over the
+        box all pairs lie in: even the pairs of other segments, since greedy extraction also
+        "explains" dense noise as segments. A chance segment is a first pair, a second one
+        within the wedge of allowed speeds over the segment's length, and the rest within the
+        tolerance band of their line: a few pairs in a line mean little among thousands of
+        random ones, and a lot among a handful. (A very short clip looped through a B barely
+        longer than the loops is crowded by its own copies and goes unreported.)
         """
-        background = np.count_nonzero(self.usable & ~self.taken)
+        background = found.background
         if background == 0:
             return 0.0
         density = background / self.box
@@ -691,7 +804,12 @@ class _Aligner:
         return runs_a[self.run_a] | runs_b[self.run_b]
 
     def _snap(self, line: _Line, a: FloatArray, b: FloatArray) -> _Line:
-        """Speed 1.0 when the data cannot tell the fitted speed from it."""
+        """Speed 1.0 when the data cannot tell the fitted speed from it.
+
+        That is when the fitted slope is within two standard errors of 1, or when speed 1
+        moves the line by less than a third of the tolerance over the segment; and the
+        speed-1 line must still hold every inlier.
+        """
         low, high = self.speeds
         if line.speed == 1.0 or not low <= 1.0 <= high:
             return line
@@ -700,7 +818,9 @@ class _Aligner:
             return line
         residual = b - line.speed * a - line.intercept
         sigma = max(math.sqrt(float((residual**2).sum()) / max(a.size - 2, 1)), _JITTER_MS)
-        if abs(line.speed - 1.0) > 2.0 * sigma / math.sqrt(spread):
+        unclear = abs(line.speed - 1.0) <= 2.0 * sigma / math.sqrt(spread)
+        slight = abs(line.speed - 1.0) * float(np.ptp(a)) <= self.tol / 3
+        if not (unclear or slight):
             return line
         shift = float((b - a).mean())
         if np.abs(b - a - shift).max() > self.tol:
@@ -717,20 +837,25 @@ class _Aligner:
         taken |= inside & on_line
         taken[group] = True
         self.taken |= taken
-        self.version += 1
 
 
-def _runs(
-    key: IntArray, other: FloatArray, link: float
-) -> tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Group pairs by ``key`` and split each group where ``other`` jumps by more than ``link``.
+@dataclass(frozen=True, slots=True)
+class _Runs:
+    """Per pair, about the run of its frame (the nearby matches of that frame)."""
 
-    Returns, per pair: its run's id, the run's width in ``other``, its number of pairs, the
-    mean of ``other`` over the run, and how many runs its ``key`` has.
-    """
+    id: IntArray  # the run's number
+    width: FloatArray  # its extent on the other side
+    size: FloatArray  # its number of pairs
+    centre: FloatArray  # the mean of its times on the other side
+    places: FloatArray  # how many runs the frame has (separate places it matches)
+    best: FloatArray  # 1 / ties for the run's closest matches (lowest distance), else 0
+
+
+def _runs(key: IntArray, other: FloatArray, d: FloatArray, link: float) -> _Runs:
+    """Group pairs by ``key`` and split each group where ``other`` jumps by more than ``link``."""
     n = key.size
     order = np.lexsort((other, key))
-    k, o = key[order], other[order]
+    k, o, dist = key[order], other[order], d[order]
     start = np.ones(n, dtype=bool)
     start[1:] = (k[1:] != k[:-1]) | (np.diff(o) > link)
     run_sorted = np.cumsum(start) - 1
@@ -742,17 +867,25 @@ def _runs(
     key_start = np.ones(firsts.size, dtype=bool)
     key_start[1:] = k[firsts[1:]] != k[firsts[:-1]]
     key_of_run = np.cumsum(key_start) - 1
-    runs_per_key = np.bincount(key_of_run).astype(np.float64)[key_of_run]
+    places = np.bincount(key_of_run).astype(np.float64)[key_of_run]
+    is_best = dist == np.minimum.reduceat(dist, firsts)[run_sorted]
+    ties = np.bincount(run_sorted, weights=is_best.astype(np.float64))
+    best_sorted = np.where(is_best, 1.0 / ties[run_sorted], 0.0)
     run = np.empty(n, dtype=np.int64)
     run[order] = run_sorted
-    return run, width[run], size[run], centre[run], runs_per_key[run]
+    best = np.empty(n, dtype=np.float64)
+    best[order] = best_sorted
+    return _Runs(run, width[run], size[run], centre[run], places[run], best)
 
 
 def _one_to_one(idx: IntArray, distance: FloatArray, aligner: _Aligner) -> IntArray:
-    """Of pairs near a line, the nearest one per A time, then per B time."""
+    """Of pairs near a line, the nearest one per A time, then per B time.
+
+    Ties go to the closer match (lower distance).
+    """
     if idx.size == 0:
         return idx
-    order = np.lexsort((aligner.d[idx], distance))  # nearest first, then the best match
+    order = np.lexsort((aligner.d[idx], distance))
     idx = idx[order]
     _, first_a = np.unique(aligner.a_int[idx], return_index=True)
     idx = idx[np.sort(first_a)]
