@@ -199,6 +199,22 @@ def test_no_segment_outside_the_speed_range() -> None:
     assert segment.speed == pytest.approx(0.8, rel=0.01)
 
 
+def test_other_time_scales_align_with_their_own_tolerance() -> None:
+    # Audio fingerprint frames every 124 ms, 60 % of them matching, over 20 s shared.
+    a_frames = np.arange(0, 600_000, 124, dtype=np.int64)
+    b_frames = np.arange(37, 300_000, 124, dtype=np.int64)
+    piece = Piece(200_000, 220_000, 7300)
+    keep = np.random.default_rng(0).random(b_frames.size) < 0.6
+    pairs = copy_pairs([piece], a_frames, b_frames[keep])
+    pairs += spurious(300, 600_000, 300_000, 1)
+
+    (segment,) = align(pairs, tolerance_ms=250, max_gap_ms=3000, ambiguity_ms=2000)
+
+    assert_matches(segment, piece, within_ms=100)
+    assert covers(segment, piece, slack_ms=500)
+    assert segment.speed == 1.0
+
+
 # -- several segments -------------------------------------------------------------------------
 
 
@@ -540,3 +556,22 @@ def test_a_planted_segment_is_recovered_within_a_second(
     assert found, (piece, segments)
     assert_matches(found[0], piece)
     assert found[0].pairs >= DEFAULT_MIN_PAIRS
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_sparse_and_dense_vote_tables_find_the_same_peaks(seed: int) -> None:
+    # The vote counts a short clip against a long recording in a sparse table; both ways
+    # must agree on every peak and its strength.
+    from sightline.features.alignment import _dense_peaks, _sparse_peaks
+
+    rng = np.random.default_rng(seed)
+    rows, nbins = 5, 400
+    cols = rng.integers(1, nbins - 3, 300)  # never the spare first and last two bins
+    cells = rng.integers(0, rows, 300) * nbins + cols
+    weights = rng.choice([0.25, 0.5, 1.0], 300)
+    votes = np.bincount(cells, weights, minlength=rows * nbins).astype(np.float64)
+    dense, dense_strength = _dense_peaks(votes, 1.5)
+    sparse, sparse_strength = _sparse_peaks(cells, weights, 1.5)
+    assert dense.size > 10
+    assert dense.tolist() == sparse.tolist()
+    assert dense_strength == pytest.approx(sparse_strength)

@@ -133,9 +133,10 @@ _GROWTH_ROUNDS = 3
 # the tolerance over the points it fits.
 _FIT_ITERATIONS = 20
 _CONVERGED = 0.01
-# The floor of the timing noise of one pair (sampling once a second: +-0.5 s uniform has a
-# standard deviation of 0.29 s), used to judge whether a fitted speed differs from 1.
-_JITTER_MS = 300.0
+# The floor of the timing noise of one pair, as a share of the tolerance (sampling once a
+# second: +-0.5 s uniform, a standard deviation of 0.29 s, a fifth of the default 1.5 s),
+# used to judge whether a fitted speed differs from 1.
+_JITTER = 0.2
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -498,27 +499,28 @@ class _Aligner:
         slopes = (-grid / width).astype(np.float32)
         shifts = (low / width).astype(np.float32)[:, None]
         bases = (np.arange(grid.size) * nbins + 1)[:, None]
-        counts = np.zeros(grid.size * nbins)
-        for first in range(0, a.size, _VOTE_CHUNK):
-            part = slice(first, first + _VOTE_CHUNK)
+        size = grid.size * nbins
+
+        def cells(part: slice) -> IntArray:
             rows = np.multiply.outer(slopes, a[part].astype(np.float32))
             rows += (b[part] / width).astype(np.float32)
             rows -= shifts
             flat = rows.astype(np.intp)
             flat += bases
-            counts += np.bincount(
-                flat.ravel(), weights=np.tile(w[part], grid.size), minlength=counts.size
-            )
-        votes = counts.reshape(grid.size, nbins)
-        summed = votes.copy()
-        summed[:, 1:] += votes[:, :-1]
-        summed[:, :-1] += votes[:, 1:]
-        summed[:, 0] = summed[:, -1] = 0.0  # spare bins: never a peak
-        rows, cols = np.nonzero(summed >= self._vote_floor())
-        strength = summed[rows, cols]
-        # Local maxima along the offset.
-        peak = (strength >= summed[rows, cols - 1]) & (strength > summed[rows, cols + 1])
-        rows, cols, strength = rows[peak], cols[peak], strength[peak]
+            found: IntArray = flat.ravel()
+            return found
+
+        floor = self._vote_floor()
+        if a.size * grid.size * 32 >= size:  # the votes fill the table: count densely
+            votes = np.zeros(size)
+            for first in range(0, a.size, _VOTE_CHUNK):
+                part = slice(first, first + _VOTE_CHUNK)
+                votes += np.bincount(cells(part), np.tile(w[part], grid.size), minlength=size)
+            found, strength = _dense_peaks(votes, floor)
+        else:  # a few votes over a wide table (a short clip against a long recording)
+            everything = slice(0, a.size)
+            found, strength = _sparse_peaks(cells(everything), np.tile(w, grid.size), floor)
+        rows, cols = found // nbins, found % nbins
         if rows.size > _CANDIDATES_PER_ROUND:
             top = np.argpartition(-strength, _CANDIDATES_PER_ROUND - 1)[:_CANDIDATES_PER_ROUND]
             threshold = strength[top].min()
@@ -668,7 +670,9 @@ class _Aligner:
         parts = self._groups(inliers, pool[near & ~usable])
         if not parts:
             return None
-        shared = [int(np.isin(self.a_int[p], self.a_int[group]).sum()) for p in parts]
+        label = np.repeat(np.arange(len(parts)), [p.size for p in parts])
+        common = np.isin(self.a_int[np.concatenate(parts)], self.a_int[group])
+        shared = np.bincount(label[common], minlength=len(parts))
         best = int(np.argmax(shared))
         return parts[best] if shared[best] > 0 else None
 
@@ -817,7 +821,7 @@ class _Aligner:
         if spread <= 0.0:
             return line
         residual = b - line.speed * a - line.intercept
-        sigma = max(math.sqrt(float((residual**2).sum()) / max(a.size - 2, 1)), _JITTER_MS)
+        sigma = max(math.sqrt(float((residual**2).sum()) / max(a.size - 2, 1)), _JITTER * self.tol)
         unclear = abs(line.speed - 1.0) <= 2.0 * sigma / math.sqrt(spread)
         slight = abs(line.speed - 1.0) * float(np.ptp(a)) <= self.tol / 3
         if not (unclear or slight):
@@ -915,6 +919,44 @@ def _poisson_tail(mean: float, k: int) -> float:
             return min(total, 1.0)
         j += 1
         log_term += math.log(mean / j)
+
+
+def _dense_peaks(votes: FloatArray, floor: float) -> tuple[IntArray, FloatArray]:
+    """Peaks of the vote: cells whose sum over three neighbouring bins reaches ``floor``.
+
+    A peak is a local maximum of that sum (the last cell of a plateau); its sum comes with
+    it. The first and last bins of each row of the table are spare ones no vote reaches, so the
+    sums never mix two rows.
+    """
+    summed = votes.copy()
+    summed[1:] += votes[:-1]
+    summed[:-1] += votes[1:]
+    found = np.flatnonzero(summed >= floor)
+    found = found[(found > 0) & (found < votes.size - 1)]
+    strength = summed[found]
+    peak = (strength >= summed[found - 1]) & (strength > summed[found + 1])
+    return found[peak], strength[peak]
+
+
+def _sparse_peaks(
+    cells: IntArray, weights: FloatArray, floor: float
+) -> tuple[IntArray, FloatArray]:
+    """:func:`_dense_peaks` from the voted cells themselves, for a table mostly empty."""
+    occupied, where = np.unique(cells, return_inverse=True)
+    totals = np.bincount(where, weights=weights)
+
+    def at(query: IntArray) -> FloatArray:
+        spot = np.minimum(np.searchsorted(occupied, query), occupied.size - 1)
+        found: FloatArray = np.where(occupied[spot] == query, totals[spot], 0.0)
+        return found
+
+    near = np.unique(np.concatenate([occupied - 1, occupied, occupied + 1]))
+    votes = [at(near + k) for k in (-2, -1, 0, 1, 2)]
+    summed = votes[1] + votes[2] + votes[3]
+    left = votes[0] + votes[1] + votes[2]
+    right = votes[2] + votes[3] + votes[4]
+    peak = (summed >= floor) & (summed >= left) & (summed > right)
+    return near[peak], summed[peak]
 
 
 def _median(values: FloatArray) -> float:
