@@ -28,7 +28,7 @@ import av
 import av.error
 
 from sightline.analyzers.base import Analyzer, MediaInput
-from sightline.analyzers.pdq import hash_image
+from sightline.analyzers.pdq import PDQ_KIND, hash_image
 from sightline.domain.signals import CostClass, MediaKind, Signal, SignalKind, ValueType
 from sightline.errors import AnalyzerSkipped, TruncatedMedia, UnsupportedMedia
 from sightline.features.hashes import PDQ_BITS, PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY, PdqHash
@@ -48,8 +48,12 @@ VPDQ_SIGNAL = SignalKind(
     bits=PDQ_BITS,
     threshold=PDQ_MATCH_THRESHOLD,
     min_quality=PDQ_MIN_QUALITY,
+    space=PDQ_KIND,
 )
-"""PDQ hashes of a recording's sampled frames, with their times (a hash sequence)."""
+"""PDQ hashes of a recording's sampled frames, with their times (a hash sequence).
+
+Its space is PDQ's: frames are hashed by the still-image rule, so stills and frames are
+searched against each other."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -149,3 +150,38 @@ def search_command(
                 visible(loc.original_path),
             )
     console.print(table)
+    for m in result.matches:
+        for line in _where(m.detail):
+            console.print(f"media {m.media.id}: {line}")
+
+
+def _clock(ms: int) -> str:
+    """A time in a recording as h:mm:ss.s (or m:ss.s)."""
+    minutes, seconds = divmod(ms / 1000, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{seconds:04.1f}" if hours else f"{minutes}:{seconds:04.1f}"
+
+
+def _where(detail: Mapping[str, Any] | None) -> list[str]:
+    """Where two recordings match, one line per aligned segment, or the frames of a still."""
+    if not detail:
+        return []
+    lines: list[str] = []
+    if detail.get("share_query") is not None:
+        lines.append(
+            f"matched {detail['share_query']:.0%} of the query, "
+            f"{detail['share_stored']:.0%} of the stored recording"
+        )
+    for seg in detail.get("segments", []):
+        lines.append(
+            f"query {_clock(seg['query_start_ms'])}-{_clock(seg['query_end_ms'])} = stored "
+            f"{_clock(seg['stored_start_ms'])}-{_clock(seg['stored_end_ms'])} "
+            f"(offset {seg['offset_ms'] / 1000:+.1f} s, speed {seg['speed']:.3f}, "
+            f"{seg['pairs']} frames)"
+        )
+    if not detail.get("segments"):
+        times = [f[1] if f[1] is not None else f[0] for f in detail.get("frames", [])]
+        shown = ", ".join(_clock(t) for t in times[:8] if t is not None)
+        if shown:
+            lines.append(f"matching frames at {shown}")
+    return lines

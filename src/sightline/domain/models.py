@@ -290,6 +290,8 @@ class MatchRecord:
     target_media_id: int | None
     entry_id: int | None
     created_at: datetime
+    # Recordings: shares matched, aligned segments, sample frames (see NewMatch.detail).
+    detail: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,10 @@ class SignalKind:
         index_backend: the index backend the kind needs (for example ``faiss-flat`` for a
             width the default binary backend does not take); None: the default of its family.
         metric: how vectors of a ``float_vector`` kind compare (``l2``, ``ip``, ``cosine``).
+        space: binary kinds with the same space hold comparable codes and are searched
+            against each other: a still's PDQ and a video frame's PDQ are both ``pdq``, so a
+            still that is a frame of a stored video is found, and the other way round.
+            None: the kind's own name (comparable with itself only).
     """
 
     name: str
@@ -117,6 +121,7 @@ class SignalKind:
     search_label: str = "perceptual"
     index_backend: str | None = None
     metric: str = "cosine"
+    space: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -133,6 +138,16 @@ class SignalKind:
             )
         if not self.label:
             object.__setattr__(self, "label", self.name.upper())
+
+    @property
+    def match_space(self) -> str:
+        """The space of codes this kind compares in (see ``space``)."""
+        return self.space or self.name
+
+    @property
+    def sequence(self) -> bool:
+        """Whether values come in time-ordered sequences (the frames of a recording)."""
+        return self.value_type is ValueType.BINARY_SEQUENCE
 
     @property
     def code_bytes(self) -> int | None:

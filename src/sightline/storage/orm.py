@@ -290,6 +290,9 @@ class MatchRow(Base):
     signal: Mapped[str] = mapped_column(String(16))
     distance: Mapped[int] = mapped_column(Integer)
     threshold: Mapped[int | None] = mapped_column(Integer)
+    # How two recordings match: the share of each side matched, the aligned segments and a
+    # sample of matched frames (docs/adr/0015-recordings.md); None for stills and list hits.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

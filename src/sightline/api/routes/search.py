@@ -24,6 +24,10 @@ class QueryHashes(BaseModel):
     sha256: str | None
     pdq: str | None = Field(description="PDQ of the file as uploaded (64 hex).")
     pdq_quality: int | None
+    frames: int = Field(
+        default=0,
+        description="Frame hashes searched (sampled frames of a video, or frames sent).",
+    )
 
 
 class SightingRead(BaseModel):
@@ -40,6 +44,35 @@ class SightingRead(BaseModel):
         description="Null for signal-only sightings.", examples=["/evidence/disk1/img_0001.jpg"]
     )
     device: str | None = Field(examples=["laptop-1"])
+
+
+class SegmentRead(BaseModel):
+    """A stretch of the query aligned with a stretch of the stored recording."""
+
+    query_start_ms: int
+    query_end_ms: int
+    stored_start_ms: int
+    stored_end_ms: int
+    offset_ms: int = Field(description="stored_start_ms - query_start_ms.")
+    speed: float = Field(description="Stored time per query time (1.0: the same speed).")
+    pairs: int = Field(description="Matching frame pairs supporting the alignment.")
+    mean_distance: float = Field(description="Mean distance of those pairs.")
+
+
+class MatchDetailRead(BaseModel):
+    """Where two recordings (or a still and a recording) match."""
+
+    frames: list[list[int | None]] = Field(
+        description="A sample of matched frame pairs: [query time ms, stored time ms, "
+        "distance]; a still's time is null."
+    )
+    share_query: float | None = Field(
+        default=None, description="Share of the query's frames with a match (vPDQ's rule)."
+    )
+    share_stored: float | None = Field(
+        default=None, description="Share of the stored recording's frames with a match."
+    )
+    segments: list[SegmentRead] = Field(default_factory=list)
 
 
 class MatchRead(BaseModel):
@@ -62,6 +95,11 @@ class MatchRead(BaseModel):
     threshold: int | None = Field(description="PDQ threshold applied, for perceptual matches.")
     transform: str | None = Field(
         description="Rotation or mirror of the query that matched (PDQ), if not the original."
+    )
+    detail: MatchDetailRead | None = Field(
+        default=None,
+        description="For recordings: shares matched, aligned segments and matched frames; "
+        "null for two stills and for signal-only matches.",
     )
     sightings: list[SightingRead]
 

@@ -42,6 +42,7 @@ from sightline.services.ingest.worker import (
 )
 from sightline.services.jobs.runner import TaskRunner
 from sightline.services.matching.engine import MatchingEngine, Sighted
+from sightline.services.matching.evidence import Probe
 from sightline.services.signals.indexes import IndexSet
 from sightline.storage.repositories.ingest import NewItem, PendingItem, text_key
 from sightline.storage.repositories.media import NewSighting
@@ -327,11 +328,13 @@ class _Recorder:
             ]
         )
         fault_point("ingest.batch.after_done")
-        fresh: dict[str, dict[int, bytes]] = {}
+        fresh: dict[str, dict[int, list[tuple[bytes, int | None]]]] = {}
         for r in stored:
             for signal in r.signals:
-                if signal.position == 0:
-                    fresh.setdefault(signal.kind, {})[media_ids[r.media.sha256]] = signal.value
+                codes = fresh.setdefault(signal.kind, {})
+                codes.setdefault(media_ids[r.media.sha256], []).append(
+                    (signal.value, signal.time_ms)
+                )
         alerts = self._engine.match_in(uow, self._sighted(results, media_of, new), fresh)
         fault_point("ingest.batch.after_matching")
         if results:
@@ -387,12 +390,15 @@ class _Recorder:
         )
 
 
-def _queries(result: ItemResult) -> dict[str, tuple[bytes, ...]]:
+def _queries(result: ItemResult) -> dict[str, tuple[Probe, ...]]:
     """Per signal kind, the codes matching searches with: every variant of the item."""
-    out: dict[str, tuple[bytes, ...]] = {}
+    out: dict[str, list[Probe]] = {}
     for variant in result.variants:
-        out[variant.signal.kind] = (*out.get(variant.signal.kind, ()), variant.signal.value)
-    return out
+        signal = variant.signal
+        out.setdefault(signal.kind, []).append(
+            Probe(signal.value, signal.time_ms, variant.transform)
+        )
+    return {kind: tuple(probes) for kind, probes in out.items()}
 
 
 def _signals(

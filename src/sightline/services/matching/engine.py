@@ -31,6 +31,7 @@ from sightline.domain.models import (
 )
 from sightline.domain.signals import MEDIA_DIGESTS, SignalKind
 from sightline.services.context import AppContext
+from sightline.services.matching.evidence import Evidence, Fresh, Probe, lookup
 from sightline.services.signals.indexes import IndexSet, SignalIndexService
 from sightline.storage.repositories.matching import NewAlert, NewMatch
 from sightline.storage.unit_of_work import UnitOfWork
@@ -50,8 +51,8 @@ class Sighted:
     """One item sighted in one case: what matching needs to know about it.
 
     ``queries`` holds, per binary signal kind, the codes to search: every variant of the
-    item's value where they are known (at ingest: PDQ's 8 rotations and mirrors), else the
-    stored value itself.
+    item's values where they are known (at ingest: PDQ's 8 rotations and mirrors; every
+    sampled frame of a video, with its time), else the stored values themselves.
     """
 
     case_id: int
@@ -60,7 +61,7 @@ class Sighted:
     sha1: str
     sha256: str
     new_media: bool
-    queries: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
+    queries: Mapping[str, tuple[Probe, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,9 +69,14 @@ class ItemMatches:
     """What one item matched."""
 
     lists: list[tuple[ListEntryRef, str, int]] = field(default_factory=list)
-    # (other media id, signal kind, distance)
-    near: list[tuple[int, str, int]] = field(default_factory=list)
+    # (other media id, stored signal kind) -> why they match
+    near_by: dict[tuple[int, str], Evidence] = field(default_factory=dict)
     negative: bool = False
+
+    @property
+    def near(self) -> list[tuple[int, str, int]]:
+        """(other media id, signal kind, distance) of every near-duplicate."""
+        return [(other, kind, e.distance) for (other, kind), e in self.near_by.items()]
 
     @property
     def near_ids(self) -> set[int]:
@@ -100,7 +106,7 @@ class MatchingEngine:
         self,
         uow: UnitOfWork,
         sighted: Sequence[Sighted],
-        fresh: Mapping[str, Mapping[int, bytes]] | None = None,
+        fresh: Fresh | None = None,
     ) -> int:
         """Match, triage and alert ``sighted`` inside the caller's transaction; returns alerts.
 
@@ -111,15 +117,16 @@ class MatchingEngine:
         Args:
             uow: The open unit of work; the caller commits.
             sighted: The sightings to match.
-            fresh: per signal kind, the codes of media inserted in this uncommitted
-                transaction, by media id. The indexes only see committed signals, so
-                near-duplicates within the batch are found by comparing against these.
+            fresh: per signal kind, the codes (with their times) of media inserted in this
+                uncommitted transaction, by media id. The indexes only see committed
+                signals, so near-duplicates within the batch are found by comparing against
+                these.
         """
         if not sighted:
             return 0
         self.indexes.refresh()  # other processes' writes too: ingest matches against all
         found = self._list_hits(uow, sighted)
-        self._perceptual_media_hits(uow, sighted, found, fresh or {})
+        self._perceptual_media_hits(uow, sighted, found, fresh)
         self._record_matches(uow, sighted, found)
         self._triage(uow, sighted, found)
         return self._alert(uow, sighted, found)
@@ -133,12 +140,15 @@ class MatchingEngine:
         wanted = sorted(set(media_ids))
         if not wanted:
             return RematchReport(0, 0, 0)
-        listed = [
-            k.name for k in self._ctx.binary_kinds() if self.indexes.lists(k.name) is not None
-        ]
+        spaces = {
+            k.match_space
+            for k in self._ctx.binary_kinds()
+            if self.indexes.lists(k.name) is not None
+        }
+        listed = [k.name for k in self._ctx.binary_kinds() if k.match_space in spaces]
         with self._ctx.uow() as uow:
             media = uow.media.get_many(wanted)
-            codes = {kind: uow.signals.codes_of(kind, wanted) for kind in listed}
+            codes = {kind: uow.signals.probes_of(kind, wanted) for kind in listed}
             cases = uow.triage.cases_of(wanted)
         sighted = [
             Sighted(
@@ -148,7 +158,11 @@ class MatchingEngine:
                 m.sha1,
                 m.sha256,
                 new_media=False,
-                queries={k: (c[m.id],) for k, c in codes.items() if m.id in c},
+                queries={
+                    k: tuple(Probe(code, time_ms) for code, time_ms in c[m.id])
+                    for k, c in codes.items()
+                    if m.id in c
+                },
             )
             for m in media.values()
         ]
@@ -192,11 +206,14 @@ class MatchingEngine:
     def _perceptual_list_hits(
         self, uow: UnitOfWork, sighted: Sequence[Sighted], found: dict[int, ItemMatches]
     ) -> None:
-        for kind in self._ctx.binary_kinds():
+        kinds = self._ctx.binary_kinds()
+        for kind in kinds:
             index = self.indexes.lists(kind.name)
             if index is None:
                 continue
-            best = _search_best(index, kind.name, sighted, MAX_LIST_THRESHOLD)
+            # Every kind of the list kind's space: a video's frames against listed stills.
+            same = [k.name for k in kinds if k.match_space == kind.match_space]
+            best = _search_best(index, same, sighted, MAX_LIST_THRESHOLD)
             refs = uow.hashlists.refs(e for hits in best.values() for e in hits)
             for media_id, hits in best.items():
                 for entry_id, distance in hits.items():
@@ -209,22 +226,14 @@ class MatchingEngine:
         uow: UnitOfWork,
         sighted: Sequence[Sighted],
         found: dict[int, ItemMatches],
-        fresh: Mapping[str, Mapping[int, bytes]],
+        fresh: Fresh | None,
     ) -> None:
-        candidates = [s for s in sighted if not found[s.media_id].negative]
-        for kind in self._ctx.binary_kinds():
-            threshold = _threshold(kind)
-            best = _search_best(self.indexes.media(kind.name), kind.name, candidates, threshold)
-            owners = uow.signals.media_ids(i for hits in best.values() for i in hits)
-            fresh_hits = _fresh_hits(kind.name, candidates, fresh.get(kind.name, {}), threshold)
-            for s in candidates:
-                nearest = dict(fresh_hits.get(s.media_id, {}))
-                for signal_id, distance in best.get(s.media_id, {}).items():
-                    other = owners.get(signal_id)
-                    if other is not None:
-                        nearest[other] = min(distance, nearest.get(other, distance))
-                nearest.pop(s.media_id, None)
-                found[s.media_id].near.extend((o, kind.name, d) for o, d in nearest.items())
+        candidates = {s.media_id: s.queries for s in sighted if not found[s.media_id].negative}
+        evidence = lookup(uow, self.indexes, self._ctx.binary_kinds(), candidates, fresh)
+        for media_id, matched in evidence.items():
+            found[media_id].near_by.update(
+                (key, e) for key, e in matched.items() if key[0] != media_id
+            )
 
     # -- recording ------------------------------------------------------------------------
 
@@ -238,12 +247,18 @@ class MatchingEngine:
             for ref, signal, distance in item.lists:
                 limit = ref.threshold if signal in kinds else None
                 matches.append(NewMatch(s.media_id, signal, distance, limit, entry_id=ref.id))
-            for other, signal, distance in item.near:
+            for (other, signal), evidence in item.near_by.items():
                 # One record per pair, from the newer item to the older one.
                 if other < s.media_id:
-                    limit = _threshold(kinds[signal])
                     matches.append(
-                        NewMatch(s.media_id, signal, distance, limit, target_media_id=other)
+                        NewMatch(
+                            s.media_id,
+                            signal,
+                            evidence.distance,
+                            _threshold(kinds[signal]),
+                            target_media_id=other,
+                            detail=evidence.detail(),
+                        )
                     )
         new = uow.matches.add_many(matches)
         entry_ids = [m.entry_id for m in new if m.entry_id is not None]
@@ -353,15 +368,11 @@ def _threshold(kind: SignalKind) -> int:
     return kind.threshold if kind.threshold is not None else 0
 
 
-def _query_rows(kind: str, sighted: Sequence[Sighted]) -> list[tuple[int, bytes]]:
-    return [(s.media_id, code) for s in sighted for code in s.queries.get(kind, ())]
-
-
 def _search_best(
-    index: SignalIndexService, kind: str, sighted: Sequence[Sighted], radius: int
+    index: SignalIndexService, kinds: Sequence[str], sighted: Sequence[Sighted], radius: int
 ) -> dict[int, dict[int, int]]:
-    """Media id -> {stored id: smallest distance over the item's query variants}."""
-    rows = _query_rows(kind, sighted)
+    """Media id -> {stored id: smallest distance over the item's codes of ``kinds``}."""
+    rows = [(s.media_id, p.code) for s in sighted for k in kinds for p in s.queries.get(k, ())]
     if not rows:
         return {}
     codes = np.frombuffer(b"".join(code for _, code in rows), dtype=np.uint8)
@@ -371,30 +382,6 @@ def _search_best(
         for hit in hits:
             known = best[media_id].get(hit.id)
             best[media_id][hit.id] = hit.distance if known is None else min(known, hit.distance)
-    return best
-
-
-def _fresh_hits(
-    kind: str, sighted: Sequence[Sighted], fresh: Mapping[int, bytes], radius: int
-) -> dict[int, dict[int, int]]:
-    """Media id -> {fresh media id: smallest distance}, by brute force over a batch's codes.
-
-    A batch holds at most a few hundred new codes, so comparing every query variant with
-    every one of them (a popcount of their XOR) costs well under a millisecond.
-    """
-    rows = _query_rows(kind, sighted)
-    if not rows or not fresh:
-        return {}
-    ids = list(fresh)
-    stored = np.frombuffer(b"".join(fresh[i] for i in ids), dtype=np.uint8).reshape(len(ids), -1)
-    queries = np.frombuffer(b"".join(code for _, code in rows), dtype=np.uint8)
-    queries = queries.reshape(len(rows), -1)
-    distances = np.unpackbits(queries[:, None, :] ^ stored[None, :, :], axis=2).sum(axis=2)
-    best: dict[int, dict[int, int]] = defaultdict(dict)
-    for (media_id, _), row in zip(rows, distances, strict=True):
-        for index in np.flatnonzero(row <= radius):
-            other, distance = ids[index], int(row[index])
-            best[media_id][other] = min(distance, best[media_id].get(other, distance))
     return best
 
 

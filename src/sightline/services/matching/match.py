@@ -15,7 +15,7 @@ are not case content: every requester allowed to match sees them.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +32,17 @@ from sightline.services.matching.search import Query, SearchResult, result_as_di
 # The quality given to a hash sent without one: it was computed by the sender, who chose
 # to search with it.
 _SENT_QUALITY = 100
+# Most frame hashes one request may send: five and a half hours at one frame a second.
+MAX_SENT_FRAMES = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class SentFrame:
+    """One frame hash a tool sends instead of the video: the hash, its time, its quality."""
+
+    hash: str
+    time_ms: int
+    quality: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +65,15 @@ class MatchResult:
     suppressed_by_negative_list: bool
 
 
-def query_from_hashes(ctx: AppContext, **hashes: str | None) -> Query:
+def query_from_hashes(
+    ctx: AppContext, frames: Sequence[SentFrame] = (), **hashes: str | None
+) -> Query:
     """Validate hashes sent by a tool into a query: digests and enabled binary kinds by name.
 
     A binary hash sent alone is matched as given (its rotations cannot be derived from it).
+    ``frames`` are a video's frame hashes with their times: they are searched as the enabled
+    frame-sequence kind of their space (``vpdq`` for PDQ frames), so the clip's matching
+    seconds are found without the video ever being sent.
 
     Raises:
         InvalidInputError: no hash given, an unknown name, or a malformed value (the message
@@ -78,9 +94,35 @@ def query_from_hashes(ctx: AppContext, **hashes: str | None) -> Query:
         for name, kind in binary.items()
         if (value := hashes.get(name))
     )
+    variants += _frame_variants(ctx, frames)
     if not any(digests.values()) and not variants:
         raise InvalidInputError(f"send at least one of {', '.join([*MEDIA_DIGESTS, *binary])}")
     return Query(digests, variants, (), tuple(binary))
+
+
+def _frame_variants(ctx: AppContext, frames: Sequence[SentFrame]) -> tuple[Variant, ...]:
+    """Sent frame hashes as values of the enabled frame-sequence kind.
+
+    Raises:
+        InvalidInputError: too many frames, no enabled sequence kind, a malformed hash or time.
+    """
+    if not frames:
+        return ()
+    if len(frames) > MAX_SENT_FRAMES:
+        raise InvalidInputError(f"at most {MAX_SENT_FRAMES} frame hashes per request")
+    sequence = next((k for k in ctx.binary_kinds() if k.sequence), None)
+    if sequence is None:
+        raise InvalidInputError("frame hashes need a video analyzer enabled (vpdq)")
+    out: list[Variant] = []
+    for position, frame in enumerate(frames):
+        if frame.time_ms < 0:
+            raise InvalidInputError(f"frame {position}: time_ms must not be negative")
+        quality = _SENT_QUALITY if frame.quality is None else frame.quality
+        signal = Signal(
+            sequence.name, sequence.parse_hex(frame.hash), quality, position, frame.time_ms
+        )
+        out.append(Variant(signal))
+    return tuple(out)
 
 
 def match_query(
@@ -135,9 +177,12 @@ def _list_hits(ctx: AppContext, engine: MatchingEngine, query: Query) -> list[Li
     with ctx.uow() as uow:
         for exact, signal in uow.hashlists.by_digests(query.md5, query.sha1, query.sha256):
             out.append(ListMatch(exact, signal, 0, None))
-        for kind in ctx.binary_kinds():
+        kinds = ctx.binary_kinds()
+        for kind in kinds:
             index = engine.indexes.lists(kind.name)
-            mine = [v.signal.value for v in query.variants if v.signal.kind == kind.name]
+            # Every value of the list kind's space: a video's frames against listed stills.
+            same = {k.name for k in kinds if k.match_space == kind.match_space}
+            mine = [v.signal.value for v in query.variants if v.signal.kind in same]
             if index is None or not mine:
                 continue
             codes = np.frombuffer(b"".join(mine), dtype=np.uint8).reshape(len(mine), -1)

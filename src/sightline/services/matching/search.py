@@ -17,8 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from sightline.analyzers.base import Analyzer, MediaInput
 from sightline.domain.access import Action
@@ -29,6 +28,7 @@ from sightline.domain.signals import MEDIA_DIGESTS, Signal, SignalKind, ValueTyp
 from sightline.errors import AnalysisFailed
 from sightline.services.access.audit import record_request
 from sightline.services.context import AppContext
+from sightline.services.matching.evidence import Evidence, Probe, lookup
 from sightline.services.signals.indexes import IndexSet
 from sightline.storage.repositories.media import MatchedCase
 from sightline.storage.unit_of_work import UnitOfWork
@@ -55,6 +55,8 @@ class SearchMatch:
     transform: str | None
     locations: tuple[SightingLocation, ...]
     restricted: tuple[MatchedCase, ...] = ()
+    # Where in the recordings they match: shares, aligned segments, sample frames.
+    detail: Mapping[str, Any] | None = None
 
     @property
     def visibility(self) -> str:
@@ -171,13 +173,19 @@ def _usable(
         mine = [v for v in variants if v.signal.kind == name]
         if kind is None or not kind.value_type.binary:
             continue
-        quality, floor = mine[0].signal.quality, kind.min_quality
-        if quality is not None and floor is not None and quality < floor:
+        floor = kind.min_quality
+        good = [
+            v
+            for v in mine
+            if floor is None or v.signal.quality is None or v.signal.quality >= floor
+        ]
+        if not good:
+            quality = max(v.signal.quality or 0 for v in mine)
             notes.append(
                 f"no {kind.search_label} search: {kind.label} quality {quality} is below {floor}"
             )
             continue
-        kept += mine
+        kept += good
     return kept
 
 
@@ -207,7 +215,8 @@ def search_query(
     query's hashes).
     """
     started = time.perf_counter() if started is None else started
-    evidence = _perceptual(ctx, indexes, query.variants)
+    with ctx.uow() as uow:
+        evidence = _perceptual(uow, ctx.binary_kinds(), indexes, query.variants)
     matches = _assemble(ctx, query.digests, evidence, requester)
     restricted = sum(1 for m in matches if m.visibility == SIGNAL_ONLY)
     with ctx.uow() as uow:
@@ -219,59 +228,40 @@ def search_query(
     return SearchResult(query, matches, (time.perf_counter() - started) * 1000)
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
-    """The best evidence one signal kind gives for one stored item."""
-
-    kind: SignalKind
-    distance: int
-    transform: str
+_QUERY = 0
+"""The key of the one query a search looks up."""
 
 
 def _perceptual(
-    ctx: AppContext, indexes: IndexSet, variants: Sequence[Variant]
-) -> dict[str, dict[int, _Hit]]:
-    """Per binary kind: stored signal id -> best hit over the query's variants."""
-    found: dict[str, dict[int, _Hit]] = {}
-    for kind in ctx.binary_kinds():
-        mine = [v for v in variants if v.signal.kind == kind.name]
-        if not mine:
-            continue
-        codes = np.frombuffer(b"".join(v.signal.value for v in mine), dtype=np.uint8)
-        hits = indexes.media(kind.name).search(codes.reshape(len(mine), -1), kind.threshold or 0)
-        best: dict[int, _Hit] = {}
-        for variant, row in zip(mine, hits, strict=True):
-            for hit in row:
-                if hit.id not in best or hit.distance < best[hit.id].distance:
-                    best[hit.id] = _Hit(kind, hit.distance, variant.transform)
-        found[kind.name] = best
-    return found
-
-
-def _by_media(uow: UnitOfWork, evidence: dict[str, dict[int, _Hit]]) -> dict[int, list[_Hit]]:
-    """Media id -> its best hit per kind, in the kinds' order."""
-    owners = uow.signals.media_ids(i for hits in evidence.values() for i in hits)
-    out: dict[int, dict[str, _Hit]] = {}
-    for kind, hits in evidence.items():
-        for signal_id, hit in hits.items():
-            media_id = owners.get(signal_id)
-            if media_id is None:
-                continue
-            known = out.setdefault(media_id, {}).get(kind)
-            if known is None or hit.distance < known.distance:
-                out[media_id][kind] = hit
-    return {m: list(hits.values()) for m, hits in out.items()}
+    uow: UnitOfWork,
+    kinds: Sequence[SignalKind],
+    indexes: IndexSet,
+    variants: Sequence[Variant],
+) -> dict[int, list[Evidence]]:
+    """Stored media id -> the evidence of each of its kinds that matched, best first."""
+    probes: dict[str, list[Probe]] = {}
+    for v in variants:
+        probes.setdefault(v.signal.kind, []).append(
+            Probe(v.signal.value, v.signal.time_ms, v.transform)
+        )
+    found = lookup(uow, indexes, kinds, {_QUERY: probes}).get(_QUERY, {})
+    out: dict[int, list[Evidence]] = {}
+    for (media_id, _), evidence in found.items():
+        out.setdefault(media_id, []).append(evidence)
+    order = {k.name: i for i, k in enumerate(kinds)}
+    return {
+        m: sorted(hits, key=lambda e: (e.distance, order.get(e.kind, 0))) for m, hits in out.items()
+    }
 
 
 def _assemble(
     ctx: AppContext,
     digests: Mapping[str, str | None],
-    evidence: dict[str, dict[int, _Hit]],
+    by_media: dict[int, list[Evidence]],
     requester: Requester,
 ) -> tuple[SearchMatch, ...]:
     with ctx.uow() as uow:
         exact = uow.media.by_digests(**{k: digests.get(k) for k in MEDIA_DIGESTS})
-        by_media = _by_media(uow, evidence)
         candidates = {m.id for m in exact} | set(by_media)
         locations, restricted = _visible(uow, candidates, requester)
         if requester.access is not None:  # an item seen nowhere the requester may know of
@@ -284,24 +274,30 @@ def _assemble(
             k for k in reversed(MEDIA_DIGESTS) if digests.get(k) and getattr(media, k) == digests[k]
         )
         hits = by_media.get(media_id, [])
-        signals += tuple(h.kind.name for h in hits)
+        signals += tuple(h.kind for h in hits)
         first = hits[0] if hits else None
         matches.append(
             SearchMatch(
                 media=media,
                 signals=signals,
                 distance=0 if media_id in exact_ids or first is None else first.distance,
-                threshold=first.kind.threshold if first is not None else None,
+                threshold=first.threshold if first is not None else None,
                 transform=_transform(media_id in exact_ids, first),
                 locations=tuple(locations.get(media_id, [])),
                 restricted=tuple(restricted.get(media_id, [])),
+                detail=_detail(hits),
             )
         )
     matches.sort(key=lambda m: (m.visibility != FULL, m.distance, m.media.id))
     return tuple(matches)
 
 
-def _transform(exact: bool, hit: _Hit | None) -> str | None:
+def _detail(hits: Sequence[Evidence]) -> dict[str, Any] | None:
+    """Where the recordings match, from the first kind that says (a frame sequence)."""
+    return next((d for h in hits if (d := h.detail()) is not None), None)
+
+
+def _transform(exact: bool, hit: Evidence | None) -> str | None:
     if exact or hit is None or hit.transform == "original":
         return None
     return hit.transform
@@ -332,6 +328,11 @@ def result_as_dict(result: SearchResult) -> dict[str, object]:
         own = result.query.signal(kind)
         query[kind] = own.value.hex() if own is not None else None
         query[f"{kind}_quality"] = own.quality if own is not None else None
+    query["frames"] = sum(
+        1
+        for v in result.query.variants
+        if v.transform == "original" and v.signal.time_ms is not None
+    )
     return {
         "query": query,
         "notes": list(result.query.notes),
@@ -352,6 +353,7 @@ def _match_as_dict(match: SearchMatch) -> dict[str, object]:
             "distance": match.distance,
             "threshold": match.threshold,
             "transform": match.transform,
+            "detail": dict(match.detail) if match.detail is not None else None,
         },
     )
     sightings = [

@@ -36,6 +36,8 @@ class NewMatch:
     threshold: int | None
     target_media_id: int | None = None
     entry_id: int | None = None
+    # How two recordings match (shares, aligned segments, sample frames); JSON-ready.
+    detail: Mapping[str, Any] | None = None
 
     @property
     def target_key(self) -> str:
@@ -94,6 +96,7 @@ def _match(row: MatchRow) -> MatchRecord:
         target_media_id=row.target_media_id,
         entry_id=row.entry_id,
         created_at=row.created_at,
+        detail=row.detail,
     )
 
 
@@ -143,6 +146,7 @@ class MatchRepository:
                     "signal": m.signal,
                     "distance": m.distance,
                     "threshold": m.threshold,
+                    "detail": dict(m.detail) if m.detail is not None else None,
                     "created_at": utcnow(),
                 }
                 for m in new

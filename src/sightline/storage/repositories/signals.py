@@ -211,3 +211,55 @@ class SignalRepository:
             )
             out.update((int(i), int(m)) for i, m in rows)
         return out
+
+    def locate(self, ids: Iterable[int]) -> dict[int, tuple[int, int | None]]:
+        """Signal id -> (media id, time in the recording; None for a still's value)."""
+        wanted = list(set(ids))
+        out: dict[int, tuple[int, int | None]] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            rows = self._session.execute(
+                select(SignalRow.id, SignalRow.media_id, SignalRow.time_ms).where(
+                    SignalRow.id.in_(wanted[start : start + _CHUNK])
+                )
+            )
+            out.update((int(i), (int(m), None if t is None else int(t))) for i, m, t in rows)
+        return out
+
+    def times_of(self, kind: str, media_ids: Iterable[int]) -> dict[int, list[int | None]]:
+        """Media id -> the times of its values of ``kind``, in order (a still's: ``[None]``)."""
+        wanted = list(set(media_ids))
+        out: dict[int, list[int | None]] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            rows = self._session.execute(
+                select(SignalRow.media_id, SignalRow.time_ms)
+                .where(
+                    SignalRow.kind == kind,
+                    SignalRow.media_id.in_(wanted[start : start + _CHUNK]),
+                )
+                .order_by(SignalRow.media_id, SignalRow.position)
+            )
+            for media_id, time_ms in rows:
+                out.setdefault(int(media_id), []).append(None if time_ms is None else int(time_ms))
+        return out
+
+    def probes_of(
+        self, kind: str, media_ids: Iterable[int]
+    ) -> dict[int, list[tuple[bytes, int | None]]]:
+        """Media id -> every code of ``kind`` with its time, in order (a still has one)."""
+        wanted = list(set(media_ids))
+        out: dict[int, list[tuple[bytes, int | None]]] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            rows = self._session.execute(
+                select(SignalRow.media_id, SignalRow.code, SignalRow.time_ms)
+                .where(
+                    SignalRow.kind == kind,
+                    SignalRow.media_id.in_(wanted[start : start + _CHUNK]),
+                    SignalRow.code.is_not(None),
+                )
+                .order_by(SignalRow.media_id, SignalRow.position)
+            )
+            for media_id, code, time_ms in rows:
+                if code is not None:  # the query says so; the check is for the type
+                    entry = (bytes(code), None if time_ms is None else int(time_ms))
+                    out.setdefault(int(media_id), []).append(entry)
+        return out

@@ -1,0 +1,172 @@
+"""Clip localisation: a copy of a stretch of a video is matched with the seconds that match.
+
+The original is an edited film (shots with cuts, pans and zooms); copies of a stretch of it
+are rendered independently (resized, mirrored, letter-boxed, at another frame rate), as a
+re-encode would make them. Matching at ingest records the aligned segments, the share of
+each side matched and the offset; search and match answer with the same explanation; a still
+taken from the video finds it (and the video finds the still); a tool can send frame hashes
+instead of the video.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from sightline.domain.models import MatchRecord
+from sightline.services.catalog import add_agency
+from sightline.services.context import AppContext
+from sightline.services.matching.engine import MatchingEngine
+from sightline.services.matching.match import SentFrame, match_query, query_from_hashes
+from sightline.services.matching.search import search_file
+from sightline.services.signals.indexes import IndexSet
+from tests.support.clips import Copy, Footage, render, still
+from tests.support.corpus import TEST_REQUESTER, ingest_seeds
+
+ORIGINAL = Footage(7, 48)
+# The copies show seconds 12-30 of the original.
+START, END = 12.0, 30.0
+
+
+@pytest.fixture
+def agencies(ctx: AppContext) -> AppContext:
+    ctx.settings.analyzers.enabled = ["crypto", "pdq", "vpdq", "metadata"]
+    for code in ("AA", "BB"):
+        add_agency(ctx, code, f"Agency {code}", "NL", requester=TEST_REQUESTER)
+    return ctx
+
+
+def _media_of(ctx: AppContext, case: str) -> dict[str, int]:
+    with ctx.engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT s.original_path, s.media_id FROM sightings s JOIN cases c "
+                "ON c.id = s.case_id WHERE c.reference = :case"
+            ),
+            {"case": case},
+        ).all()
+    return {Path(str(p)).name: int(m) for p, m in rows}
+
+
+def _match(ctx: AppContext, media_id: int, target: int) -> MatchRecord:
+    with ctx.uow() as uow:
+        found = [m for m in uow.matches.for_media([media_id]) if m.target_media_id == target]
+    assert found, f"media {media_id} did not match {target}"
+    return found[0]
+
+
+def _check_segment(detail: Any, *, offset_s: float, query_range: tuple[float, float]) -> None:
+    """The best segment has the expected offset (within 1 s) and covers most of the range.
+
+    Frames too flat to hash (PDQ quality under 50: a sky, a dark shot) are never sampled,
+    so a segment may start or end a few seconds inside the stretch the copies share.
+    """
+    assert detail is not None
+    best = detail["segments"][0]
+    assert abs(best["offset_ms"] / 1000 - offset_s) < 1.0
+    assert abs(best["speed"] - 1.0) < 0.03
+    start, end = best["query_start_ms"] / 1000, best["query_end_ms"] / 1000
+    assert query_range[0] - 1.0 <= start and end <= query_range[1] + 1.0
+    assert end - start >= 0.6 * (query_range[1] - query_range[0])
+
+
+@pytest.fixture
+def ingested(agencies: AppContext, tmp_path: Path) -> dict[str, int]:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    render(first / "original.mp4", ORIGINAL)
+    render(second / "resized.mp4", ORIGINAL, START, END, Copy(size=(256, 144), bit_rate=250_000))
+    render(second / "mirrored.mkv", ORIGINAL, START, END, Copy(mirror=True), container="matroska")
+    render(second / "letterbox.mp4", ORIGINAL, START, END, Copy(letterbox=True, fps=25))
+    render(second / "unrelated.mp4", Footage(99, 20))
+    ingest_seeds(agencies, first, [], agency="AA", case="one")
+    report = ingest_seeds(agencies, second, [], agency="BB", case="two")
+    assert report.summary.stored == 4 and not report.failures
+    return {**_media_of(agencies, "one"), **_media_of(agencies, "two")}
+
+
+def test_copies_of_a_stretch_are_matched_with_the_seconds_that_match(
+    agencies: AppContext, ingested: dict[str, int]
+) -> None:
+    original = ingested["original.mp4"]
+    for name in ("resized.mp4", "mirrored.mkv", "letterbox.mp4"):
+        match = _match(agencies, ingested[name], original)
+        assert match.signal == "vpdq"
+        assert match.distance <= 31
+        detail = match.detail
+        _check_segment(detail, offset_s=START, query_range=(0.0, END - START))
+        assert detail is not None
+        assert detail["share_query"] >= 0.8  # the copy is all original material
+        assert 0.2 <= detail["share_stored"] <= 0.55  # 18 of the original's 48 seconds
+    with agencies.uow() as uow:
+        unrelated = uow.matches.for_media([ingested["unrelated.mp4"]])
+    assert unrelated == []
+
+
+def test_a_clip_search_answers_with_the_aligned_segment(
+    agencies: AppContext, ingested: dict[str, int], tmp_path: Path
+) -> None:
+    # A second copy, never ingested: seconds 20-40 at another size, searched as a file.
+    clip = render(tmp_path / "query.mp4", ORIGINAL, 20.0, 40.0, Copy(size=(288, 162)))
+    result = search_file(agencies, IndexSet(agencies), clip, requester=TEST_REQUESTER)
+    found = {m.media.id: m for m in result.matches}
+    original = ingested["original.mp4"]
+    assert original in found and "vpdq" in found[original].signals
+    _check_segment(found[original].detail, offset_s=20.0, query_range=(0.0, 20.0))
+    assert ingested["unrelated.mp4"] not in found
+
+
+def test_a_still_finds_its_video_and_the_video_finds_the_still(
+    agencies: AppContext, ingested: dict[str, int], tmp_path: Path
+) -> None:
+    picture = still(ORIGINAL, 23.0, tmp_path / "still.jpg")
+    indexes = IndexSet(agencies)
+    result = search_file(agencies, indexes, picture, requester=TEST_REQUESTER)
+    found = {m.media.id: m for m in result.matches}
+    original = ingested["original.mp4"]
+    assert original in found and found[original].signals == ("vpdq",)
+    detail = found[original].detail
+    assert detail is not None
+    # The stored frames that match lie within a second of where the still was taken.
+    assert any(abs(stored / 1000 - 23.0) <= 1.0 for _, stored, _ in detail["frames"])
+
+    # The other way round: the still is stored, the video finds it through its frames.
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    still(ORIGINAL, 33.0, stills / "frame.jpg")
+    ingest_seeds(agencies, stills, [], agency="AA", case="stills")
+    stored_still = _media_of(agencies, "stills")["frame.jpg"]
+    video = tmp_path / "query.mp4"
+    render(video, ORIGINAL, 30.0, 40.0, Copy(size=(256, 144)))
+    result = search_file(agencies, IndexSet(agencies), video, requester=TEST_REQUESTER)
+    found = {m.media.id: m for m in result.matches}
+    assert stored_still in found and found[stored_still].signals == ("pdq",)
+    frames = found[stored_still].detail
+    assert frames is not None
+    assert any(abs(query / 1000 - 3.0) <= 1.0 for query, _, _ in frames["frames"])
+
+
+def test_frame_hashes_alone_find_the_video(
+    agencies: AppContext, ingested: dict[str, int], tmp_path: Path
+) -> None:
+    clip = render(tmp_path / "query.mp4", ORIGINAL, 5.0, 20.0, Copy(size=(256, 144)))
+    from sightline.analyzers.base import MediaInput
+    from sightline.analyzers.video import VideoPdqAnalyzer
+
+    analyzer, media = VideoPdqAnalyzer(), MediaInput(clip)
+    frames = [
+        SentFrame(s.value.hex(), s.time_ms or 0, s.quality)
+        for s in analyzer.signals(analyzer.analyze(media), media)
+    ]
+    query = query_from_hashes(agencies, frames)
+    engine = MatchingEngine(agencies, IndexSet(agencies))
+    result = match_query(agencies, engine, query, requester=TEST_REQUESTER)
+    found = {m.media.id: m for m in result.search.matches}
+    original = ingested["original.mp4"]
+    assert original in found
+    _check_segment(found[original].detail, offset_s=5.0, query_range=(0.0, 15.0))
+    assert result.status.value == "known"
