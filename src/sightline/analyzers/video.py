@@ -1,12 +1,13 @@
 """Video frame hashes: a PDQ hash per sampled frame, the sequence signal of a recording.
 
-Frames are decoded with PyAV (FFmpeg) and sampled at one a second: the first frame at or
-after each whole second of presentation time. Each sampled frame is hashed by the rule still
-images follow (``pdq.hash_image``: 8-bit luma, box-shrunk to ``WORKING_SIDE``, PDQ), so a
-frame hash and the hash of the same picture as a still are comparable. Frames below the
-quality floor (50, Meta's rule for PDQ and vPDQ) are not kept, and a frame within
-``PRUNE_DISTANCE`` bits of the last kept one is pruned: a static shot of a minute is one
-hash, not sixty.
+Frames are decoded with PyAV (FFmpeg) and sampled at one a second (the first frame at or
+after each whole second of presentation time, counted from the first frame) plus one at each
+scene change (see ``frames.py``). Each sampled frame is hashed by the rule still images
+follow (``pdq.hash_image``: 8-bit luma, box-shrunk to ``WORKING_SIDE``, PDQ) on the picture
+as it is displayed (turned upright by the display matrix a phone writes), so a frame hash
+and the hash of the same picture as a still are comparable. Frames below the quality floor
+(50, Meta's rule for PDQ and vPDQ) are not kept, and a frame within ``PRUNE_DISTANCE`` bits
+of the last kept one is pruned: a static shot of a minute is one hash, not sixty.
 
 Speed (measured on the 2-core development machine, 720p H.264 at 30 fps): the luma of a
 frame is its decoded Y plane (``frame_luma``), not an RGB conversion followed by Pillow's
@@ -23,57 +24,60 @@ faster, but a mean 3 bits and up to 12 off), and FFmpeg's frame threading (``"AU
 10 % slower than its default; in a pool of two worker processes the thread count made no
 difference).
 
-The feature value is a small summary (duration, frames sampled and kept, size, codec, frame
-rate); the hashes themselves are the signal sequence (``vpdq``: position = order kept,
-``time_ms`` = presentation time), stored as packed bytes, never JSON.
+The feature value is a small summary (duration, size, rotation, codec, frame rate, frames
+decoded, sampled and kept, scene changes, the keyframes' times, whether decoding stopped
+early); the hashes themselves are the signal sequence (``vpdq``: position = order kept,
+``time_ms`` = presentation time), stored as packed bytes, never JSON. Greyscale JPEG
+keyframes (the first kept frame and scene changes, at most ``MAX_KEYFRAMES``) are artifacts:
+ingest stores them encrypted, and the first is the item's thumbnail.
 
-Not yet (issue 10): scene-change sampling, rotation from the display matrix, keyframe
-thumbnails, container metadata beyond the stream's, audio, per-file time and memory limits,
-and the aligned-segment matching of two recordings.
+Bad input: a video stream declaring more pixels than ``max_pixels`` is refused before
+decoding (``DecompressionBomb``); a file that yields no frame is ``TruncatedMedia``; a
+stream that breaks off or has corrupt packets after some frames keeps the frames decoded
+(``damaged``); decoding stops after ``MAX_DECODED_FRAMES`` frames, ``MAX_SAMPLED_FRAMES``
+sampled frames or ``MAX_TIME_MS`` of presentation time (``truncated``), so a stream that
+decodes forever ends. The worker's per-file time and memory limits bound everything else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar
 
 import av
 import av.error
-import numpy as np
-from av.video.reformatter import ColorRange
-from PIL import Image
 
-from sightline.analyzers.base import Analyzer, MediaInput
-from sightline.analyzers.pdq import hash_image
+from sightline.analyzers.base import THUMBNAIL_ARTIFACT, Analyzer, MediaInput
+from sightline.analyzers.frames import (
+    CUT_HISTOGRAM,
+    CUT_RATIO,
+    CUT_SCORE,
+    MAX_KEYFRAMES,
+    MIN_CUT_GAP_MS,
+    PRUNE_DISTANCE,
+    SAMPLE_EVERY_MS,
+    FrameHash,
+    FrameSampler,
+    frame_luma,
+    keyframe_artifact,
+)
 from sightline.domain.signals import CostClass, MediaKind, Signal, SignalKind, ValueType
-from sightline.errors import AnalyzerSkipped, TruncatedMedia, UnsupportedMedia
-from sightline.features.hashes import PDQ_BITS, PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY, PdqHash
+from sightline.errors import AnalyzerSkipped, DecompressionBomb, TruncatedMedia, UnsupportedMedia
+from sightline.features.hashes import PDQ_BITS, PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY
+
+__all__ = ["VPDQ_KIND", "VPDQ_SIGNAL", "FrameHash", "VideoPdqAnalyzer", "frame_luma"]
 
 VPDQ_KIND = "vpdq"
-# Consecutive kept frames closer than this are the same shot: the later one is pruned.
-PRUNE_DISTANCE = 2
-# One frame a second: vPDQ's default sampling rate.
-SAMPLE_EVERY_MS = 1000
-# Where the analyzer leaves the kept frames for ``signals``.
+# Where the analyzer leaves the kept frames and the keyframe JPEGs for ``signals`` and
+# ``artifacts``.
 FRAMES_KEY = "vpdq.frames"
+KEYFRAMES_KEY = "vpdq.keyframes"
 # Codecs whose decoders drop non-reference frames cleanly (x264's B-frames, say): a third
 # of an x264 stream is never decoded, and the frames that are keep every pixel.
 _SKIP_NONREF_CODECS = frozenset({"h264", "hevc"})
-# Pixel formats whose first plane is the 8-bit luma, full resolution.
-_Y_PLANE_FORMATS = frozenset(
-    {
-        "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
-        "yuv440p", "yuvj440p", "yuv411p", "yuv410p", "nv12", "nv21", "gray",
-    }
-)  # fmt: skip
-# Of those, the ones that are full range (0-255) by definition.
-_FULL_RANGE_FORMATS = frozenset({"yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p", "gray"})
-# Matrices whose Y is BT.601 luma; FFmpeg converts untagged YUV (2) as BT.601 too.
-_BT601_FAMILY = frozenset({2, 4, 5, 6})  # unspecified, FCC, BT.470BG, SMPTE 170M
-# Limited-range luma (16-235) stretched to full range, rounded and clipped.
-_LIMITED_TO_FULL = [min(255, max(0, round((v - 16) * 255 / 219))) for v in range(256)]
+# A declared duration past this is not believed (a corrupt or hostile header).
+MAX_DECLARED_DURATION_MS = 7 * 24 * 3600 * 1000
 
 VPDQ_SIGNAL = SignalKind(
     name=VPDQ_KIND,
@@ -86,30 +90,27 @@ VPDQ_SIGNAL = SignalKind(
 """PDQ hashes of a recording's sampled frames, with their times (a hash sequence)."""
 
 
-@dataclass(frozen=True, slots=True)
-class FrameHash:
-    """One kept frame: its order, presentation time and hash."""
-
-    position: int
-    time_ms: int
-    pdq: PdqHash
-
-
 class VideoPdqAnalyzer(Analyzer):
-    """PDQ of one frame a second of a video, low-quality frames dropped, repeats pruned."""
+    """PDQ of one frame a second and of each scene change, upright, repeats pruned."""
 
     name: ClassVar[str] = "vpdq"
-    version: ClassVar[str] = "1"
+    # 2: scene-change frames, display rotation, Y-plane luma, time from the first frame.
+    version: ClassVar[str] = "2"
     media_kinds: ClassVar[frozenset[str]] = frozenset({MediaKind.VIDEO})
     emits: ClassVar[tuple[SignalKind, ...]] = (VPDQ_SIGNAL,)
     cost: ClassVar[CostClass] = CostClass.EXPENSIVE
 
     def params(self) -> Mapping[str, Any]:
-        """Sampling interval, pruning distance and quality floor."""
+        """Sampling interval, scene-change rule, pruning distance and quality floor."""
         return {
             "sample_every_ms": SAMPLE_EVERY_MS,
+            "cut_score": CUT_SCORE,
+            "cut_ratio": CUT_RATIO,
+            "cut_histogram": CUT_HISTOGRAM,
+            "min_cut_gap_ms": MIN_CUT_GAP_MS,
             "prune_distance": PRUNE_DISTANCE,
             "min_quality": PDQ_MIN_QUALITY,
+            "max_keyframes": MAX_KEYFRAMES,
         }
 
     def analyze(self, media: MediaInput) -> Mapping[str, Any]:
@@ -117,6 +118,7 @@ class VideoPdqAnalyzer(Analyzer):
 
         Raises:
             UnsupportedMedia: the content is not a video, or has no video stream.
+            DecompressionBomb: the video stream declares more pixels than ``max_pixels``.
             TruncatedMedia: the stream breaks off or is corrupt before any frame decodes.
             AnalyzerSkipped: no sampled frame reaches the quality floor.
         """
@@ -124,16 +126,17 @@ class VideoPdqAnalyzer(Analyzer):
             raise UnsupportedMedia(f"not a video ({media.kind} content)")
         try:
             with av.open(str(media.path)) as container:
-                if not container.streams.video:
-                    raise UnsupportedMedia("the file has no video stream")
-                stream = container.streams.video[0]
-                _tune_decoder(stream)
-                frames, sampled = _sample(container, stream)
-                summary = _summary(container, stream, sampled, len(frames))
+                stream = _video_stream(container, media.max_pixels)
+                sampler = FrameSampler(media.max_pixels)
+                sampler.run(container, stream)
+                summary = _summary(container, stream, sampler)
+        except av.error.MemoryError:
+            raise MemoryError("FFmpeg ran out of memory") from None  # the worker's limit
         except av.error.FFmpegError as exc:
             raise TruncatedMedia("the video stream is truncated or corrupt") from exc
-        media.derived[FRAMES_KEY] = frames
-        if not frames:
+        media.derived[FRAMES_KEY] = sampler.kept
+        media.derived[KEYFRAMES_KEY] = [jpeg for _, jpeg in sampler.keyframes]
+        if not sampler.kept:
             raise AnalyzerSkipped(f"no sampled frame reaches PDQ quality {PDQ_MIN_QUALITY}")
         return summary
 
@@ -146,64 +149,55 @@ class VideoPdqAnalyzer(Analyzer):
             for f in frames
         )
 
-
-def _sample(container: Any, stream: Any) -> tuple[list[FrameHash], int]:
-    """Hash the first frame at or after each sampling point; returns kept frames and count."""
-    kept: list[FrameHash] = []
-    sampled, next_ms = 0, 0
-    for frame in container.decode(stream):
-        if frame.time is None:
-            continue
-        time_ms = round(float(frame.time) * 1000)
-        if time_ms < next_ms:
-            continue
-        next_ms = (time_ms // SAMPLE_EVERY_MS + 1) * SAMPLE_EVERY_MS
-        sampled += 1
-        pdq = hash_image(frame_luma(frame))
-        if pdq.quality < PDQ_MIN_QUALITY:
-            continue
-        if kept and kept[-1].pdq.distance(pdq) <= PRUNE_DISTANCE:
-            continue
-        kept.append(FrameHash(len(kept), time_ms, pdq))
-    if sampled == 0:
-        raise TruncatedMedia("no frame of the video stream could be decoded")
-    return kept, sampled
+    def artifacts(self, value: Mapping[str, Any], media: MediaInput) -> Mapping[str, bytes]:
+        """The keyframes as greyscale JPEGs (``keyframe.N``); the first is the thumbnail."""
+        del value
+        jpegs: list[bytes] = media.derived.get(KEYFRAMES_KEY, [])
+        out = {keyframe_artifact(n): jpeg for n, jpeg in enumerate(jpegs)}
+        if jpegs:
+            out[THUMBNAIL_ARTIFACT] = jpegs[0]
+        return out
 
 
-def _tune_decoder(stream: Any) -> None:
-    """Skip the frames no other frame refers to, where the codec marks them reliably."""
+def _video_stream(container: Any, max_pixels: int) -> Any:
+    """The first moving-picture stream, checked and tuned for decoding.
+
+    Raises:
+        UnsupportedMedia: the container has no video stream.
+        DecompressionBomb: the stream declares more than ``max_pixels`` pixels a frame.
+    """
+    if not container.streams.video:
+        raise UnsupportedMedia("the file has no video stream")
+    stream = container.streams.video[0]
+    width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+    if width * height > max_pixels:
+        raise DecompressionBomb(
+            f"video declares {width * height} pixels a frame, over the limit of {max_pixels}"
+        )
     if stream.codec_context.name in _SKIP_NONREF_CODECS:
         stream.codec_context.skip_frame = "NONREF"
+    return stream
 
 
-def frame_luma(frame: av.VideoFrame) -> Image.Image:
-    """The frame's 8-bit luma (mode ``L``) as the still-image rule would see the picture.
-
-    Planar 8-bit YUV in the BT.601 family (or untagged, which FFmpeg converts as BT.601)
-    gives its Y plane directly, stretched from limited range (16-235) to full range when the
-    stream is limited: no colour conversion at all. Anything else (BT.709 and other matrices,
-    10-bit, RGB and palette codecs) is converted to grey by FFmpeg's scaler, which forms the
-    same BT.601 luma of the displayed RGB that Pillow's ``convert("L")`` forms for a still.
-    """
-    name = frame.format.name
-    if name in _Y_PLANE_FORMATS and frame.colorspace in _BT601_FAMILY:
-        plane = frame.planes[0]
-        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(frame.height, plane.line_size)
-        luma = Image.fromarray(np.ascontiguousarray(rows[:, : frame.width]))
-        full = name in _FULL_RANGE_FORMATS or frame.color_range == ColorRange.JPEG
-        return luma if full else luma.point(_LIMITED_TO_FULL)
-    return Image.fromarray(frame.to_ndarray(format="gray"))
-
-
-def _summary(container: Any, stream: Any, sampled: int, kept: int) -> dict[str, Any]:
-    duration = container.duration / av.time_base if container.duration else None
+def _summary(container: Any, stream: Any, sampler: FrameSampler) -> dict[str, Any]:
+    duration = container.duration
+    duration_ms = duration // 1000 if duration and duration > 0 else None
+    if duration_ms is not None and duration_ms > MAX_DECLARED_DURATION_MS:
+        duration_ms = None
     rate = stream.average_rate
+    fps = round(float(Fraction(rate)), 3) if rate else None
     return {
-        "duration_ms": int(duration * 1000) if duration is not None else None,
+        "duration_ms": duration_ms,
         "width": int(stream.codec_context.width),
         "height": int(stream.codec_context.height),
+        "rotation": sampler.rotation,
         "codec": str(stream.codec_context.name),
-        "fps": round(float(Fraction(rate)), 3) if rate else None,
-        "frames_sampled": sampled,
-        "frames_kept": kept,
+        "fps": fps if fps is not None and 0 < fps < 1e6 else None,
+        "frames_decoded": sampler.decoded,
+        "frames_sampled": sampler.sampled,
+        "frames_kept": len(sampler.kept),
+        "scene_changes": sampler.cuts,
+        "keyframes": [{"n": n, "time_ms": t} for n, (t, _) in enumerate(sampler.keyframes)],
+        "truncated": sampler.truncated,
+        "damaged": sampler.damaged,
     }
