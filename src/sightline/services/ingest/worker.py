@@ -12,11 +12,12 @@ from __future__ import annotations
 import ctypes
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sightline.analyzers.base import Analyzer, MediaInput
+from sightline.analyzers.base import THUMBNAIL_ARTIFACT, Analyzer, MediaInput
 from sightline.analyzers.registry import DEFAULT_ANALYZERS, AnalyzerSet
 from sightline.config import Settings
 from sightline.domain.models import FeatureStatus, NewMedia
@@ -167,13 +168,13 @@ class Worker:
             digests: dict[str, str] = {}
             signals: list[Signal] = []
             variants: list[Variant] = []
+            artifacts: dict[str, bytes] = {}
             for analyzer in analyzers:
                 feature = self._run(analyzer, media)
-                made = (
-                    analyzer.signals(feature.value, media)
-                    if feature.status is FeatureStatus.OK
-                    else ()
-                )
+                made: Sequence[Signal] = ()
+                if feature.status is FeatureStatus.OK:
+                    made = analyzer.signals(feature.value, media)
+                    artifacts.update(analyzer.artifacts(feature.value, media))
                 digests.update((s.kind, s.value.hex()) for s in made if s.kind in MEDIA_DIGESTS)
                 kept = tuple(s for s in made if s.kind not in MEDIA_DIGESTS)
                 signals.extend(kept)
@@ -181,7 +182,7 @@ class Worker:
                 features.append(replace(feature, emitted=tuple(sorted({s.kind for s in kept}))))
             if IDENTITY_DIGEST not in digests:
                 raise AnalysisFailed(f"no {IDENTITY_DIGEST} digest was computed")
-            media_facts = self._store(path, media, kind, digests)
+            media_facts = self._store(path, media, kind, digests, artifacts)
             return ItemResult(
                 item_id, media_facts, tuple(features), tuple(signals), tuple(variants)
             )
@@ -189,19 +190,31 @@ class Worker:
             media.close()
 
     def _store(
-        self, path: Path, media: MediaInput, kind: MediaKind, digests: dict[str, str]
+        self,
+        path: Path,
+        media: MediaInput,
+        kind: MediaKind,
+        digests: dict[str, str],
+        artifacts: dict[str, bytes],
     ) -> NewMedia:
-        """Write the encrypted original and thumbnail; describe the media item."""
+        """Write the encrypted original, thumbnail and artifacts; describe the media item.
+
+        An image's thumbnail is made here from its working luma; other kinds get theirs from
+        an analyzer's ``THUMBNAIL_ARTIFACT`` (a video's first keyframe), if any.
+        """
         sha256 = digests[IDENTITY_DIGEST]
         blob_id = self._blobs.blob_id_for(sha256, "original")
         if not self._blobs.exists(blob_id):
             self._blobs.put_file(blob_id, path)
+        if kind is MediaKind.IMAGE:
+            artifacts = {**artifacts, THUMBNAIL_ARTIFACT: thumbnail_jpeg(media)}
+        for name, data in artifacts.items():
+            artifact_id = self._blobs.blob_id_for(sha256, name)
+            if not self._blobs.exists(artifact_id):
+                self._blobs.put_bytes(artifact_id, data)
         thumb_id: str | None = None
-        thumbnail = thumbnail_jpeg(media) if kind is MediaKind.IMAGE else None
-        if thumbnail is not None:
-            thumb_id = self._blobs.blob_id_for(sha256, "thumbnail")
-            if not self._blobs.exists(thumb_id):
-                self._blobs.put_bytes(thumb_id, thumbnail)
+        if THUMBNAIL_ARTIFACT in artifacts:
+            thumb_id = self._blobs.blob_id_for(sha256, THUMBNAIL_ARTIFACT)
         return NewMedia(
             sha256=sha256,
             sha1=digests.get("sha1", ""),
