@@ -35,6 +35,7 @@ from av.video.reformatter import ColorRange
 from PIL import Image
 
 from sightline.analyzers.base import working_luma_of
+from sightline.analyzers.limits import check_deadline
 from sightline.analyzers.pdq import hash_image
 from sightline.errors import DecompressionBomb, TruncatedMedia
 from sightline.features.hashes import PDQ_MIN_QUALITY, PdqHash
@@ -225,6 +226,7 @@ class FrameSampler:
         Raises:
             TruncatedMedia: no frame could be decoded.
             DecompressionBomb: a decoded frame has more than ``max_pixels`` pixels.
+            TimeLimitExceeded: the file's analysis deadline passed.
             MemoryError: FFmpeg or NumPy ran out of memory (a worker's memory limit).
         """
         bad = 0
@@ -254,6 +256,7 @@ class FrameSampler:
 
     def _feed(self, frame: av.VideoFrame) -> bool:
         """Take one decoded frame; False when a cap is reached and decoding must stop."""
+        check_deadline()
         self.decoded += 1
         if frame.width * frame.height > self.max_pixels:
             raise DecompressionBomb(f"a video frame has more than {self.max_pixels} pixels")
