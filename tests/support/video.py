@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -109,3 +110,44 @@ def ffmpeg(*args: str) -> None:
     binary = shutil.which("ffmpeg")
     assert binary is not None, "Debian's ffmpeg is a test dependency"
     subprocess.run([binary, "-nostdin", "-v", "error", "-y", *args], check=True, timeout=60)
+
+
+def write_timed(
+    path: Path, frames: Iterable[tuple[int, Pixels]], *, codec: str = "libx264"
+) -> Path:
+    """An MP4 whose frames show at the given milliseconds (variable frame rate)."""
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream(codec, rate=1000)
+        assert isinstance(stream, av.VideoStream)
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        sized = False
+        for time_ms, pixels in frames:
+            if not sized:
+                stream.height, stream.width = pixels.shape[:2]
+                sized = True
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts, frame.time_base = time_ms, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def write_frozen(path: Path, seed: int, *, hours: int = 10, every_s: int = 10) -> Path:
+    """``hours`` of one still picture, a frame every ``every_s`` seconds (cheap to write)."""
+    still = synthetic.landscape(seed, (640, 480)).resize((160, 120)).convert("RGB")
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(1, every_s))
+        assert isinstance(stream, av.VideoStream)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        frame = av.VideoFrame.from_ndarray(np.asarray(still), format="rgb24")
+        for i in range(hours * 3600 // every_s):
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

@@ -70,6 +70,7 @@ def test_a_frozen_frame_is_one_hash(tmp_path: Path) -> None:
     path = write_video(tmp_path / "frozen.mp4", (still for _ in range(40)), fps=2)
     value, frames, _ = _analyze(path)
     assert value["frames_sampled"] == 20
+    assert value["frames_unchanged"] == 19  # the same picture: not even hashed again
     assert len(frames) == value["frames_kept"] == 1
 
 

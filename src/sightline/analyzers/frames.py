@@ -12,7 +12,9 @@ A pan or a shaking camera changes every frame (a high level) but keeps its histo
 is not a string of cuts. Measured on generated pans at 10 and 30 fps: cuts differed by
 17-41 and moved 0.36-0.72 of the histogram; frames within a shot moved at most 0.06, and
 differed by 3-4 at 30 fps but up to 22 in a pan crossing an eighth of the frame a frame.
-Cut frames are at least ``MIN_CUT_GAP_MS`` apart (strobe light).
+Cut frames are at least ``MIN_CUT_GAP_MS`` apart (strobe light). A sampled frame whose
+sketch is that of the last hashed frame (a frozen picture: ten hours of a still) is counted
+but not hashed again, since its hash would be pruned: such a file costs its decoding only.
 
 Every sampled frame is hashed on its upright working luma (``upright_working_luma``): the
 decoded luma (``frame_luma``), shrunk by the still-image rule, then turned as the display
@@ -53,6 +55,10 @@ CUT_HISTOGRAM = 0.25
 _HISTOGRAM_BINS = 16
 # Weight of the newest score in the recent level (an exponential mean over ~5 frames).
 _LEVEL_WEIGHT = 0.2
+# A sampled frame this close to the last hashed one (every 2 x 2 grid mean within this many
+# grey levels, at most this share of the histogram moved) is the same picture: not hashed.
+_SAME_LEVELS = 2.0
+_SAME_HISTOGRAM = 0.01
 # Cuts closer than this to the previous sampled frame add no sample (strobes, flashes).
 MIN_CUT_GAP_MS = 250
 # Keyframe thumbnails kept per video (the first kept frame and scene changes, evenly spread).
@@ -169,6 +175,17 @@ class SceneSketch:
     grid: npt.NDArray[np.int32]
     histogram: npt.NDArray[np.float64]
 
+    def same_picture(self, other: SceneSketch) -> bool:
+        """Whether both frames show the same picture (a frozen frame, a repeated still).
+
+        Strict on purpose: every grid cell within ``_SAME_LEVELS`` grey levels and the
+        histogram all but unmoved. A repeated frame decodes to the same pixels and passes;
+        a static camera's sensor noise usually does not, and is then simply hashed.
+        """
+        worst = int(np.abs(self.grid - other.grid).max()) / 4
+        moved = float(np.abs(self.histogram - other.histogram).sum()) / 2
+        return worst <= _SAME_LEVELS and moved <= _SAME_HISTOGRAM
+
     def difference(self, other: SceneSketch) -> tuple[float, float]:
         """Mean absolute grid difference (0-255) and the share of the histogram moved (0-1)."""
         grid = float(np.abs(self.grid - other.grid).mean()) / 4  # sums of 4 points
@@ -204,6 +221,7 @@ class FrameSampler:
     keyframes: list[tuple[int, bytes]] = field(default_factory=list)
     decoded: int = 0
     sampled: int = 0
+    unchanged: int = 0
     cuts: int = 0
     rotation: int = 0
     truncated: bool = False
@@ -213,6 +231,7 @@ class FrameSampler:
     _next_ms: int = 0
     _last_sample_ms: int | None = None
     _sketch: SceneSketch | None = None
+    _hashed: SceneSketch | None = None
     _level: float | None = None
     _stride: int = 1
     _candidates: int = 0
@@ -264,7 +283,8 @@ class FrameSampler:
         if self.decoded > MAX_DECODED_FRAMES or time_ms > MAX_TIME_MS:
             self.truncated = True
             return False
-        cut = self._is_cut(scene_sketch(frame))
+        sketch = scene_sketch(frame)
+        cut = self._is_cut(sketch)
         due = time_ms >= self._next_ms
         gap = None if self._last_sample_ms is None else time_ms - self._last_sample_ms
         if not (due or (cut and (gap is None or gap >= MIN_CUT_GAP_MS))):
@@ -278,6 +298,10 @@ class FrameSampler:
             return False
         if self.sampled == 1:
             self.rotation = 90 * quarter_turns(frame.rotation)
+        if self._hashed is not None and sketch.same_picture(self._hashed):
+            self.unchanged += 1  # a frozen frame: its hash would be pruned
+            return True
+        self._hashed = sketch
         self._hash(frame, time_ms, cut)
         return True
 

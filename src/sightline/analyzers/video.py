@@ -195,6 +195,7 @@ def _summary(container: Any, stream: Any, sampler: FrameSampler) -> dict[str, An
         "fps": fps if fps is not None and 0 < fps < 1e6 else None,
         "frames_decoded": sampler.decoded,
         "frames_sampled": sampler.sampled,
+        "frames_unchanged": sampler.unchanged,
         "frames_kept": len(sampler.kept),
         "scene_changes": sampler.cuts,
         "keyframes": [{"n": n, "time_ms": t} for n, (t, _) in enumerate(sampler.keyframes)],
