@@ -8,14 +8,17 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
 
+from sightline.analyzers import frames as frames_module
 from sightline.analyzers.base import THUMBNAIL_ARTIFACT, MediaInput
-from sightline.analyzers.frames import MAX_KEYFRAMES, FrameHash
+from sightline.analyzers.frames import MAX_KEYFRAMES, FrameHash, FrameSampler
 from sightline.analyzers.pdq import hash_image
 from sightline.analyzers.video import FRAMES_KEY, VideoPdqAnalyzer
+from sightline.errors import DecompressionBomb
 from tests.support.video import Pixels, cut_frames, ffmpeg, pan_frames, write_video
 
 
@@ -111,3 +114,31 @@ def test_a_rotated_phone_video_is_hashed_upright(tmp_path: Path, writer: str) ->
     assert still.distance(frames[0].pdq) <= 8
     with Image.open(io.BytesIO(artifacts[THUMBNAIL_ARTIFACT])) as thumbnail:
         assert thumbnail.size[0] < thumbnail.size[1]  # portrait, as displayed
+
+
+@pytest.mark.parametrize(
+    ("cap", "value", "kept"),
+    [("MAX_TIME_MS", 2500, 3), ("MAX_DECODED_FRAMES", 15, 2), ("MAX_SAMPLED_FRAMES", 4, 4)],
+)
+def test_decoding_stops_at_each_cap_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: str, value: int, kept: int
+) -> None:
+    path = write_video(tmp_path / "pan.mp4", pan_frames(12, seconds=8))
+    assert _analyze(path)[0]["truncated"] is False
+    monkeypatch.setattr(frames_module, cap, value)
+    summary, frames, _ = _analyze(path)
+    assert summary["truncated"] is True
+    assert len(frames) == kept
+    assert summary["frames_decoded"] <= 80
+
+
+def test_a_frame_larger_than_declared_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_video(tmp_path / "pan.mp4", pan_frames(13, seconds=1))
+    with closing(MediaInput(path, max_pixels=50_000)) as media, pytest.raises(DecompressionBomb):
+        VideoPdqAnalyzer().analyze(media)  # 320 x 240 declared: refused before decoding
+    # Decoded frames are checked too (a stream whose frames outgrow the size it declares).
+    sampler = FrameSampler(max_pixels=50_000)
+    with av.open(str(path)) as container, pytest.raises(DecompressionBomb):
+        sampler.run(container, container.streams.video[0])
