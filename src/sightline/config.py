@@ -48,6 +48,18 @@ class IngestSettings(BaseModel):
         description="Job runner plugin for the per-file work (sightline.job_runners): process, "
         "inline.",
     )
+    file_time_limit_seconds: float = Field(
+        default=1800.0,
+        ge=0,
+        description="Longest the analyzers may spend on one file (0: no limit); a file taking "
+        "longer is recorded as failed (time_limit) and the batch goes on.",
+    )
+    worker_memory_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=0,
+        description="Address space a worker process may add to what it holds at start (0: no "
+        "limit); a file needing more is recorded as failed (memory_limit).",
+    )
 
 
 class AnalyzerSettings(BaseModel):

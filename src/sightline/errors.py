@@ -114,6 +114,18 @@ class OversizedMetadata(AnalysisFailed):
     reason = "oversized_metadata"
 
 
+class TimeLimitExceeded(AnalysisFailed):
+    """Analysing the file took longer than the per-file time limit."""
+
+    reason = "time_limit"
+
+
+class MemoryLimitExceeded(AnalysisFailed):
+    """Analysing the file needed more memory than a worker may use."""
+
+    reason = "memory_limit"
+
+
 class AnalyzerSkipped(SightlineError):  # noqa: N818 - name fixed by the analyzer contract
     """An analyzer chose not to produce a value (for example PDQ quality below 50)."""
 

@@ -21,6 +21,7 @@ from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from tests.support.api import BASE_URL, PASSWORD, Person, add_person, bearer, token_for
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds
+from tests.support.video import cut_frames, write_video
 
 
 @dataclass
@@ -177,3 +178,63 @@ def test_an_uncertified_user_is_refused_media_bytes(store: Store) -> None:
     with store.ctx.uow() as uow:
         [event] = uow.audit.page(action="media.thumbnail")
     assert (event.outcome, event.detail) == ("denied", {"reason": "not_certified"})
+
+
+@pytest.fixture
+def with_vpdq(sqlite_ctx: AppContext) -> None:
+    """Video frames enabled, before anything loads the analyzers."""
+    sqlite_ctx.settings.analyzers.enabled = ["crypto", "pdq", "vpdq", "metadata"]
+
+
+@pytest.fixture
+def video_store(with_vpdq: None, store: Store, tmp_path: Path) -> tuple[Store, int]:
+    """The store with a video of three shots in the private case."""
+    folder = tmp_path / "video"
+    folder.mkdir()
+    clip = write_video(folder / "clip.mp4", cut_frames([21, 22, 23], seconds_each=2.5))
+    ingest_seeds(store.ctx, folder, [], agency="TEST-A", case="AZ-PRIV")
+    return store, _media_id(store.ctx, clip)
+
+
+def test_a_video_lists_its_keyframes_and_serves_them_blurred(
+    video_store: tuple[Store, int],
+) -> None:
+    store, video_id = video_store
+    own = session(store, "TEST-A", "inv.a")
+    body = own.get(f"/api/v1/media/{video_id}").json()
+    assert body["media_type"] == "video"
+    assert [k["time_ms"] for k in body["keyframes"]] == [0, 2500, 5000]
+    assert [k["n"] for k in body["keyframes"]] == [0, 1, 2]
+    url = f"/api/v1/media/{video_id}/keyframes/2"
+    blurred, revealed = own.get(url), own.get(url, params={"reveal": "true"})
+    assert blurred.status_code == revealed.status_code == 200
+    assert blurred.headers["cache-control"] == "no-store"
+    assert blurred.headers["content-type"] == "image/jpeg"
+    sharp, soft = laplacian_variance(revealed.content), laplacian_variance(blurred.content)
+    assert soft * 50 < sharp, (soft, sharp)
+    assert [a[:2] for a in audited(store.ctx, "media.keyframe")] == [
+        (f"media:{video_id}", "allowed")
+    ]
+    with store.ctx.uow() as uow:
+        [event] = uow.audit.page(action="media.reveal")
+    assert event.detail == {"case": event.detail["case"], "keyframe": 2}
+    assert own.get(f"/api/v1/media/{video_id}/keyframes/3").status_code == 404
+    assert own.get(f"/api/v1/media/{store.private_id}/keyframes/0").status_code == 404  # a still
+    # The video's thumbnail is its first keyframe, served like any thumbnail.
+    thumbnail = own.get(f"/api/v1/media/{video_id}/thumbnail", params={"reveal": "true"})
+    first = own.get(f"/api/v1/media/{video_id}/keyframes/0", params={"reveal": "true"})
+    assert thumbnail.status_code == 200
+    assert thumbnail.content == first.content
+
+
+def test_keyframes_are_refused_like_thumbnails(video_store: tuple[Store, int]) -> None:
+    store, video_id = video_store
+    url = f"/api/v1/media/{video_id}/keyframes/0"
+    assert tool(store, "TEST-A", "tool.a").get(url).status_code == 403  # no second factor
+    assert session(store, "TEST-B", "inv.b").get(url).status_code == 404  # a private case
+    denied = audited(store.ctx, "media.keyframe")
+    assert [(resource, outcome) for resource, outcome, _ in denied] == [
+        (f"media:{video_id}", "denied"),
+        (f"media:{video_id}", "denied"),
+    ]
+    assert f"{video_id}" in url and "clip" not in url  # no name, hash or path in the URL

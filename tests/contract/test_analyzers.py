@@ -158,11 +158,38 @@ class TestVideoPdqAnalyzer(AnalyzerContract):
     analyzer_factory = VideoPdqAnalyzer
 
     def example_files(self, tmp_path: Path) -> list[Path]:
-        return [write_pan(tmp_path / "pan.mp4", 3, seconds=4)]
+        return [
+            write_pan(tmp_path / "pan.mp4", 3, seconds=4),
+            write_pan(tmp_path / "phone.mov", 4, seconds=3, codec="libx264", rotation=270),
+        ]
 
     def expected_output(self, path: Path) -> Mapping[str, Any]:
-        # Four seconds at 10 frames a second: one frame sampled per second.
-        return {"width": 320, "height": 240, "codec": "mpeg4", "fps": 10.0, "frames_sampled": 4}
+        if path.name == "phone.mov":  # stored landscape, shown in portrait
+            return {"width": 320, "height": 240, "rotation": 270, "codec": "h264"}
+        # Four seconds at 10 frames a second, one shot: one frame sampled per second.
+        return {
+            "width": 320,
+            "height": 240,
+            "rotation": 0,
+            "codec": "mpeg4",
+            "fps": 10.0,
+            "frames_sampled": 4,
+            "scene_changes": 0,
+            "keyframes": [{"n": 0, "time_ms": 0}],
+            "truncated": False,
+        }
+
+    def test_keyframe_artifacts_are_listed_in_the_value(self, tmp_path: Path) -> None:
+        """Each listed keyframe is an artifact (a greyscale JPEG); the first is the thumbnail."""
+        analyzer = self.make_analyzer()
+        for path in self.example_files(tmp_path):
+            with closing(MediaInput(path)) as media:
+                value = analyzer.analyze(media)
+                artifacts = analyzer.artifacts(value, media)
+            names = [f"keyframe.{k['n']}" for k in value["keyframes"]]
+            assert sorted(artifacts) == sorted([*names, "thumbnail"])
+            assert artifacts["thumbnail"] == artifacts["keyframe.0"]
+            assert all(jpeg.startswith(b"\xff\xd8") for jpeg in artifacts.values())
 
 
 def test_every_registered_analyzer_has_a_contract_test() -> None:

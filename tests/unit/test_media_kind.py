@@ -87,11 +87,16 @@ def test_the_default_analyzers_declare_their_kinds() -> None:
     enabled = AnalyzerSet()
     assert list(enabled.kinds) == ["md5", "sha1", "sha256", "pdq"]
     assert [k.name for k in enabled.binary_kinds()] == ["pdq"]
-    assert [a.name for a in enabled.for_media(MediaKind.VIDEO)] == ["crypto"]
+    # Container metadata reads recordings too.
+    assert [a.name for a in enabled.for_media(MediaKind.VIDEO)] == ["crypto", "metadata"]
     assert enabled.reads_content(MediaKind.IMAGE)
-    assert not enabled.reads_content(MediaKind.VIDEO)
+    assert not AnalyzerSet(("crypto", "pdq")).reads_content(MediaKind.VIDEO)
     with_video = AnalyzerSet(("crypto", "pdq", "vpdq", "metadata"))
-    assert [a.name for a in with_video.for_media(MediaKind.VIDEO)] == ["crypto", "vpdq"]
+    assert [a.name for a in with_video.for_media(MediaKind.VIDEO)] == [
+        "crypto",
+        "vpdq",
+        "metadata",
+    ]
     assert with_video.reads_content(MediaKind.VIDEO)
     assert enabled.emitter("pdq").name == "pdq"
 

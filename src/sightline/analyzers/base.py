@@ -37,6 +37,10 @@ DEFAULT_MAX_PIXELS = 89_478_485
 # hashes of the same image differ by ~12 bits, so ingest and search must resize identically.
 WORKING_SIDE = 512
 
+# The artifact (``Analyzer.artifacts``) that is the media item's thumbnail: a greyscale
+# JPEG of at most 256 pixels a side, blurred when served.
+THUMBNAIL_ARTIFACT = "thumbnail"
+
 _HEIF_REGISTERED = False
 
 
@@ -364,6 +368,19 @@ class Analyzer(abc.ABC):
         """
         del value, media
         return ()
+
+    def artifacts(self, value: Mapping[str, Any], media: MediaInput) -> Mapping[str, bytes]:
+        """Small files made on the way that ingest stores beside the original (none by default).
+
+        Each is stored encrypted under the blob id of the file's SHA-256 and the artifact's
+        name (a short lowercase name: letters, digits, ``_.-``), so storing it again is a
+        no-op. The artifact named ``THUMBNAIL_ARTIFACT``, if any, becomes the media item's
+        thumbnail (images get theirs from ingest itself). Like ``signals``, an analyzer takes
+        what it made during ``analyze`` from ``media.derived``; it is only called after
+        ``analyze`` returned a value for ``media``.
+        """
+        del value, media
+        return {}
 
     def variants(self, signals: Sequence[Signal], media: MediaInput) -> Sequence[Variant]:
         """The query forms of ``signals``: by default each signal as it is.

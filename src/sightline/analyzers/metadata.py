@@ -9,6 +9,21 @@ EXIF is untrusted input written by countless cameras, phones and editors, many o
 buggy. A malformed tag never fails the analysis; the affected field is just ``None``. The
 trade-off is silence: a corrupt EXIF block is indistinguishable from an absent one in the
 output.
+
+Videos and audio files are read with PyAV from the container header and the streams'
+parameters (FFmpeg probes a few packets to fill them in; no frame is decoded). Their
+identifying fields carry the names images use, so clues treat a phone's photos and videos
+alike:
+
+- Apple (QuickTime ``mdta`` keys): ``com.apple.quicktime.make``, ``.model``, ``.software``,
+  ``.creationdate`` (local time with its UTC offset), ``.location.ISO6709``;
+- Android (MediaRecorder): ``com.android.manufacturer``, ``com.android.model``, and the
+  ``location`` tag (ISO 6709);
+- generic tags: ``make``, ``model``, ``software``/``encoder``, ``creation_time`` (UTC),
+  ``date``.
+
+Container tags are untrusted too: a malformed value is ``None`` (placeholder dates such as
+1904-01-01 and 1970-01-01 included).
 """
 
 from __future__ import annotations
@@ -16,13 +31,18 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any, ClassVar
 
+import av
+import av.error
 from PIL import ExifTags, Image, ImageFile
 
 from sightline.analyzers.base import Analyzer, MediaInput
+from sightline.domain.signals import MediaKind
+from sightline.errors import TruncatedMedia
 
 # Longest text kept from one EXIF string: real make/model/serial/software values are short,
 # and a crafted file must not put megabytes into the database through a "model name".
@@ -144,23 +164,198 @@ def _mime_type(header: Image.Image) -> str | None:
     return None
 
 
-class MetadataAnalyzer(Analyzer):
-    """Format, dimensions and the identifying EXIF fields of an image, from its header only.
+# Earlier years are container defaults (QuickTime's epoch is 1904, Unix's 1970), not dates.
+_FIRST_YEAR = 1971
+# ISO 6709 point: latitude, longitude, optional altitude, optional CRS, ending "/".
+# Degrees, degrees+minutes or degrees+minutes+seconds, each with an optional fraction.
+_ISO6709 = re.compile(
+    r"^(?P<lat>[+-]\d{2}(?:\d{2}(?:\d{2})?)?(?:\.\d+)?)"
+    r"(?P<lon>[+-]\d{3}(?:\d{2}(?:\d{2})?)?(?:\.\d+)?)"
+    r"(?P<alt>[+-]\d+(?:\.\d+)?)?(?:CRS[A-Za-z0-9_:]+)?/?$"
+)
+# A sane frame rate: anything else is a header's nonsense, reported as unknown.
+_MAX_FPS = 10_000
 
-    Reads JPEG, PNG, GIF, WebP, BMP, TIFF and HEIC (through pillow-heif). The output always
-    has the same keys; fields a file does not carry are ``None``.
+_MAKE = ("com.apple.quicktime.make", "com.android.manufacturer", "make", "manufacturer")
+_MODEL = ("com.apple.quicktime.model", "com.android.model", "model")
+_SOFTWARE = ("com.apple.quicktime.software", "software", "encoder")
+_LOCAL_TIME = ("com.apple.quicktime.creationdate",)
+_TIME = ("creation_time", "date_recorded", "date")
+_LOCATION = ("com.apple.quicktime.location.iso6709", "location", "location-eng")
+
+
+def iso6709(text: str | None) -> tuple[float, float] | None:
+    """Latitude and longitude (decimal degrees) of an ISO 6709 point, or ``None``.
+
+    Accepts the forms phones write (``+48.8577+002.2950+035.000/``) and the sexagesimal ones
+    (``+4851.46+00217.70/``, ``+485127.5+0021742.0/``); out-of-range values are refused.
+    """
+    match = _ISO6709.match(text.strip()) if text else None
+    if match is None:
+        return None
+    latitude = _sexagesimal(match["lat"], 2)
+    longitude = _sexagesimal(match["lon"], 3)
+    if abs(latitude) > 90 or abs(longitude) > 180:
+        return None
+    return round(latitude, GPS_DECIMALS) + 0.0, round(longitude, GPS_DECIMALS) + 0.0
+
+
+def _sexagesimal(value: str, degree_digits: int) -> float:
+    """``+DD[MM[SS]][.f]`` (``degree_digits`` digits of degrees) as signed decimal degrees."""
+    sign = -1.0 if value[0] == "-" else 1.0
+    whole, _, fraction = value[1:].partition(".")
+    parts = [whole[:degree_digits], whole[degree_digits : degree_digits + 2]]
+    parts.append(whole[degree_digits + 2 :])
+    numbers = [float(p) for p in parts if p]
+    if fraction:
+        numbers[-1] += float("0." + fraction)
+    if any(n >= 60 for n in numbers[1:]):
+        return float("inf")  # minutes or seconds out of range: refused by the caller
+    return sign * sum(n / 60.0**i for i, n in enumerate(numbers))
+
+
+def tag_datetime(text: str | None, *, local: bool) -> str | None:
+    """An ISO 8601 date-time from a container tag, or ``None`` for placeholders and junk.
+
+    ``local`` tags (Apple's creation date) keep the writer's UTC offset; UTC tags
+    (``creation_time``) are written with ``+00:00``.
+    """
+    if not text:
+        return None
+    candidate = text.strip().replace(" ", "T", 1)
+    try:
+        moment = datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    if moment.year < _FIRST_YEAR:
+        return None
+    if moment.tzinfo is None and not local:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.replace(microsecond=0).isoformat()
+
+
+def _tags(container: Any) -> dict[str, str]:
+    """The container's tags, then its streams' (container first), keys lowercased."""
+    found: dict[str, str] = {}
+    sources: list[Mapping[str, Any]] = [container.metadata]
+    sources += [stream.metadata for stream in container.streams]
+    for source in sources:
+        for key, value in source.items():
+            if isinstance(key, str) and isinstance(value, str):
+                found.setdefault(key.lower(), value)
+    return found
+
+
+def _first(tags: Mapping[str, str], keys: Iterable[str]) -> str | None:
+    for key in keys:
+        text = _clean_text(tags.get(key))
+        if text:
+            return text
+    return None
+
+
+def _device_fields(tags: Mapping[str, str]) -> dict[str, Any]:
+    """Make, model, software, time and place under the names image metadata uses."""
+    when = tag_datetime(_first(tags, _LOCAL_TIME), local=True)
+    if when is None:
+        when = next(
+            (w for k in _TIME if (w := tag_datetime(tags.get(k), local=False)) is not None),
+            None,
+        )
+    place = next((p for k in _LOCATION if (p := iso6709(tags.get(k))) is not None), None)
+    return {
+        "make": _first(tags, _MAKE),
+        "model": _first(tags, _MODEL),
+        "body_serial_number": None,
+        "software": _first(tags, _SOFTWARE),
+        "datetime_original": when,
+        "gps_latitude": place[0] if place else None,
+        "gps_longitude": place[1] if place else None,
+    }
+
+
+def _stream_fields(container: Any) -> dict[str, Any]:
+    """Duration, codecs, picture size, frame rate and sound of the first streams.
+
+    The display rotation is not here: PyAV exposes it on decoded frames only (``vpdq``
+    reports it).
+    """
+    video = next(iter(container.streams.video), None)
+    audio = next(iter(container.streams.audio), None)
+    duration = container.duration
+    fields: dict[str, Any] = {
+        "duration_ms": duration // 1000 if isinstance(duration, int) and duration > 0 else None,
+        "video_codec": None,
+        "width": None,
+        "height": None,
+        "frame_rate": None,
+        "audio_codec": None,
+        "sample_rate": None,
+        "channels": None,
+    }
+    if video is not None:
+        context = video.codec_context
+        rate = video.average_rate or video.guessed_rate
+        fps = float(Fraction(rate)) if rate else 0.0
+        fields.update(
+            video_codec=_clean_text(context.name),
+            width=int(context.width) or None,
+            height=int(context.height) or None,
+            frame_rate=round(fps, 3) if 0 < fps <= _MAX_FPS else None,
+        )
+    if audio is not None:
+        context = audio.codec_context
+        fields.update(
+            audio_codec=_clean_text(context.name),
+            sample_rate=int(context.sample_rate) or None,
+            channels=int(context.channels) or None,
+        )
+    return fields
+
+
+def _recording_metadata(path: str, mime_type: str | None) -> dict[str, Any]:
+    """Format, streams and identifying tags of a video or audio file, from its header.
+
+    Raises:
+        av.error.FFmpegError: FFmpeg cannot open the container (the caller decides why).
+    """
+    with av.open(path) as container:
+        return {
+            "format": _clean_text(container.format.name),
+            "mime_type": mime_type,
+            **_stream_fields(container),
+            **_device_fields(_tags(container)),
+        }
+
+
+class MetadataAnalyzer(Analyzer):
+    """Format, dimensions and identifying metadata of an image or a recording, header only.
+
+    Images: JPEG, PNG, GIF, WebP, BMP, TIFF and HEIC (through pillow-heif), with their EXIF
+    fields. Videos and audio: whatever FFmpeg opens, with their streams and container tags.
+    The output always has the same keys for a media kind; absent fields are ``None``.
     """
 
     name: ClassVar[str] = "metadata"
-    version: ClassVar[str] = "1"
+    # 2: videos and audio files (container tags, streams) besides images.
+    version: ClassVar[str] = "2"
+    media_kinds: ClassVar[frozenset[str]] = frozenset(
+        {MediaKind.IMAGE, MediaKind.VIDEO, MediaKind.AUDIO}
+    )
 
     def analyze(self, media: MediaInput) -> Mapping[str, Any]:
-        """Return format, MIME type, width, height and the EXIF fields.
+        """Return format, MIME type, size and the identifying fields.
 
         Raises:
             UnsupportedMedia: the file is not an image Pillow can read.
             DecompressionBomb: the image declares more pixels than allowed.
+            TruncatedMedia: a video or audio container FFmpeg cannot open.
         """
+        if media.kind in (MediaKind.VIDEO, MediaKind.AUDIO):
+            try:
+                return _recording_metadata(str(media.path), media.mime_type)
+            except av.error.FFmpegError as exc:
+                raise TruncatedMedia("the container is truncated or corrupt") from exc
         header = media.image_header()
         width, height = header.size
         with warnings.catch_warnings():

@@ -22,15 +22,20 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from sightline.analyzers.frames import keyframe_artifact
 from sightline.domain.audit import Requester
+from sightline.domain.signals import MediaKind
 from sightline.errors import BlobIntegrityError, NotFoundError
 from sightline.services.access.audit import record
 from sightline.services.context import AppContext
 from sightline.services.ingest.scratch import scratch_root, sweep
 from sightline.services.ingest.staged import staged_blob_ids
+from sightline.storage.unit_of_work import UnitOfWork
 
 ORPHAN_MIN_AGE_S = 3600.0
 """Blobs younger than this are left alone: a running ingest may be about to refer to them."""
+
+_CHUNK = 500
 
 
 @dataclass
@@ -82,6 +87,7 @@ def check_store(
     with ctx.uow() as uow:
         refs = uow.media.blob_references()
         staging = staged_blob_ids(uow.ingest.staged_locators())
+        refs.update(_keyframe_references(ctx, uow, sorted(set(refs.values()))))
     report.referenced = len(refs)
     stored = set(blobs.iter_blob_ids())
     report.blobs = len(stored)
@@ -98,6 +104,27 @@ def check_store(
         _verify(ctx, refs, stored, report)
     _audit(ctx, requester, report)
     return report
+
+
+def _keyframe_references(ctx: AppContext, uow: UnitOfWork, media_ids: list[int]) -> dict[str, int]:
+    """The keyframe blobs of recordings (analyzer artifacts no media row names).
+
+    Keyframe ``n`` of an item is stored under ``blob_id_for(sha256, "keyframe.<n>")``, the
+    numbers counting up from 0: each recording is probed until one is missing.
+    """
+    found: dict[str, int] = {}
+    for start in range(0, len(media_ids), _CHUNK):
+        items = uow.media.get_many(media_ids[start : start + _CHUNK])
+        for item in items.values():
+            if item.media_type == MediaKind.IMAGE:
+                continue
+            n = 0
+            while ctx.blobs.exists(
+                blob_id := ctx.blobs.blob_id_for(item.sha256, keyframe_artifact(n))
+            ):
+                found[blob_id] = item.id
+                n += 1
+    return found
 
 
 def _modified_at(ctx: AppContext, blob_id: str) -> float:

@@ -5,7 +5,7 @@ Metadata (token scope ``cases:read``) needs
 ``media:read``) need :attr:`~sightline.domain.access.Action.VIEW_MEDIA`: certification and a
 second factor, so a signed-in session, and a tool's token gets 403. An item in no case you may
 know of is 404. Every answer is audited (``media.metadata``, ``media.thumbnail``,
-``media.reveal``, ``media.view_original``).
+``media.keyframe``, ``media.reveal``, ``media.view_original``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -51,6 +51,13 @@ class SightingRead(BaseModel):
     device: str | None = Field(examples=["laptop-1"])
 
 
+class KeyframeRead(BaseModel):
+    """A keyframe of a recording (a scene change): ``GET /media/{id}/keyframes/{n}``."""
+
+    n: int = Field(examples=[0])
+    time_ms: int = Field(examples=[12500])
+
+
 class MediaRead(BaseModel):
     """What is known about one item; hashes are for forensic tools."""
 
@@ -68,6 +75,10 @@ class MediaRead(BaseModel):
         examples=[{"md5": "9e10…", "sha1": "2fd4…", "sha256": "e3b0…", "pdq": "f8f8…"}],
     )
     sightings: list[SightingRead]
+    keyframes: list[KeyframeRead] = Field(
+        default_factory=list,
+        description="A recording's keyframe thumbnails (first frame, scene changes) by time.",
+    )
     created_at: datetime = Field(examples=["2026-11-25T10:15:00Z"])
 
 
@@ -94,6 +105,7 @@ def _read(found: media_access.MediaMetadata) -> MediaRead:
             )
             for s in found.sightings
         ],
+        keyframes=[KeyframeRead(n=k.n, time_ms=k.time_ms) for k in found.keyframes],
         created_at=item.created_at,
     )
 
@@ -131,6 +143,31 @@ def get_thumbnail(
 ) -> Response:
     """The item's thumbnail, greyscale and blurred unless ``reveal`` (session only)."""
     data = media_access.thumbnail(ctx, requester, media_id, reveal=reveal)
+    return Response(content=data, media_type="image/jpeg", headers=_NO_STORE)
+
+
+@router.get(
+    "/{media_id}/keyframes/{n}",
+    operation_id="get_media_keyframe",
+    response_class=Response,
+    responses={
+        **_MEDIA_ERRORS,
+        200: {"content": {"image/jpeg": {}}, "description": "A greyscale JPEG."},
+    },
+)
+def get_keyframe(
+    media_id: IdPath,
+    n: Annotated[
+        int, Path(ge=0, le=media_access.MAX_KEYFRAME, description="The keyframe's number.")
+    ],
+    requester: MediaReader,
+    ctx: ContextDep,
+    reveal: Annotated[
+        bool, Query(description="Unblurred (audited as media.reveal); blurred by default.")
+    ] = False,
+) -> Response:
+    """A recording's ``n``-th keyframe, greyscale and blurred unless ``reveal`` (session only)."""
+    data = media_access.keyframe(ctx, requester, media_id, n, reveal=reveal)
     return Response(content=data, media_type="image/jpeg", headers=_NO_STORE)
 
 

@@ -10,8 +10,10 @@ certification lapsed) is *forbidden*. Both refusals are audited.
 
 Thumbnails are served greyscale and blurred (the wellness rule: reviewers see material blurred
 by default); the blur is applied at serve time so the stored thumbnail stays useful, and
-asking for the unblurred one is audited separately as ``media.reveal``. Originals are streamed
-decrypted and audited ``media.view_original``.
+asking for the unblurred one is audited separately as ``media.reveal``. A video's keyframes
+(the thumbnails of its scene changes, stored by ingest as artifacts) are served the same way,
+audited ``media.keyframe`` or ``media.reveal``. Originals are streamed decrypted and audited
+``media.view_original``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from PIL import Image, ImageFilter
 
+from sightline.analyzers.frames import keyframe_artifact
 from sightline.domain.access import Action, decide
 from sightline.domain.audit import Requester
 from sightline.domain.models import Case, Feature, FeatureStatus, MediaItem, SightingLocation
@@ -42,6 +45,17 @@ _HIDDEN = "not_visible"
 """Audit reason: the item is in no case the requester may know of."""
 
 _DESCRIPTIVE = frozenset({"format", "mime_type", "width", "height"})
+
+MAX_KEYFRAME = 9_999
+"""The largest keyframe number asked for (analyzers keep a few dozen at most)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Keyframe:
+    """A keyframe thumbnail of a recording: its number (for the URL) and time."""
+
+    n: int
+    time_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +80,7 @@ class MediaMetadata:
     signals: list[SignalInfo]
     hashes: Mapping[str, str]
     sightings: list[SightingLocation] = field(default_factory=list)
+    keyframes: list[Keyframe] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +136,34 @@ def thumbnail(ctx: AppContext, requester: Requester, media_id: int, *, reveal: b
     image = _greyscale_jpeg(data, blur=not reveal)
     with ctx.uow() as uow:
         record_request(uow, requester, action, f"media:{media_id}", detail={"case": case.id})
+        uow.commit()
+    return image
+
+
+def keyframe(
+    ctx: AppContext, requester: Requester, media_id: int, n: int, *, reveal: bool
+) -> bytes:
+    """A recording's ``n``-th keyframe as a greyscale JPEG, blurred unless ``reveal``.
+
+    Checked and audited exactly as :func:`thumbnail`: ``media.keyframe``, or ``media.reveal``
+    for the unblurred one (the detail names the keyframe).
+
+    Raises:
+        NotFoundError: no such item or keyframe, or the item is hidden from the requester.
+        AccessDenied: the requester may know the item but not see it (no second factor...).
+    """
+    action = "media.reveal" if reveal else "media.keyframe"
+    item, case = _reachable(ctx, requester, media_id, action)
+    missing = NotFoundError(f"media item {media_id} has no keyframe {n}")
+    if not 0 <= n <= MAX_KEYFRAME:
+        raise missing
+    blob_id = ctx.blobs.blob_id_for(item.sha256, keyframe_artifact(n))
+    if not ctx.blobs.exists(blob_id):
+        raise missing
+    image = _greyscale_jpeg(ctx.blobs.read_bytes(blob_id), blur=not reveal)
+    with ctx.uow() as uow:
+        detail = {"case": case.id, "keyframe": n}
+        record_request(uow, requester, action, f"media:{media_id}", detail=detail)
         uow.commit()
     return image
 
@@ -190,6 +233,7 @@ def _metadata(
     # Each binary hash by its kind's name (``pdq``), as hexadecimal.
     hashes.update((s.kind, s.value.hex()) for s in signals if s.kind not in hashes)
     return MediaMetadata(
+        keyframes=_keyframes(features),
         item=item,
         width=_int(described.get("width")),
         height=_int(described.get("height")),
@@ -199,6 +243,21 @@ def _metadata(
         hashes=hashes,
         sightings=sightings,
     )
+
+
+def _keyframes(features: list[Feature]) -> list[Keyframe]:
+    """The keyframes an analyzer listed in its value (``keyframes``: ``n`` and ``time_ms``)."""
+    for feature in features:
+        listed = feature.value.get("keyframes")
+        if feature.status is FeatureStatus.OK and isinstance(listed, list):
+            return [
+                Keyframe(k["n"], k["time_ms"])
+                for k in listed
+                if isinstance(k, dict)
+                and _int(k.get("n")) is not None
+                and _int(k.get("time_ms")) is not None
+            ]
+    return []
 
 
 def _signal(feature: Feature) -> SignalInfo:

@@ -159,6 +159,8 @@ def process_job(
             limits=SourceLimits.from_settings(ctx.settings.ingest),
             analyzers=ctx.analyzers.names,
             settings=ctx.settings,
+            time_limit_s=ctx.settings.ingest.file_time_limit_seconds,
+            memory_limit_bytes=ctx.settings.ingest.worker_memory_bytes,
         )
         work = [WorkItem(p.id, p.locator) for p in pending]
         results = runner.map_unordered(run_item, work, initializer=init_worker, initargs=(config,))

@@ -1,10 +1,17 @@
 """The per-file half of ingest, run inside worker processes.
 
 A worker takes one pending item, materialises it (zip entries are extracted to a scratch
-file under size limits), runs the analyzers on it, and writes the encrypted original and
-thumbnail. It touches no database: the parent process records results, so SQLite keeps a
-single writer and an interrupted run loses at most uncommitted results, which are simply
-processed again (blob ids are deterministic, so re-writing is idempotent).
+file under size limits), runs the analyzers on it, and writes the encrypted original,
+thumbnail and the analyzers' artifacts (a video's keyframes). It touches no database: the
+parent process records results, so SQLite keeps a single writer and an interrupted run loses
+at most uncommitted results, which are simply processed again (blob ids are deterministic,
+so re-writing is idempotent).
+
+Limits per file: the analyzers of one file run under a time limit (a deadline that long
+loops check, ``analyzers/limits.py``, and in the main thread a timer signal that interrupts
+any Python code), and a pool worker process may grow by at most a memory budget
+(``RLIMIT_AS``, set when the worker starts). A file that hits either is a recorded failure
+(``time_limit``, ``memory_limit``) and the worker goes on with the next file.
 """
 
 from __future__ import annotations
@@ -12,11 +19,20 @@ from __future__ import annotations
 import ctypes
 import io
 import logging
+import multiprocessing
+import os
+import resource
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from sightline.analyzers.base import Analyzer, MediaInput
+from sightline.analyzers.base import THUMBNAIL_ARTIFACT, Analyzer, MediaInput
+from sightline.analyzers.limits import analysis_deadline
 from sightline.analyzers.registry import DEFAULT_ANALYZERS, AnalyzerSet
 from sightline.config import Settings
 from sightline.domain.models import FeatureStatus, NewMedia
@@ -26,9 +42,11 @@ from sightline.errors import (
     AnalyzerSkipped,
     ConfigurationError,
     DecompressionBomb,
+    MemoryLimitExceeded,
     OversizedMetadata,
     SightlineError,
     SourceRejected,
+    TimeLimitExceeded,
     TruncatedMedia,
     UnsupportedMedia,
 )
@@ -43,7 +61,14 @@ logger = logging.getLogger(__name__)
 
 THUMBNAIL_SIDE = 256
 # Errors that mean "this file cannot be taken at all", as opposed to one analyzer failing.
-_FATAL = (UnsupportedMedia, TruncatedMedia, DecompressionBomb, OversizedMetadata)
+_FATAL = (
+    UnsupportedMedia,
+    TruncatedMedia,
+    DecompressionBomb,
+    OversizedMetadata,
+    TimeLimitExceeded,
+    MemoryLimitExceeded,
+)
 # Why a file no enabled analyzer reads the content of is refused, by its detected kind.
 _UNSUPPORTED = {
     MediaKind.VIDEO: "video files are not analysed by the enabled analyzers",
@@ -65,6 +90,10 @@ class WorkerConfig:
     analyzers: tuple[str, ...] = DEFAULT_ANALYZERS
     # The settings the blob store plugin is built from; without them, the local store.
     settings: Settings | None = None
+    # Seconds the analyzers of one file may take, and bytes of address space a pool worker
+    # process may add to what it holds at start (0: no limit).
+    time_limit_s: float = 0.0
+    memory_limit_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +142,11 @@ class ItemFailure:
     detail: str
 
 
+_Analyzed = tuple[
+    list[AnalyzedFeature], dict[str, str], list[Signal], list[Variant], dict[str, bytes]
+]
+
+
 class Worker:
     """Processes items; one instance per worker process."""
 
@@ -150,6 +184,9 @@ class Worker:
         except (SourceRejected, AnalysisFailed) as exc:
             reason = getattr(exc, "reason", exc.code)
             return ItemFailure(item.item_id, reason, exc.message)
+        except MemoryError:  # the worker's memory limit (RLIMIT_AS) or the machine's
+            detail = "the file needs more memory than an ingest worker may use"
+            return ItemFailure(item.item_id, MemoryLimitExceeded.reason, detail)
         except Exception as exc:  # a bug must not stop the batch; the item is reported
             # Only the type: an exception's message may quote a path or a file's content.
             logger.error("internal error %s on ingest item %s", type(exc).__name__, item.item_id)
@@ -158,50 +195,69 @@ class Worker:
     def _process_path(self, item_id: int, path: Path) -> ItemResult:
         media = MediaInput(path, max_pixels=self._config.max_pixels)
         try:
-            kind = media.kind
-            if not self._analyzers.reads_content(kind):
-                raise UnsupportedMedia(_UNSUPPORTED.get(kind, _UNSUPPORTED[MediaKind.OTHER]))
-            media.decode()  # decode now: truncation is a failure of the whole item
-            analyzers = self._analyzers.for_media(kind)
-            features: list[AnalyzedFeature] = []
-            digests: dict[str, str] = {}
-            signals: list[Signal] = []
-            variants: list[Variant] = []
-            for analyzer in analyzers:
-                feature = self._run(analyzer, media)
-                made = (
-                    analyzer.signals(feature.value, media)
-                    if feature.status is FeatureStatus.OK
-                    else ()
-                )
-                digests.update((s.kind, s.value.hex()) for s in made if s.kind in MEDIA_DIGESTS)
-                kept = tuple(s for s in made if s.kind not in MEDIA_DIGESTS)
-                signals.extend(kept)
-                variants.extend(analyzer.variants(kept, media))
-                features.append(replace(feature, emitted=tuple(sorted({s.kind for s in kept}))))
+            with file_time_limit(self._config.time_limit_s):
+                kind = media.kind
+                if not self._analyzers.reads_content(kind):
+                    reason = _UNSUPPORTED.get(kind, _UNSUPPORTED[MediaKind.OTHER])
+                    raise UnsupportedMedia(reason)
+                media.decode()  # decode now: truncation is a failure of the whole item
+                analyzed = self._analyze(media, kind)
+            features, digests, signals, variants, artifacts = analyzed
             if IDENTITY_DIGEST not in digests:
                 raise AnalysisFailed(f"no {IDENTITY_DIGEST} digest was computed")
-            media_facts = self._store(path, media, kind, digests)
+            media_facts = self._store(path, media, kind, digests, artifacts)
             return ItemResult(
                 item_id, media_facts, tuple(features), tuple(signals), tuple(variants)
             )
         finally:
             media.close()
 
+    def _analyze(self, media: MediaInput, kind: MediaKind) -> _Analyzed:
+        """Run every enabled analyzer of ``kind``: features, digests, signals, artifacts."""
+        features: list[AnalyzedFeature] = []
+        digests: dict[str, str] = {}
+        signals: list[Signal] = []
+        variants: list[Variant] = []
+        artifacts: dict[str, bytes] = {}
+        for analyzer in self._analyzers.for_media(kind):
+            feature = self._run(analyzer, media)
+            made: Sequence[Signal] = ()
+            if feature.status is FeatureStatus.OK:
+                made = analyzer.signals(feature.value, media)
+                artifacts.update(analyzer.artifacts(feature.value, media))
+            digests.update((s.kind, s.value.hex()) for s in made if s.kind in MEDIA_DIGESTS)
+            kept = tuple(s for s in made if s.kind not in MEDIA_DIGESTS)
+            signals.extend(kept)
+            variants.extend(analyzer.variants(kept, media))
+            features.append(replace(feature, emitted=tuple(sorted({s.kind for s in kept}))))
+        return features, digests, signals, variants, artifacts
+
     def _store(
-        self, path: Path, media: MediaInput, kind: MediaKind, digests: dict[str, str]
+        self,
+        path: Path,
+        media: MediaInput,
+        kind: MediaKind,
+        digests: dict[str, str],
+        artifacts: dict[str, bytes],
     ) -> NewMedia:
-        """Write the encrypted original and thumbnail; describe the media item."""
+        """Write the encrypted original, thumbnail and artifacts; describe the media item.
+
+        An image's thumbnail is made here from its working luma; other kinds get theirs from
+        an analyzer's ``THUMBNAIL_ARTIFACT`` (a video's first keyframe), if any.
+        """
         sha256 = digests[IDENTITY_DIGEST]
         blob_id = self._blobs.blob_id_for(sha256, "original")
         if not self._blobs.exists(blob_id):
             self._blobs.put_file(blob_id, path)
+        if kind is MediaKind.IMAGE:
+            artifacts = {**artifacts, THUMBNAIL_ARTIFACT: thumbnail_jpeg(media)}
+        for name, data in artifacts.items():
+            artifact_id = self._blobs.blob_id_for(sha256, name)
+            if not self._blobs.exists(artifact_id):
+                self._blobs.put_bytes(artifact_id, data)
         thumb_id: str | None = None
-        thumbnail = thumbnail_jpeg(media) if kind is MediaKind.IMAGE else None
-        if thumbnail is not None:
-            thumb_id = self._blobs.blob_id_for(sha256, "thumbnail")
-            if not self._blobs.exists(thumb_id):
-                self._blobs.put_bytes(thumb_id, thumbnail)
+        if THUMBNAIL_ARTIFACT in artifacts:
+            thumb_id = self._blobs.blob_id_for(sha256, THUMBNAIL_ARTIFACT)
         return NewMedia(
             sha256=sha256,
             sha1=digests.get("sha1", ""),
@@ -230,6 +286,66 @@ class Worker:
         return AnalyzedFeature(
             analyzer.name, analyzer.version, FeatureStatus.OK, value, params, None
         )
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    """The timer signal of ``file_time_limit``: interrupt the file's analysis."""
+    del signum, frame
+    raise TimeLimitExceeded("the file took longer to analyse than the time limit allows")
+
+
+@contextmanager
+def file_time_limit(seconds: float) -> Iterator[None]:
+    """Run the block under a time limit of ``seconds`` (0: none).
+
+    The limit is a deadline the analyzers' long loops check (any thread), and in the main
+    thread also a ``SIGALRM`` timer that raises ``TimeLimitExceeded`` in whatever Python
+    code runs when it fires. Code stuck inside one C call is interrupted when it returns.
+
+    Raises:
+        TimeLimitExceeded: the block ran past the limit.
+    """
+    if seconds <= 0:
+        yield
+        return
+    with analysis_deadline(seconds):
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach the main thread only: the deadline alone applies
+            return
+        previous = signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def limit_worker_memory(extra_bytes: int) -> bool:
+    """Cap this pool worker's address space at its current size plus ``extra_bytes``.
+
+    Only in a process-pool worker (its name says so), never in a process that runs ingest
+    inline (a server, the CLI): the cap is for the whole process. Allocations past the cap
+    fail with ``MemoryError`` (NumPy, Pillow, PyAV), which fails the file, not the worker.
+    Address space, not resident memory, is what the kernel can cap per process; a worker
+    holds some hundreds of megabytes of it mapped at start (libraries, thread arenas).
+
+    Returns:
+        Whether the cap was set (False: no limit asked, not a pool worker, or not Linux).
+    """
+    if extra_bytes <= 0 or "PoolWorker" not in multiprocessing.current_process().name:
+        return False
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return False
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = mapped + extra_bytes
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return True
 
 
 def thumbnail_jpeg(media: MediaInput) -> bytes:
@@ -265,6 +381,7 @@ def init_worker(config: WorkerConfig) -> None:
     """
     global _WORKER, _INIT_ERROR
     _keep_freed_heap()
+    limit_worker_memory(config.memory_limit_bytes)
     try:
         _WORKER, _INIT_ERROR = Worker(config), None
     except SightlineError as exc:
