@@ -58,7 +58,7 @@ ITEM_SOUND_MS = 30_031 / 11_025 * 1000
 
 MIN_SOUND_MS = math.ceil((DEFAULT_RULE.min_items - 1) * CHROMAPRINT_TIMING.item_ms + ITEM_SOUND_MS)
 """Shorter sound is skipped: it gives fewer items than the shortest stretch the decision rule
-links (``DEFAULT_RULE.min_items``, 48 items: 8.54 s of sound), so it could never be linked;
+links (``DEFAULT_RULE.min_items``: 40 items, 7.55 s of sound), so it could never be linked;
 skipping says so instead of storing a fingerprint that silently matches nothing."""
 
 MIN_LEVEL_DBFS = -60.0
@@ -150,7 +150,8 @@ class ChromaprintAnalyzer(Analyzer):
         pcm = decode_audio(media)
         if pcm.duration_ms < MIN_SOUND_MS:
             raise AnalyzerSkipped(
-                f"{pcm.duration_ms} ms of sound, under the {MIN_SOUND_MS} ms a fingerprint needs"
+                f"{pcm.duration_ms} ms of sound, under the {MIN_SOUND_MS} ms a soundtrack link "
+                "needs"
             )
         level = level_dbfs(pcm.samples)
         if level < MIN_LEVEL_DBFS:
@@ -169,8 +170,9 @@ class ChromaprintAnalyzer(Analyzer):
     def signals(self, value: Mapping[str, Any], media: MediaInput) -> Sequence[Signal]:
         """The raw items in chunks of ``CHUNK_ITEMS``, each with the time of its first item."""
         items: Fingerprint | None = media.derived.get(ITEMS_KEY)
-        if items is None or len(items) != value.get("items"):
-            items = raw_fingerprint(decode_audio(media).samples, decode_audio(media).rate)
+        if items is None or len(items) != value.get("items"):  # another file's value
+            pcm = decode_audio(media)
+            items = raw_fingerprint(pcm.samples, pcm.rate)
         return tuple(
             Signal(
                 CHROMAPRINT_KIND,

@@ -2,8 +2,9 @@
 
 Landmark style, as audfprint and Olaf search their own fingerprints: every stored item is
 posted under sub-fingerprint keys; each query item looks its keys up, and every posting votes
-for the (recording, offset) that would line the two items up. Offsets where shared sound lies
-collect many votes along the stretch; chance collisions scatter. The best-voted offsets are
+for the (recording, offset) that would line the two items up (counted per diagonal of the
+stored sequences end to end, see ``_Votes``). Offsets where shared sound lies collect many
+votes along the stretch; chance collisions scatter. The best-voted offsets are
 then verified with ``shared_stretches`` over a few neighbouring offsets, and only verified
 stretches are answered, so the voting decides what is *examined*, never what is *reported*.
 
@@ -20,7 +21,7 @@ concatenated sequences), built with numpy's radix argsort of the 16-bit keys. Up
 incremental: keys added since the main table was built live in a smaller delta table,
 rebuilt when searched after a change; once it outgrows a quarter of the main table (or once
 a quarter of the main table is removed or replaced), everything is rebuilt into one table.
-Removed and replaced sequences stay in their table as dead rows until then and never vote.
+Removed and replaced sequences stay in their table as dead rows until then, never candidates.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ TABLE_SIZE = 1 << HALF_BITS
 
 MIN_VOTES = 6
 """Votes (over three neighbouring offsets) an offset needs to be verified. Shared stretches of
-10 s collect 26 or more at their best single offset on the calibration pairs; chance
-collisions in a 1,000-hour collection a handful at most."""
+10 s collect 26 or more at their best single offset on the calibration pairs; chance votes
+that reach it only cost a verification, which rejects them."""
 SPREAD = 3
 """Offsets verified either side of a voted one: votes of items a fraction of an item apart
 split between neighbouring offsets."""
@@ -137,18 +138,52 @@ def _ragged(starts: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> npt
     return np.repeat(starts - (ends - counts), counts) + np.arange(total, dtype=np.int64)
 
 
-_OFFSET_BIAS = 1 << 31
+@dataclass(frozen=True)
+class _Votes:
+    """Votes per diagonal, sorted by diagonal.
 
-
-def _votes(
-    table: _Table, query: Fingerprint, first: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Votes of a chunk of query items (``first`` is its position in the query).
-
-    Returns:
-        Sorted distinct (slot, offset) pairs packed as ``slot << 32 | offset + 2**31`` and
-        their vote counts.
+    A posting at position ``p`` (of the table's sequences end to end) found by query item
+    ``j`` votes for the diagonal ``p - j``: within one stored sequence starting at ``s``,
+    that is the offset ``p - j - s``. Voting on diagonals needs no per-vote lookup of which
+    sequence a position belongs to (the costly step); the few diagonals chosen are mapped
+    back through the lowest and highest position that voted for them.
     """
+
+    diagonals: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.int64]
+    lowest: npt.NDArray[np.int64]
+    highest: npt.NDArray[np.int64]
+
+    def at_least(self, votes: int) -> _Votes:
+        """Only the diagonals with at least ``votes`` votes."""
+        keep = self.counts >= votes
+        return _Votes(
+            self.diagonals[keep], self.counts[keep], self.lowest[keep], self.highest[keep]
+        )
+
+
+def _grouped(
+    diagonals: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    lowest: npt.NDArray[np.int64],
+    highest: npt.NDArray[np.int64],
+) -> _Votes:
+    """Votes of equal diagonals added up (counts summed, position range widened)."""
+    order = np.argsort(diagonals)  # sums, minima and maxima do not care about ties' order
+    diagonals = diagonals[order]
+    runs = np.flatnonzero(np.concatenate([[True], diagonals[1:] != diagonals[:-1]]))
+    if not len(diagonals):
+        return _Votes(diagonals, counts, lowest, highest)
+    return _Votes(
+        diagonals[runs],
+        np.add.reduceat(counts[order], runs),
+        np.minimum.reduceat(lowest[order], runs),
+        np.maximum.reduceat(highest[order], runs),
+    )
+
+
+def _votes(table: _Table, query: Fingerprint, first: int) -> _Votes:
+    """Votes of a chunk of query items (``first`` is its position in the query)."""
     stop = table.stop()
     where: list[npt.NDArray[np.int64]] = []
     at: list[npt.NDArray[np.int64]] = []
@@ -159,38 +194,31 @@ def _votes(
         counts[counts > stop] = 0
         where.append(table.positions[half][_ragged(lo, counts)].astype(np.int64))
         at.append(np.repeat(np.arange(first, first + len(query), dtype=np.int64), counts))
-    positions, items = np.concatenate(where), np.concatenate(at)
-    slots = np.searchsorted(table.starts, positions, side="right") - 1
-    live = table.alive[slots]
-    slots, positions, items = slots[live], positions[live], items[live]
-    offsets = positions - table.starts[slots] - items
-    packed = (slots << 32) | (offsets + _OFFSET_BIAS)
-    pairs, counts = np.unique(packed, return_counts=True)
-    return pairs, counts.astype(np.int64)
+    positions = np.concatenate(where)
+    ones = np.ones(len(positions), dtype=np.int64)
+    return _grouped(positions - np.concatenate(at), ones, positions, positions)
 
 
-def _summed(
-    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Votes of several chunks added up per (slot, offset); single chunk votes dropped."""
+def _summed(parts: list[_Votes]) -> _Votes:
+    """Votes of several chunks added up per diagonal; a chunk's single votes are dropped."""
     if len(parts) == 1:
         return parts[0]
-    pairs = np.concatenate([p[c >= 2] for p, c in parts])
-    counts = np.concatenate([c[c >= 2] for _, c in parts])
-    order = np.argsort(pairs, kind="stable")
-    pairs, counts = pairs[order], counts[order]
-    distinct, first = np.unique(pairs, return_index=True)
-    return distinct, np.add.reduceat(counts, first) if len(first) else counts
+    kept = [part.at_least(2) for part in parts]
+    return _grouped(
+        np.concatenate([k.diagonals for k in kept]),
+        np.concatenate([k.counts for k in kept]),
+        np.concatenate([k.lowest for k in kept]),
+        np.concatenate([k.highest for k in kept]),
+    )
 
 
-def _smoothed(pairs: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Votes of each (slot, offset) plus those of the offsets either side."""
+def _smoothed(votes: _Votes) -> npt.NDArray[np.int64]:
+    """Votes of each diagonal plus those of the diagonals either side."""
+    diagonals, counts = votes.diagonals, votes.counts
     total = counts.copy()
-    for step in (-1, 1):
-        neighbour = pairs + step
-        at = np.clip(np.searchsorted(pairs, neighbour), 0, max(len(pairs) - 1, 0))
-        found = pairs[at] == neighbour if len(pairs) else np.zeros(0, dtype=bool)
-        total[found] += counts[at[found]]
+    after = np.flatnonzero(diagonals[1:] == diagonals[:-1] + 1)  # i and i + 1 are neighbours
+    total[after] += counts[after + 1]
+    total[after + 1] += counts[after]
     return total
 
 
@@ -269,15 +297,21 @@ class InvertedFingerprintIndex(FingerprintIndex):
                 yield FingerprintHit(key, tuple(found))
 
     def _candidates(self, table: _Table, query: Fingerprint, most: int) -> list[tuple[int, int]]:
-        """The best-voted (key, offset) pairs of one table, at most ``most``."""
+        """The best-voted (key, offset) pairs of one table, at most ``most`` diagonals."""
         chunks = range(0, len(query), QUERY_CHUNK)
-        pairs, counts = _summed([_votes(table, query[s : s + QUERY_CHUNK], s) for s in chunks])
-        scores = _smoothed(pairs, counts)
-        chosen = np.nonzero(scores >= MIN_VOTES)[0]
-        chosen = chosen[np.lexsort((pairs[chosen], -scores[chosen]))][:most]
-        slots = pairs[chosen] >> 32
-        offsets = (pairs[chosen] & 0xFFFFFFFF) - _OFFSET_BIAS
-        return [
-            (int(table.keys[s]), int(o))
-            for s, o in zip(slots.tolist(), offsets.tolist(), strict=True)
-        ]
+        votes = _summed([_votes(table, query[s : s + QUERY_CHUNK], s) for s in chunks])
+        scores = _smoothed(votes)
+        chosen = np.flatnonzero(scores >= MIN_VOTES)
+        chosen = chosen[np.lexsort((votes.diagonals[chosen], -scores[chosen]))][:most]
+        found: list[tuple[int, int]] = []
+        # The sequences a diagonal's votes fell in: those from its lowest to its highest
+        # voting position (one, unless the query runs across two sequences stored end to end).
+        first = np.searchsorted(table.starts, votes.lowest[chosen], side="right") - 1
+        last = np.searchsorted(table.starts, votes.highest[chosen], side="right") - 1
+        for diagonal, low, high in zip(
+            votes.diagonals[chosen].tolist(), first.tolist(), last.tolist(), strict=True
+        ):
+            for slot in range(low, high + 1):
+                if table.alive[slot]:
+                    found.append((int(table.keys[slot]), diagonal - int(table.starts[slot])))
+        return found
