@@ -22,6 +22,14 @@ It prints:
 * lookups per second of a 30 s query against ``--index-hours`` of stored fingerprints
   (synthetic random items), with the index's memory, build time and recall of planted
   copies.
+
+Measured with the defaults (seed 7, 2-core machine, ~10 minutes): 144 related and 2,016
+unrelated pairs; best 32-item window similarity of unrelated pairs 0.812 at most (99th
+percentile 0.778), of related pairs at their offset 0.914 at least; the rule chosen is
+``DEFAULT_RULE`` (similarity 0.852, 32-item windows, 40-item stretches); recall 1.000 and
+precision 1.000 for every transform and shared length, 0 of 2,016 unrelated pairs linked,
+offset error 33 ms on average (85 ms at most), boundaries within -0.6/+0.5 s (start) and
+-1.0/+1.0 s (end); the index: 102 lookups/s of a 30 s query against 1,000 hours.
 """
 
 from __future__ import annotations

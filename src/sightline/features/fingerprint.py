@@ -4,7 +4,8 @@ A raw Chromaprint fingerprint is a sequence of 32-bit items, one every ``item_ms
 milliseconds; each item summarises the chroma of a few seconds of sound (16 filters over
 the chromagram, each quantised to two Gray-coded bits). Two recordings that contain the same
 sound have, at the offset between them, items that agree in most bits; unrelated sound agrees
-in about 57 % of bits rather than the 50 % of coin flips, because neighbouring filters and
+in more than the 50 % of coin flips (54 % on average, 57 % for the 95th percentile of the
+calibration's unrelated pairs, and up to 80 % over a few seconds), because filters and
 neighbouring items are correlated. Chromaprint itself only compares whole tracks, so the
 alignment here is ours: for each offset considered, the items that overlap are compared
 (popcount of XOR), a window of ``window_items`` slides along the overlap, and a *stretch* is a
@@ -239,10 +240,10 @@ def shared_stretches(
     Raises:
         ValueError: a fingerprint is not a 1-D uint32 array.
     """
-    return [_stretch(run, timing) for run in _strongest(shared_runs(a, b, offsets, rule), rule)]
+    return [_stretch(run, timing) for run in _strongest(_shared_runs(a, b, offsets, rule), rule)]
 
 
-def shared_runs(
+def _shared_runs(
     a: Fingerprint, b: Fingerprint, offsets: Iterable[int] | None, rule: MatchRule
 ) -> list[_Run]:
     """Every qualifying run at the given offsets (all with enough overlap if None)."""
