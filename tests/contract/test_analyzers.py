@@ -18,9 +18,11 @@ from sightline.analyzers.crypto import CryptoHashAnalyzer
 from sightline.analyzers.metadata import MetadataAnalyzer
 from sightline.analyzers.pdq import PdqAnalyzer, dihedral_hashes
 from sightline.analyzers.registry import analyzer_registry
+from sightline.analyzers.soundtrack import ChromaprintAnalyzer
 from sightline.analyzers.testing import AnalyzerContract
 from sightline.analyzers.video import VideoPdqAnalyzer
 from sightline.features.hashes import PDQ_MIN_QUALITY
+from tests.support import audio
 from tests.support.media_files import (
     CAMERA_FIELDS,
     camera_exif,
@@ -190,6 +192,23 @@ class TestVideoPdqAnalyzer(AnalyzerContract):
             assert sorted(artifacts) == sorted([*names, "thumbnail"])
             assert artifacts["thumbnail"] == artifacts["keyframe.0"]
             assert all(jpeg.startswith(b"\xff\xd8") for jpeg in artifacts.values())
+
+
+class TestChromaprintAnalyzer(AnalyzerContract):
+    analyzer_factory = ChromaprintAnalyzer
+
+    def example_files(self, tmp_path: Path) -> list[Path]:
+        sound = audio.melody(31, 10.0)
+        return [
+            audio.write_audio(tmp_path / "melody.wav", sound),
+            audio.write_av(tmp_path / "video.mp4", sound, 3, fps=2, size=(64, 48)),
+        ]
+
+    def expected_output(self, path: Path) -> Mapping[str, Any]:
+        if path.suffix == ".mp4":  # AAC pads the sound a little: an item more or less
+            return {"codec": "aac", "algorithm": 1, "channels": 1}
+        # Ten seconds give (10 s x 11,025 - 30,031) / 1,365 + 1 = 59 items of 123.8 ms.
+        return {"codec": "pcm_s16le", "duration_ms": 10_000, "items": 59, "algorithm": 1}
 
 
 def test_every_registered_analyzer_has_a_contract_test() -> None:

@@ -9,7 +9,8 @@ Two layouts are read:
 
 * Format 2 (written now) names the ``family``: ``"binary"`` records ``bits`` (the code
   width); ``"vector"`` records ``dims`` and ``metric`` instead, since a float vector has
-  no bit width but does have a distance that every later search must use.
+  no bit width but does have a distance that every later search must use;
+  ``"fingerprint"`` (audio fingerprint sequences) records ``bits``, the width of one item.
 * Format 1 (written before index families existed) has no ``family`` and is always a binary
   index with ``bits``. It still loads, so an index saved by an older release is reused, not
   rebuilt. The trade-off runs the other way only: an older release refuses a format 2
@@ -35,20 +36,25 @@ LEGACY_BINARY_FORMAT = 1
 
 BINARY_FAMILY = "binary"
 VECTOR_FAMILY = "vector"
-FAMILIES = (BINARY_FAMILY, VECTOR_FAMILY)
+FINGERPRINT_FAMILY = "fingerprint"
+FAMILIES = (BINARY_FAMILY, VECTOR_FAMILY, FINGERPRINT_FAMILY)
 
 _COMMON_FIELDS = ("backend", "count", "checkpoint")
-_FAMILY_FIELDS = {BINARY_FAMILY: ("bits",), VECTOR_FAMILY: ("dims", "metric")}
+_FAMILY_FIELDS = {
+    BINARY_FAMILY: ("bits",),
+    VECTOR_FAMILY: ("dims", "metric"),
+    FINGERPRINT_FAMILY: ("bits",),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class IndexManifest:
     """Describes a persisted index; written as JSON beside the native files.
 
-    ``bits`` is set for the binary family only; ``dims`` and ``metric`` for the vector family
-    only (build vector manifests with ``for_vectors``). ``files_sha256`` maps each data
-    file's name to the SHA-256 hex digest of its bytes: it catches corruption and torn
-    saves, not a forger who can also rewrite the manifest.
+    ``bits`` is set for the binary and fingerprint families only; ``dims`` and ``metric``
+    for the vector family only (build vector manifests with ``for_vectors``).
+    ``files_sha256`` maps each data file's name to the SHA-256 hex digest of its bytes: it
+    catches corruption and torn saves, not a forger who can also rewrite the manifest.
 
     Raises:
         ValueError: on construction, when the fields do not describe a valid manifest of
@@ -71,7 +77,7 @@ class IndexManifest:
         _check_family(self.format, self.family)
         if self.count < 0:
             raise ValueError(f"invalid count {self.count}")
-        if self.family == BINARY_FAMILY:
+        if self.family in (BINARY_FAMILY, FINGERPRINT_FAMILY):
             _check_binary_shape(self.bits, self.dims, self.metric)
         else:
             _check_vector_shape(self.bits, self.dims, self.metric)
