@@ -117,6 +117,24 @@ def _wav_bytes_to_samples(data: bytes) -> Samples:
     return np.asarray(resampled, dtype=np.float32)
 
 
+def voiced_extent(samples: Samples, below_peak_db: float = 34.0) -> tuple[float, float]:
+    """Seconds from the start of ``samples`` to the first and past the last audible sample.
+
+    Audible: within ``below_peak_db`` of the loudest sample. espeak-ng pads what it says
+    with a little silence; this is where the voice itself starts and ends, the truth that
+    speech segments are checked against.
+    """
+    loud = np.flatnonzero(np.abs(samples) >= db(-below_peak_db) * float(np.max(np.abs(samples))))
+    if len(loud) == 0:
+        raise ValueError("the samples are silent")
+    return float(loud[0]) / RATE, float(loud[-1] + 1) / RATE
+
+
+def rms_db(samples: Samples) -> float:
+    """The RMS level of ``samples`` in decibels relative to full scale."""
+    return float(10 * np.log10(np.mean(np.square(samples, dtype=np.float64))))
+
+
 def place(total_seconds: float, parts: Sequence[tuple[float, Samples]]) -> Samples:
     """A track of ``total_seconds`` with each part added at its start second."""
     out = np.zeros(round(total_seconds * RATE), dtype=np.float32)
