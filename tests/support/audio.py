@@ -8,6 +8,7 @@ any container the tests need, and :func:`write_av` muxes a soundtrack under a vi
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import wave
 from collections.abc import Sequence
@@ -133,6 +134,42 @@ def voiced_extent(samples: Samples, below_peak_db: float = 34.0) -> tuple[float,
 def rms_db(samples: Samples) -> float:
     """The RMS level of ``samples`` in decibels relative to full scale."""
     return float(10 * np.log10(np.mean(np.square(samples, dtype=np.float64))))
+
+
+# What ``conversation`` says: a sentence in each of several languages (Japanese in kana).
+LINES: tuple[tuple[str, str], ...] = (
+    ("en", "The quick brown fox jumps over the lazy dog."),
+    ("de", "Guten Morgen, wie geht es Ihnen heute?"),
+    ("fr", "Bonjour, je voudrais un café, s'il vous plaît."),
+    ("es", "Buenos días, ¿cómo estás hoy?"),
+    ("ja", "こんにちは、きょうはいいてんきですね。"),
+    ("nl", "Goedemorgen, hoe gaat het vandaag?"),
+    ("it", "Buongiorno, come stai oggi?"),
+    ("en", "She sells sea shells by the sea shore."),
+)
+
+
+@functools.cache
+def _line(index: int) -> Samples:
+    voice, text = LINES[index]
+    return speech(text, voice)
+
+
+def conversation(seconds: float, seed: int) -> tuple[Samples, float]:
+    """Seeded sentences from ``LINES`` with pauses of 0.3-1.5 s between them.
+
+    Returns the track and the RMS level (dBFS) of the voice while it speaks, the level a hum
+    "N dB below the speech" is measured from.
+    """
+    rng = np.random.default_rng(seed)
+    parts: list[tuple[float, Samples]] = []
+    start = float(rng.uniform(0.2, 1.0))
+    while start < seconds - 1.0:
+        said = _line(int(rng.integers(len(LINES)))).copy()
+        parts.append((start, said))
+        start += len(said) / RATE + float(rng.uniform(0.3, 1.5))
+    spoken = np.concatenate([part for _start, part in parts])
+    return place(seconds, parts), rms_db(spoken)
 
 
 def place(total_seconds: float, parts: Sequence[tuple[float, Samples]]) -> Samples:
