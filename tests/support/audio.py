@@ -149,8 +149,13 @@ LINES: tuple[tuple[str, str], ...] = (
 )
 
 
+def spoken_line(index: int) -> Samples:
+    """Line ``index`` of ``LINES`` spoken (made once per process; a copy each time)."""
+    return _spoken(index).copy()
+
+
 @functools.cache
-def _line(index: int) -> Samples:
+def _spoken(index: int) -> Samples:
     voice, text = LINES[index]
     return speech(text, voice)
 
@@ -165,7 +170,7 @@ def conversation(seconds: float, seed: int) -> tuple[Samples, float]:
     parts: list[tuple[float, Samples]] = []
     start = float(rng.uniform(0.2, 1.0))
     while start < seconds - 1.0:
-        said = _line(int(rng.integers(len(LINES)))).copy()
+        said = spoken_line(int(rng.integers(len(LINES))))
         parts.append((start, said))
         start += len(said) / RATE + float(rng.uniform(0.3, 1.5))
     spoken = np.concatenate([part for _start, part in parts])

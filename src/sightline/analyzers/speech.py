@@ -13,11 +13,15 @@ speech probability. Windows become segments by Silero's own rule (the reference 
 where it has stayed below ``NEG_THRESHOLD`` for ``MIN_SILENCE_MS``; segments shorter than
 ``MIN_SPEECH_MS`` are dropped, and the rest are widened by ``SPEECH_PAD_MS``. One rule is
 Sightline's: a segment must hold ``CONFIRM_WINDOWS`` windows the model is sure of
-(``CONFIRM_THRESHOLD``), which keeps music from passing as speech. The durations
-are Sightline's, chosen for investigators rather than for a transcriber: a pause of half a
-second separates two utterances (faster-whisper waits two seconds, to feed Whisper long
-chunks), and the padding is small so the segment edges stay within a few hundred
-milliseconds of the voice (measured on espeak-ng speech in several languages).
+(``CONFIRM_THRESHOLD``), which keeps music from passing as speech. The minimum silence is
+chosen for investigators rather than for a transcriber: a pause of half a second separates
+two utterances (faster-whisper waits two seconds, to feed Whisper long chunks); the padding
+is Silero's small default, so the segment edges stay within a few hundred milliseconds of
+the voice (measured on espeak-ng speech in several languages, ``benchmarks/hum.py``).
+
+A known limit of the model, measured and not hidden: the generated test melody (peaks at
+-10 dBFS) over white noise passes as speech in some clips: none of 20 with the noise at
+-70 dBFS, 4 at -60 or -50 dBFS, 8 to 10 at -40 to -30 dBFS. Melodies or noise alone do not.
 
 The feature value lists the segments (``[start_ms, end_ms]``) and their total; each segment
 is also a ``speech`` clue signal (``struct.pack("<II", start_ms, end_ms)``, ``time_ms`` its
