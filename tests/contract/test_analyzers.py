@@ -15,10 +15,12 @@ from PIL import Image
 
 from sightline.analyzers.base import MediaInput
 from sightline.analyzers.crypto import CryptoHashAnalyzer
+from sightline.analyzers.hum import HumAnalyzer
 from sightline.analyzers.metadata import MetadataAnalyzer
 from sightline.analyzers.pdq import PdqAnalyzer, dihedral_hashes
 from sightline.analyzers.registry import analyzer_registry
 from sightline.analyzers.soundtrack import ChromaprintAnalyzer
+from sightline.analyzers.speech import SpeechAnalyzer
 from sightline.analyzers.testing import AnalyzerContract
 from sightline.analyzers.video import VideoPdqAnalyzer
 from sightline.features.hashes import PDQ_MIN_QUALITY
@@ -209,6 +211,44 @@ class TestChromaprintAnalyzer(AnalyzerContract):
             return {"codec": "aac", "algorithm": 1, "channels": 1}
         # Ten seconds give (10 s x 11,025 - 30,031) / 1,365 + 1 = 59 items of 123.8 ms.
         return {"codec": "pcm_s16le", "duration_ms": 10_000, "items": 59, "algorithm": 1}
+
+
+class TestSpeechAnalyzer(AnalyzerContract):
+    analyzer_factory = SpeechAnalyzer
+
+    def example_files(self, tmp_path: Path) -> list[Path]:
+        said = audio.speech("Good morning, how are you today?", "en")
+        track = audio.place(6.0, [(1.0, said)])
+        return [
+            audio.write_audio(tmp_path / "said.wav", track),
+            audio.write_av(tmp_path / "said.mp4", track, seed=2),
+            audio.write_audio(tmp_path / "tune.ogg", audio.melody(3, 4.0), "ogg"),
+        ]
+
+    def expected_output(self, path: Path) -> Mapping[str, Any]:
+        if path.name == "tune.ogg":
+            return {"segments": [], "speech_ms": 0, "codec": "opus"}
+        return {
+            "model": "silero_vad_v6",
+            "sample_rate": 16_000 if path.suffix == ".wav" else 44_100,
+        }
+
+
+class TestHumAnalyzer(AnalyzerContract):
+    analyzer_factory = HumAnalyzer
+
+    def example_files(self, tmp_path: Path) -> list[Path]:
+        tune = audio.melody(4, 12.0)
+        hummed = audio.mix(tune, audio.hum(50, 12.0, level_db=audio.rms_db(tune) - 35))
+        return [
+            audio.write_audio(tmp_path / "hummed.flac", hummed, "flac"),
+            audio.write_audio(tmp_path / "tune.mp3", tune, "mp3"),
+        ]
+
+    def expected_output(self, path: Path) -> Mapping[str, Any]:
+        if path.name == "hummed.flac":
+            return {"present": True, "frequency_hz": 50, "codec": "flac"}
+        return {"present": False, "frequency_hz": None, "strength_db": None, "track": []}
 
 
 def test_every_registered_analyzer_has_a_contract_test() -> None:

@@ -8,6 +8,7 @@ any container the tests need, and :func:`write_av` muxes a soundtrack under a vi
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import wave
 from collections.abc import Sequence
@@ -115,6 +116,65 @@ def _wav_bytes_to_samples(data: bytes) -> Samples:
     n = round(len(floats) * RATE / rate)
     resampled = np.interp(np.arange(n) * rate / RATE, np.arange(len(floats)), floats)
     return np.asarray(resampled, dtype=np.float32)
+
+
+def voiced_extent(samples: Samples, below_peak_db: float = 34.0) -> tuple[float, float]:
+    """Seconds from the start of ``samples`` to the first and past the last audible sample.
+
+    Audible: within ``below_peak_db`` of the loudest sample. espeak-ng pads what it says
+    with a little silence; this is where the voice itself starts and ends, the truth that
+    speech segments are checked against.
+    """
+    loud = np.flatnonzero(np.abs(samples) >= db(-below_peak_db) * float(np.max(np.abs(samples))))
+    if len(loud) == 0:
+        raise ValueError("the samples are silent")
+    return float(loud[0]) / RATE, float(loud[-1] + 1) / RATE
+
+
+def rms_db(samples: Samples) -> float:
+    """The RMS level of ``samples`` in decibels relative to full scale."""
+    return float(10 * np.log10(np.mean(np.square(samples, dtype=np.float64))))
+
+
+# What ``conversation`` says: a sentence in each of several languages (Japanese in kana).
+LINES: tuple[tuple[str, str], ...] = (
+    ("en", "The quick brown fox jumps over the lazy dog."),
+    ("de", "Guten Morgen, wie geht es Ihnen heute?"),
+    ("fr", "Bonjour, je voudrais un café, s'il vous plaît."),
+    ("es", "Buenos días, ¿cómo estás hoy?"),
+    ("ja", "こんにちは、きょうはいいてんきですね。"),
+    ("nl", "Goedemorgen, hoe gaat het vandaag?"),
+    ("it", "Buongiorno, come stai oggi?"),
+    ("en", "She sells sea shells by the sea shore."),
+)
+
+
+def spoken_line(index: int) -> Samples:
+    """Line ``index`` of ``LINES`` spoken (made once per process; a copy each time)."""
+    return _spoken(index).copy()
+
+
+@functools.cache
+def _spoken(index: int) -> Samples:
+    voice, text = LINES[index]
+    return speech(text, voice)
+
+
+def conversation(seconds: float, seed: int) -> tuple[Samples, float]:
+    """Seeded sentences from ``LINES`` with pauses of 0.3-1.5 s between them.
+
+    Returns the track and the RMS level (dBFS) of the voice while it speaks, the level a hum
+    "N dB below the speech" is measured from.
+    """
+    rng = np.random.default_rng(seed)
+    parts: list[tuple[float, Samples]] = []
+    start = float(rng.uniform(0.2, 1.0))
+    while start < seconds - 1.0:
+        said = spoken_line(int(rng.integers(len(LINES))))
+        parts.append((start, said))
+        start += len(said) / RATE + float(rng.uniform(0.3, 1.5))
+    spoken = np.concatenate([part for _start, part in parts])
+    return place(seconds, parts), rms_db(spoken)
 
 
 def place(total_seconds: float, parts: Sequence[tuple[float, Samples]]) -> Samples:

@@ -106,7 +106,7 @@ def test_the_default_analyzers_declare_their_kinds() -> None:
     [
         (("pdq", "metadata"), ConfigurationError, "sha256"),
         (("crypto", "crypto"), ConfigurationError, "twice"),
-        (("crypto", "no-such-analyzer"), UnknownPlugin, "valid: crypto, metadata, pdq, vpdq"),
+        (("crypto", "no-such-analyzer"), UnknownPlugin, "valid: .*crypto, .*metadata, pdq, .*vpdq"),
     ],
 )
 def test_unusable_analyzer_sets_are_refused(
