@@ -78,8 +78,9 @@ def test_two_videos_sharing_only_sound_are_linked_with_the_offset(
     result = search_file(agencies, IndexSet(agencies), clip, requester=TEST_REQUESTER)
     found = {m.media.id: m for m in result.matches}
     assert a in found and found[a].signals == ("chromaprint",)
-    segment = found[a].detail["segments"][0] if found[a].detail else None
-    assert segment is not None and abs(segment["offset_ms"] / 1000 - 11.0) < 1.0
+    where = found[a].detail
+    assert where is not None
+    assert abs(where["segments"][0]["offset_ms"] / 1000 - 11.0) < 1.0
 
 
 def test_noise_and_silence_link_nothing(agencies: AppContext, tmp_path: Path) -> None:
