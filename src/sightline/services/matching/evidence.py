@@ -122,6 +122,31 @@ def segment_as_dict(segment: Segment) -> dict[str, Any]:
     }
 
 
+def flip_detail(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored explanation seen from the other item: query and stored sides swapped."""
+    out = dict(detail)
+    out["frames"] = [[s, q, d] for q, s, d in detail.get("frames", [])]
+    if "share_query" in detail:
+        out["share_query"], out["share_stored"] = detail["share_stored"], detail["share_query"]
+    segments = []
+    for seg in detail.get("segments", []):
+        speed = seg["speed"] or 1.0
+        segments.append(
+            {
+                **seg,
+                "query_start_ms": seg["stored_start_ms"],
+                "query_end_ms": seg["stored_end_ms"],
+                "stored_start_ms": seg["query_start_ms"],
+                "stored_end_ms": seg["query_end_ms"],
+                "offset_ms": -seg["offset_ms"],
+                "speed": round(1 / speed, 4),
+            }
+        )
+    if "segments" in detail:
+        out["segments"] = segments
+    return out
+
+
 def weigh(
     kind: SignalKind,
     hits: Sequence[Hit],
