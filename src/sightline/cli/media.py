@@ -123,10 +123,14 @@ def _print_report(report: IngestReport) -> None:
 
 @handle_errors
 def search_command(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The query file."),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The query file: an image, a video or an audio file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Search every case for exact and perceptual matches of FILE."""
+    """Search every case for exact, perceptual and soundtrack matches of FILE.
+
+    FILE may be an image, a video or an audio file; for recordings, each match shows the
+    aligned segments (which seconds match, the offset and the speed).
+    """
     with app_context() as ctx:
         result = search_file(ctx, IndexSet(ctx), file, requester=cli_requester())
     if as_json:

@@ -320,8 +320,10 @@ def _fresh_hits(
         b"".join(p.code for _, p in rows), dtype=word
     )
     queries = queries.reshape(len(rows), -1)
-    for start in range(0, len(rows), 256):  # bounded memory: 256 x stored x code bytes
-        block = queries[start : start + 256]
+    # Bounded memory: a block of queries against every fresh code is at most 4 M words (32 MB).
+    step = max(1, (1 << 22) // (stored_codes.shape[0] * stored_codes.shape[1]))
+    for start in range(0, len(rows), step):
+        block = queries[start : start + step]
         xor = block[:, None, :] ^ stored_codes[None, :, :]
         distances = np.bitwise_count(xor).sum(axis=2, dtype=np.int64)
         for offset, row in enumerate(distances):
