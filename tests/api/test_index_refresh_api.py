@@ -90,11 +90,20 @@ def test_a_write_from_another_process_becomes_searchable(
 def test_ready_reports_every_index_per_kind_and_source(client: TestClient) -> None:
     body = client.get("/health/ready").json()
     indexes = body["indexes"]
-    assert list(indexes) == ["pdq"]
+    # Every enabled index: stills' PDQ (media and lists), video frames, soundtracks.
+    assert list(indexes) == ["pdq", "vpdq", "chromaprint"]
     media, lists = indexes["pdq"]["media"], indexes["pdq"]["lists"]
     assert (media["backend"], media["count"], media["ready"]) == ("mih", 2, True)
     assert media["checkpoint"] == media["latest"] == body["latest_signal"]
     assert (lists["count"], lists["ready"]) == (0, True)
+    frames, sounds = indexes["vpdq"]["media"], indexes["chromaprint"]["media"]
+    assert (frames["backend"], frames["count"], frames["ready"]) == ("mih", 0, True)
+    assert (sounds["backend"], sounds["count"], sounds["ready"]) == (
+        "inverted-fingerprint",
+        0,
+        True,
+    )
+    assert list(indexes["vpdq"]) == ["media"]  # hash lists hold stills' PDQ only
 
 
 @pytest.mark.parametrize("seconds", [0.0, REFRESH_SECONDS])

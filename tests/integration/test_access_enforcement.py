@@ -164,6 +164,7 @@ def test_a_signal_only_match_names_whom_to_contact_and_nothing_else(world: World
         "distance": None,
         "threshold": None,
         "transform": None,
+        "detail": None,
         "sightings": [
             {
                 "visibility": "signal-only",
