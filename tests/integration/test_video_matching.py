@@ -59,7 +59,9 @@ def _match(ctx: AppContext, media_id: int, target: int) -> MatchRecord:
     return found[0]
 
 
-def _check_segment(detail: Any, *, offset_s: float, query_range: tuple[float, float]) -> None:
+def _check_segment(
+    detail: Any, *, offset_s: float, query_range: tuple[float, float], speed: float = 1.0
+) -> None:
     """The best segment has the expected offset (within 1 s) and covers most of the range.
 
     Frames too flat to hash (PDQ quality under 50: a sky, a dark shot) are never sampled,
@@ -68,7 +70,7 @@ def _check_segment(detail: Any, *, offset_s: float, query_range: tuple[float, fl
     assert detail is not None
     best = detail["segments"][0]
     assert abs(best["offset_ms"] / 1000 - offset_s) < 1.0
-    assert abs(best["speed"] - 1.0) < 0.03
+    assert abs(best["speed"] - speed) < 0.02
     start, end = best["query_start_ms"] / 1000, best["query_end_ms"] / 1000
     assert query_range[0] - 1.0 <= start and end <= query_range[1] + 1.0
     assert end - start >= 0.6 * (query_range[1] - query_range[0])
@@ -127,6 +129,14 @@ def test_a_clip_search_answers_with_the_aligned_segment(
     assert original in found and "vpdq" in found[original].signals
     _check_segment(found[original].detail, offset_s=20.0, query_range=(0.0, 20.0))
     assert ingested["unrelated.mp4"] not in found
+
+    # Sped up 5 % and captioned: 21 s of the original in 20 s, found with the speed ratio.
+    faster = Copy(size=(288, 162), speed=1.05, caption="benign caption")
+    clip = render(tmp_path / "faster.mp4", ORIGINAL, 10.0, 31.0, faster)
+    result = search_file(agencies, IndexSet(agencies), clip, requester=TEST_REQUESTER)
+    found = {m.media.id: m for m in result.matches}
+    assert original in found
+    _check_segment(found[original].detail, offset_s=10.0, query_range=(0.0, 20.0), speed=1.05)
 
 
 def test_a_still_finds_its_video_and_the_video_finds_the_still(

@@ -42,6 +42,7 @@ class Copy:
     mirror: bool = False
     letterbox: bool = False
     caption: str | None = None
+    caption_bar: bool = False  # the caption on a black band across the bottom
     fps: int | None = None
     speed: float = 1.0
     codec: str = "libx264"
@@ -132,9 +133,10 @@ def _transform(picture: Image.Image, copy: Copy, size: tuple[int, int]) -> Image
         picture = boxed
     elif picture.size != size:
         picture = picture.resize(size, Image.Resampling.BILINEAR)
-    if copy.caption:
+    if copy.caption:  # a text overlay, as a watermark or a channel's caption
         draw = ImageDraw.Draw(picture)
-        draw.rectangle((0, size[1] - 18, size[0], size[1]), fill=(0, 0, 0))
+        if copy.caption_bar:
+            draw.rectangle((0, size[1] - 18, size[0], size[1]), fill=(0, 0, 0))
         draw.text((4, size[1] - 16), copy.caption, fill=(255, 255, 255))
     return picture
 
