@@ -123,7 +123,9 @@ def _print_report(report: IngestReport) -> None:
 
 @handle_errors
 def search_command(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The query file: an image, a video or an audio file."),
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="The query file: an image, a video or an audio file."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Search every case for exact, perceptual and soundtrack matches of FILE.
