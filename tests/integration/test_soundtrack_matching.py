@@ -6,36 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
-from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.matching.search import search_file
 from sightline.services.signals.indexes import IndexSet
 from tests.support import audio
-from tests.support.corpus import TEST_REQUESTER, ingest_seeds
+from tests.support.corpus import TEST_REQUESTER, ingest_seeds, media_by_name, two_agencies
 
 ANALYZERS = ["crypto", "pdq", "vpdq", "chromaprint", "metadata"]
 
 
 @pytest.fixture
 def agencies(ctx: AppContext) -> AppContext:
-    ctx.settings.analyzers.enabled = ANALYZERS
-    for code in ("AA", "BB"):
-        add_agency(ctx, code, f"Agency {code}", "NL", requester=TEST_REQUESTER)
-    return ctx
-
-
-def _media_of(ctx: AppContext, case: str) -> dict[str, int]:
-    with ctx.engine.connect() as connection:
-        rows = connection.execute(
-            sa.text(
-                "SELECT s.original_path, s.media_id FROM sightings s JOIN cases c "
-                "ON c.id = s.case_id WHERE c.reference = :case"
-            ),
-            {"case": case},
-        ).all()
-    return {Path(str(p)).name: int(m) for p, m in rows}
+    return two_agencies(ctx, ANALYZERS)
 
 
 def test_two_videos_sharing_only_sound_are_linked_with_the_offset(
@@ -55,8 +38,8 @@ def test_two_videos_sharing_only_sound_are_linked_with_the_offset(
     ingest_seeds(agencies, one, [], agency="AA", case="one")
     report = ingest_seeds(agencies, two, [], agency="BB", case="two")
     assert not report.failures
-    a = _media_of(agencies, "one")["a.mp4"]
-    theirs = _media_of(agencies, "two")
+    a = media_by_name(agencies, "one")["a.mp4"]
+    theirs = media_by_name(agencies, "two")
     with agencies.uow() as uow:
         linked = [m for m in uow.matches.for_media([theirs["b.mp4"]]) if m.target_media_id == a]
         unrelated = uow.matches.for_media([theirs["unrelated.mp4"]])
@@ -94,6 +77,6 @@ def test_noise_and_silence_link_nothing(agencies: AppContext, tmp_path: Path) ->
     )
     report = ingest_seeds(agencies, folder, [], agency="AA", case="one")
     assert report.summary.stored == 3
-    ids = list(_media_of(agencies, "one").values())
+    ids = list(media_by_name(agencies, "one").values())
     with agencies.uow() as uow:
         assert uow.matches.for_media(ids) == []

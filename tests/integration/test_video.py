@@ -5,22 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.matching.search import search_file
 from sightline.services.signals.indexes import IndexSet
-from tests.support.corpus import TEST_REQUESTER, ingest_seeds
+from tests.support.corpus import TEST_REQUESTER, ingest_seeds, media_by_name, two_agencies
 from tests.support.video import write_pan
 
 
 @pytest.fixture
 def agencies(ctx: AppContext) -> AppContext:
-    ctx.settings.analyzers.enabled = ["crypto", "pdq", "vpdq", "metadata"]
-    for code in ("AA", "BB"):
-        add_agency(ctx, code, f"Agency {code}", "NL", requester=TEST_REQUESTER)
-    return ctx
+    return two_agencies(ctx, ["crypto", "pdq", "vpdq", "metadata"])
 
 
 def _frames(ctx: AppContext, media_id: int) -> list[tuple[int, int | None, int | None]]:
@@ -30,18 +25,6 @@ def _frames(ctx: AppContext, media_id: int) -> list[tuple[int, int | None, int |
             for s in uow.signals.of_media(media_id)
             if s.kind == "vpdq"
         ]
-
-
-def _media_of(ctx: AppContext, case: str) -> dict[str, int]:
-    with ctx.engine.connect() as connection:
-        rows = connection.execute(
-            sa.text(
-                "SELECT s.original_path, s.media_id FROM sightings s JOIN cases c "
-                "ON c.id = s.case_id WHERE c.reference = :case"
-            ),
-            {"case": case},
-        ).all()
-    return {Path(str(p)).name: int(m) for p, m in rows}
 
 
 def test_a_reencoded_copy_of_a_video_is_matched_and_found(
@@ -60,8 +43,8 @@ def test_a_reencoded_copy_of_a_video_is_matched_and_found(
     assert [f.reason for f in report.failures] in (["truncated"], ["not_media"])
     assert report.summary.stored == 2
 
-    original = _media_of(agencies, "one")["clip.mp4"]
-    theirs = _media_of(agencies, "two")
+    original = media_by_name(agencies, "one")["clip.mp4"]
+    theirs = media_by_name(agencies, "two")
     with agencies.uow() as uow:
         item = uow.media.get_many([original])[original]
         matches = uow.matches.for_media([theirs["copy.bin"], theirs["other.mp4"]])

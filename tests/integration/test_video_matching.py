@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from sightline.domain.models import MatchRecord
-from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.matching.engine import MatchingEngine
 from sightline.services.matching.match import SentFrame, match_query, query_from_hashes
@@ -25,7 +23,7 @@ from sightline.services.matching.search import search_file
 from sightline.services.matching.triage import agency_alerts
 from sightline.services.signals.indexes import IndexSet
 from tests.support.clips import Copy, Footage, render, still
-from tests.support.corpus import TEST_REQUESTER, ingest_seeds
+from tests.support.corpus import TEST_REQUESTER, ingest_seeds, media_by_name, two_agencies
 
 ORIGINAL = Footage(7, 48)
 # The copies show seconds 12-30 of the original.
@@ -34,22 +32,7 @@ START, END = 12.0, 30.0
 
 @pytest.fixture
 def agencies(ctx: AppContext) -> AppContext:
-    ctx.settings.analyzers.enabled = ["crypto", "pdq", "vpdq", "metadata"]
-    for code in ("AA", "BB"):
-        add_agency(ctx, code, f"Agency {code}", "NL", requester=TEST_REQUESTER)
-    return ctx
-
-
-def _media_of(ctx: AppContext, case: str) -> dict[str, int]:
-    with ctx.engine.connect() as connection:
-        rows = connection.execute(
-            sa.text(
-                "SELECT s.original_path, s.media_id FROM sightings s JOIN cases c "
-                "ON c.id = s.case_id WHERE c.reference = :case"
-            ),
-            {"case": case},
-        ).all()
-    return {Path(str(p)).name: int(m) for p, m in rows}
+    return two_agencies(ctx, ["crypto", "pdq", "vpdq", "metadata"])
 
 
 def _match(ctx: AppContext, media_id: int, target: int) -> MatchRecord:
@@ -89,7 +72,7 @@ def ingested(agencies: AppContext, tmp_path: Path) -> dict[str, int]:
     ingest_seeds(agencies, first, [], agency="AA", case="one")
     report = ingest_seeds(agencies, second, [], agency="BB", case="two")
     assert report.summary.stored == 4 and not report.failures
-    return {**_media_of(agencies, "one"), **_media_of(agencies, "two")}
+    return {**media_by_name(agencies, "one"), **media_by_name(agencies, "two")}
 
 
 def test_copies_of_a_stretch_are_matched_with_the_seconds_that_match(
@@ -158,7 +141,7 @@ def test_a_still_finds_its_video_and_the_video_finds_the_still(
     stills.mkdir()
     still(ORIGINAL, 33.0, stills / "frame.jpg")
     ingest_seeds(agencies, stills, [], agency="AA", case="stills")
-    stored_still = _media_of(agencies, "stills")["frame.jpg"]
+    stored_still = media_by_name(agencies, "stills")["frame.jpg"]
     video = tmp_path / "query.mp4"
     render(video, ORIGINAL, 30.0, 40.0, Copy(size=(256, 144)))
     result = search_file(agencies, IndexSet(agencies), video, requester=TEST_REQUESTER)

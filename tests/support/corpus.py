@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from sightline.domain.audit import Requester
 from sightline.jobs.inline import InlineRunner
 from sightline.services import synthetic
@@ -84,3 +86,26 @@ def ingest_seeds(
         runner=InlineRunner(),
         requester=TEST_REQUESTER,
     )
+
+
+def media_by_name(ctx: AppContext, case: str) -> dict[str, int]:
+    """File name -> media id of every item sighted in the case with reference ``case``."""
+    with ctx.engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT s.original_path, s.media_id FROM sightings s JOIN cases c "
+                "ON c.id = s.case_id WHERE c.reference = :case"
+            ),
+            {"case": case},
+        ).all()
+    return {Path(str(p)).name: int(m) for p, m in rows}
+
+
+def two_agencies(ctx: AppContext, analyzers: list[str]) -> AppContext:
+    """``ctx`` with these analyzers enabled and agencies AA and BB to ingest into."""
+    from sightline.services.catalog import add_agency
+
+    ctx.settings.analyzers.enabled = analyzers
+    for code in ("AA", "BB"):
+        add_agency(ctx, code, f"Agency {code}", "NL", requester=TEST_REQUESTER)
+    return ctx
