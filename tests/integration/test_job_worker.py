@@ -261,7 +261,12 @@ def test_index_rebuild_and_retro_hunt_run_as_jobs(ctx: AppContext, tmp_path: Any
     with ctx.uow() as uow:
         hunted, rebuilt = uow.jobs.get(hunt.id), uow.jobs.get(rebuild.id)
     assert hunted.result == {"list_id": list_id, "items": 1, "new_matches": 1, "triage_changed": 1}
-    assert rebuilt.result == {"pdq": {"media": 3, "lists": 0}}  # per signal kind and source
+    # Per signal kind and source: stills' PDQ, video frames and soundtracks (none stored).
+    assert rebuilt.result == {
+        "pdq": {"media": 3, "lists": 0},
+        "vpdq": {"media": 0},
+        "chromaprint": {"media": 0},
+    }
     again = jobs.enqueue(ctx, "hashlist.retro_hunt", {"list_id": list_id}, requester=TEST_REQUESTER)
     worker.run_until_idle()
     with ctx.uow() as uow:

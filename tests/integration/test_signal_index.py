@@ -128,9 +128,19 @@ def test_indexes_keep_their_persisted_directory_names(stored: AppContext) -> Non
     indexes = pdq_indexes(stored)
     indexes.save()
     names = sorted(p.name for p in stored.settings.index_dir.iterdir())
-    assert names == ["pdq-lists-mih", "pdq-mih"]  # as PdqIndexService wrote them
+    # PDQ's as PdqIndexService wrote them; the default set adds frames and soundtracks.
+    assert names == [
+        "chromaprint-inverted-fingerprint",
+        "pdq-lists-mih",
+        "pdq-mih",
+        "vpdq-mih",
+    ]
     statuses = indexes.statuses()
-    assert {kind: sorted(by) for kind, by in statuses.items()} == {"pdq": ["lists", "media"]}
+    assert {kind: sorted(by) for kind, by in statuses.items()} == {
+        "pdq": ["lists", "media"],
+        "vpdq": ["media"],
+        "chromaprint": ["media"],
+    }
     assert statuses["pdq"]["media"].count == 4
 
 

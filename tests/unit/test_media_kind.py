@@ -85,10 +85,26 @@ def test_mime_type_follows_the_content(tmp_path: Path) -> None:
 
 def test_the_default_analyzers_declare_their_kinds() -> None:
     enabled = AnalyzerSet()
-    assert list(enabled.kinds) == ["md5", "sha1", "sha256", "pdq"]
-    assert [k.name for k in enabled.binary_kinds()] == ["pdq"]
-    # Container metadata reads recordings too.
-    assert [a.name for a in enabled.for_media(MediaKind.VIDEO)] == ["crypto", "metadata"]
+    assert list(enabled.kinds) == [
+        "md5",
+        "sha1",
+        "sha256",
+        "pdq",
+        "vpdq",
+        "chromaprint",
+        "speech",
+        "hum",
+    ]
+    assert [k.name for k in enabled.binary_kinds()] == ["pdq", "vpdq"]
+    # Recordings: frames, sound, speech, hum and container metadata.
+    assert [a.name for a in enabled.for_media(MediaKind.VIDEO)] == [
+        "crypto",
+        "vpdq",
+        "chromaprint",
+        "speech",
+        "hum",
+        "metadata",
+    ]
     assert enabled.reads_content(MediaKind.IMAGE)
     assert not AnalyzerSet(("crypto", "pdq")).reads_content(MediaKind.VIDEO)
     with_video = AnalyzerSet(("crypto", "pdq", "vpdq", "metadata"))

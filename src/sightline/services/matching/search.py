@@ -258,7 +258,7 @@ def _perceptual(
         out.setdefault(media_id, []).append(evidence)
     order = {k.name: i for i, k in enumerate((*kinds, *sounds))}
     return {
-        m: sorted(hits, key=lambda e: (e.distance, order.get(e.kind, 0))) for m, hits in out.items()
+        m: sorted(hits, key=lambda e: (order.get(e.kind, 0), e.distance)) for m, hits in out.items()
     }
 
 
