@@ -69,7 +69,7 @@ class AnalyzerSettings(BaseModel):
         default_factory=list,
         description=(
             "Analyzers to run, in order (comma-separated in the environment); empty means the "
-            "built-in set: crypto, pdq, metadata (add vpdq for video frames). Installed "
+            "built-in set: crypto, pdq, vpdq, chromaprint, speech, hum, metadata. Installed "
             "analyzers are listed by `sightline analyzers`."
         ),
     )

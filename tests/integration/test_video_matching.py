@@ -22,6 +22,7 @@ from sightline.services.context import AppContext
 from sightline.services.matching.engine import MatchingEngine
 from sightline.services.matching.match import SentFrame, match_query, query_from_hashes
 from sightline.services.matching.search import search_file
+from sightline.services.matching.triage import agency_alerts
 from sightline.services.signals.indexes import IndexSet
 from tests.support.clips import Copy, Footage, render, still
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds
@@ -105,6 +106,14 @@ def test_copies_of_a_stretch_are_matched_with_the_seconds_that_match(
     with agencies.uow() as uow:
         unrelated = uow.matches.for_media([ingested["unrelated.mp4"]])
     assert unrelated == []
+    # The original's agency is alerted, and sees where its video matches from its side.
+    lines = agency_alerts(agencies, "AA", requester=TEST_REQUESTER)
+    seen = {line.other_media_id: line for line in lines}
+    resized = seen[ingested["resized.mp4"]]
+    assert resized.alert.media_id == original and resized.detail is not None
+    flipped = resized.detail["segments"][0]
+    assert abs(flipped["offset_ms"] / 1000 + START) < 1.0
+    assert flipped["query_start_ms"] / 1000 >= START - 1.0
 
 
 def test_a_clip_search_answers_with_the_aligned_segment(

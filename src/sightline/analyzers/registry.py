@@ -16,10 +16,18 @@ from sightline.domain.plugins import PluginRegistry
 from sightline.domain.signals import ANY_MEDIA, IDENTITY_DIGEST, SignalKind
 from sightline.errors import ConfigurationError
 
-# Analyzers run at ingest, in this order; each one's output is stored as a Feature.
-# ``vpdq`` (video frames) is installed but not yet in this set: it is enabled by the setting
-# until the video work (issue 10) is complete.
-DEFAULT_ANALYZERS: tuple[str, ...] = ("crypto", "pdq", "metadata")
+# Analyzers run at ingest, in this order; each one's output is stored as a Feature. Each reads
+# only the media kinds it declares: stills get digests, PDQ and metadata; videos their frames,
+# soundtrack, speech and hum too; audio files the sound analyzers.
+DEFAULT_ANALYZERS: tuple[str, ...] = (
+    "crypto",
+    "pdq",
+    "vpdq",
+    "chromaprint",
+    "speech",
+    "hum",
+    "metadata",
+)
 # Analyzer name -> the pip extra that installs its optional dependencies (none yet: every
 # built-in analyzer's dependencies are core dependencies).
 ANALYZER_EXTRAS: dict[str, str] = {}

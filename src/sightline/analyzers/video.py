@@ -69,7 +69,7 @@ from sightline.analyzers.frames import (
     frame_luma,
     keyframe_artifact,
 )
-from sightline.analyzers.pdq import DIHEDRAL_ORDER, PDQ_KIND
+from sightline.analyzers.pdq import DIHEDRAL_ORDER
 from sightline.domain.signals import (
     CostClass,
     MediaKind,
@@ -79,7 +79,7 @@ from sightline.domain.signals import (
     Variant,
 )
 from sightline.errors import AnalyzerSkipped, DecompressionBomb, TruncatedMedia, UnsupportedMedia
-from sightline.features.hashes import PDQ_BITS, PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY
+from sightline.features.hashes import PDQ_BITS, PDQ_KIND, PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY
 
 __all__ = ["VPDQ_KIND", "VPDQ_SIGNAL", "FrameHash", "VideoPdqAnalyzer", "frame_luma"]
 

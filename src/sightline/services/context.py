@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sightline.analyzers.registry import DEFAULT_ANALYZERS, AnalyzerSet
 from sightline.config import Settings
 from sightline.domain.audit import KeyRecord, key_record_mac
-from sightline.domain.signals import SignalKind
+from sightline.domain.signals import SignalKind, ValueType
 from sightline.errors import ConfigurationError, MasterKeyError
 from sightline.services.signals.freshness import watch_index_writes
 from sightline.storage import migrate
@@ -76,6 +76,10 @@ class AppContext:
     def binary_kinds(self) -> tuple[SignalKind, ...]:
         """The enabled binary-hash kinds with their effective thresholds, in run order."""
         return tuple(k for k in self.signal_kinds.values() if k.value_type.binary)
+
+    def sound_kinds(self) -> tuple[SignalKind, ...]:
+        """The enabled fingerprint kinds (soundtracks), in run order."""
+        return tuple(k for k in self.signal_kinds.values() if k.value_type is ValueType.FINGERPRINT)
 
 
 def initialise(settings: Settings, *, create_key: bool = True) -> list[str]:

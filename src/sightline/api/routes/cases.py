@@ -17,6 +17,7 @@ from sightline.api.deps import ContextDep
 from sightline.api.errors import ERROR_RESPONSES, ErrorEnvelope
 from sightline.api.pagination import AfterId, Limit
 from sightline.api.params import IdPath
+from sightline.api.routes.search import MatchDetailRead
 from sightline.domain.access import SharingLevel
 from sightline.domain.models import Agency, Case
 from sightline.services import catalog
@@ -113,6 +114,11 @@ class AlertRead(BaseModel):
     other_media_id: int | None = Field(description="Null unless full.", examples=[None])
     signal: str = Field(examples=["sha256"])
     distance: int | None = Field(description="Null unless full.", examples=[None])
+    detail: MatchDetailRead | None = Field(
+        default=None,
+        description="Recordings: where they match, seen from the agency's own item (query "
+        "side); null for stills and unless full.",
+    )
     acknowledged: bool = Field(examples=[False])
 
 

@@ -29,9 +29,9 @@ from sightline.domain.models import (
     ListKind,
     TriageStatus,
 )
-from sightline.domain.signals import MEDIA_DIGESTS, SignalKind
+from sightline.domain.signals import MEDIA_DIGESTS
 from sightline.services.context import AppContext
-from sightline.services.matching.evidence import Evidence, Fresh, Probe, lookup
+from sightline.services.matching.evidence import Evidence, Fresh, Probe, lookup, sound_lookup
 from sightline.services.signals.indexes import IndexSet, SignalIndexService
 from sightline.storage.repositories.matching import NewAlert, NewMatch
 from sightline.storage.unit_of_work import UnitOfWork
@@ -230,6 +230,9 @@ class MatchingEngine:
     ) -> None:
         candidates = {s.media_id: s.queries for s in sighted if not found[s.media_id].negative}
         evidence = lookup(uow, self.indexes, self._ctx.binary_kinds(), candidates, fresh)
+        sounds = sound_lookup(uow, self.indexes, self._ctx.sound_kinds(), candidates, fresh)
+        for media_id, matched in sounds.items():
+            evidence.setdefault(media_id, {}).update(matched)
         for media_id, matched in evidence.items():
             found[media_id].near_by.update(
                 (key, e) for key, e in matched.items() if key[0] != media_id
@@ -255,7 +258,7 @@ class MatchingEngine:
                             s.media_id,
                             signal,
                             evidence.distance,
-                            _threshold(kinds[signal]),
+                            evidence.threshold,
                             target_media_id=other,
                             detail=evidence.detail(),
                         )
@@ -361,11 +364,6 @@ class MatchingEngine:
                         ),
                     ]
         return uow.alerts.add_many(alerts)
-
-
-def _threshold(kind: SignalKind) -> int:
-    """A binary kind's match distance (every binary kind declares one)."""
-    return kind.threshold if kind.threshold is not None else 0
 
 
 def _search_best(

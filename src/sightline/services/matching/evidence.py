@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from sightline.domain.signals import SignalKind
 from sightline.features.alignment import Pair, Segment, align, share_matched
+from sightline.features.fingerprint import SharedStretch, shared_stretches
 from sightline.services.signals.indexes import IndexSet
 from sightline.storage.unit_of_work import UnitOfWork
 
@@ -88,16 +89,22 @@ class Evidence:
     share_stored: float | None = None
     segments: tuple[Segment, ...] = ()
     frames: tuple[tuple[int | None, int | None, int], ...] = field(default=())
+    # Soundtracks: the best shared stretch's similarity and the rule's floor.
+    similarity: tuple[float, float] | None = None
 
     def detail(self) -> dict[str, Any] | None:
         """The JSON-ready explanation stored with a match; None for two stills."""
-        if not any(q is not None or s is not None for q, s, _ in self.frames):
+        timed = any(q is not None or s is not None for q, s, _ in self.frames)
+        if not timed and self.share_query is None:
             return None
         out: dict[str, Any] = {"frames": [list(f) for f in self.frames]}
         if self.share_query is not None and self.share_stored is not None:
             out["share_query"] = round(self.share_query, 4)
             out["share_stored"] = round(self.share_stored, 4)
             out["segments"] = [segment_as_dict(s) for s in self.segments]
+        if self.similarity is not None:
+            out["similarity"] = round(self.similarity[0], 4)
+            out["similarity_threshold"] = round(self.similarity[1], 4)
         return out
 
 
@@ -113,6 +120,31 @@ def segment_as_dict(segment: Segment) -> dict[str, Any]:
         "pairs": segment.pairs,
         "mean_distance": round(segment.mean_distance, 2),
     }
+
+
+def flip_detail(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored explanation seen from the other item: query and stored sides swapped."""
+    out = dict(detail)
+    out["frames"] = [[s, q, d] for q, s, d in detail.get("frames", [])]
+    if "share_query" in detail:
+        out["share_query"], out["share_stored"] = detail["share_stored"], detail["share_query"]
+    segments = []
+    for seg in detail.get("segments", []):
+        speed = seg["speed"] or 1.0
+        segments.append(
+            {
+                **seg,
+                "query_start_ms": seg["stored_start_ms"],
+                "query_end_ms": seg["stored_end_ms"],
+                "stored_start_ms": seg["query_start_ms"],
+                "stored_end_ms": seg["query_end_ms"],
+                "offset_ms": -seg["offset_ms"],
+                "speed": round(1 / speed, 4),
+            }
+        )
+    if "segments" in detail:
+        out["segments"] = segments
+    return out
 
 
 def weigh(
@@ -316,3 +348,88 @@ def _stored_times(
             if media_id in media_ids:
                 out[(media_id, kind)] = [t for _, t in codes]
     return out
+
+
+# -- soundtracks ------------------------------------------------------------------------------
+
+
+def sound_lookup(
+    uow: UnitOfWork,
+    indexes: IndexSet,
+    kinds: Sequence[SignalKind],
+    probes: Mapping[int, Mapping[str, Sequence[Probe]]],
+    fresh: Fresh | None = None,
+) -> dict[int, dict[tuple[int, str], Evidence]]:
+    """Query id -> {(stored media id, kind): evidence} for recordings that share sound.
+
+    A query's fingerprint chunks (``probes`` of a fingerprint kind, in time order) are joined
+    and searched in the kind's index; every hit is a verified shared stretch (the rule of
+    :mod:`sightline.features.fingerprint`). The batch's own new recordings (``fresh``) are
+    compared directly.
+    """
+    del uow  # the index holds whole recordings under their media ids
+    fresh = fresh or {}
+    found: dict[int, dict[tuple[int, str], Evidence]] = defaultdict(dict)
+    for kind in kinds:
+        if kind.name not in indexes.sound_kinds:
+            continue
+        service = indexes.sounds(kind.name)
+        batch = {m: _joined(codes) for m, codes in fresh.get(kind.name, {}).items()}
+        for owner, by_kind in probes.items():
+            chunks = by_kind.get(kind.name, ())
+            if not chunks:
+                continue
+            query = _joined([(p.code, p.time_ms) for p in chunks if p.transform == "original"])
+            hits = [(h.key, list(h.stretches)) for h in service.search(query)]
+            hits += [
+                (other, found_here)
+                for other, stored in batch.items()
+                if (found_here := shared_stretches(query, stored, rule=service.rule))
+            ]
+            for other, stretches in hits:
+                stored_len = len(batch[other]) if other in batch else service.length(other)
+                found[owner][(other, kind.name)] = _sound_evidence(
+                    kind, stretches, len(query), stored_len, service.rule.similarity
+                )
+    return found
+
+
+def _joined(chunks: Iterable[tuple[bytes, int | None]]) -> npt.NDArray[np.uint32]:
+    """A recording's fingerprint from its chunks, in time order."""
+    ordered = sorted(chunks, key=lambda c: c[1] or 0)
+    return np.frombuffer(b"".join(c for c, _ in ordered), dtype="<u4").astype(np.uint32)
+
+
+def _sound_evidence(
+    kind: SignalKind,
+    stretches: Sequence[SharedStretch],
+    query_items: int,
+    stored_items: int,
+    floor: float,
+) -> Evidence:
+    """Shared stretches as evidence: segments at speed 1, shares of each side, similarity."""
+    best = max(stretches, key=lambda s: s.similarity)
+    segments = tuple(
+        Segment(
+            s.a_start_ms,
+            s.a_end_ms,
+            s.b_start_ms,
+            s.b_end_ms,
+            1.0,
+            s.offset_ms,
+            s.items,
+            32 * (1 - s.similarity),
+        )
+        for s in sorted(stretches, key=lambda s: -s.items)
+    )
+    shared = sum(s.items for s in stretches)
+    return Evidence(
+        kind.name,
+        round(100 * (1 - best.similarity)),
+        round(100 * (1 - floor)),
+        "original",
+        min(1.0, shared / max(query_items, 1)),
+        min(1.0, shared / max(stored_items, 1)),
+        segments,
+        similarity=(best.similarity, floor),
+    )

@@ -28,7 +28,7 @@ from sightline.domain.signals import MEDIA_DIGESTS, Signal, SignalKind, ValueTyp
 from sightline.errors import AnalysisFailed
 from sightline.services.access.audit import record_request
 from sightline.services.context import AppContext
-from sightline.services.matching.evidence import Evidence, Probe, lookup
+from sightline.services.matching.evidence import Evidence, Probe, lookup, sound_lookup
 from sightline.services.signals.indexes import IndexSet
 from sightline.storage.repositories.media import MatchedCase
 from sightline.storage.unit_of_work import UnitOfWork
@@ -116,8 +116,13 @@ class SearchResult:
 
 
 def _searchable(analyzer: Analyzer) -> bool:
-    """Whether the analyzer emits what a search looks up: digests or binary hashes."""
-    return any(k.value_type is ValueType.DIGEST or k.value_type.binary for k in analyzer.emits)
+    """Whether the analyzer emits what a search looks up: digests, binary hashes, sound."""
+    return any(_searched(k) for k in analyzer.emits)
+
+
+def _searched(kind: SignalKind) -> bool:
+    """Whether a search looks values of ``kind`` up."""
+    return kind.value_type in (ValueType.DIGEST, ValueType.FINGERPRINT) or kind.value_type.binary
 
 
 def query_from_file(ctx: AppContext, path: Path) -> Query:
@@ -171,7 +176,7 @@ def _usable(
     for name in dict.fromkeys(v.signal.kind for v in variants):
         kind = kinds.get(name)
         mine = [v for v in variants if v.signal.kind == name]
-        if kind is None or not kind.value_type.binary:
+        if kind is None or not (kind.value_type.binary or _searched(kind)):
             continue
         floor = kind.min_quality
         good = [
@@ -216,7 +221,7 @@ def search_query(
     """
     started = time.perf_counter() if started is None else started
     with ctx.uow() as uow:
-        evidence = _perceptual(uow, ctx.binary_kinds(), indexes, query.variants)
+        evidence = _perceptual(uow, ctx, indexes, query.variants)
     matches = _assemble(ctx, query.digests, evidence, requester)
     restricted = sum(1 for m in matches if m.visibility == SIGNAL_ONLY)
     with ctx.uow() as uow:
@@ -234,7 +239,7 @@ _QUERY = 0
 
 def _perceptual(
     uow: UnitOfWork,
-    kinds: Sequence[SignalKind],
+    ctx: AppContext,
     indexes: IndexSet,
     variants: Sequence[Variant],
 ) -> dict[int, list[Evidence]]:
@@ -244,11 +249,14 @@ def _perceptual(
         probes.setdefault(v.signal.kind, []).append(
             Probe(v.signal.value, v.signal.time_ms, v.transform)
         )
+    kinds = ctx.binary_kinds()
     found = lookup(uow, indexes, kinds, {_QUERY: probes}).get(_QUERY, {})
+    sounds = ctx.sound_kinds()
+    found.update(sound_lookup(uow, indexes, sounds, {_QUERY: probes}).get(_QUERY, {}))
     out: dict[int, list[Evidence]] = {}
     for (media_id, _), evidence in found.items():
         out.setdefault(media_id, []).append(evidence)
-    order = {k.name: i for i, k in enumerate(kinds)}
+    order = {k.name: i for i, k in enumerate((*kinds, *sounds))}
     return {
         m: sorted(hits, key=lambda e: (e.distance, order.get(e.kind, 0))) for m, hits in out.items()
     }

@@ -13,9 +13,10 @@ every refusal is audited.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from sightline.domain.access import (
     Action,
@@ -32,7 +33,9 @@ from sightline.domain.models import Alert, Case, CaseTriage, TriageStatus
 from sightline.errors import AccessDenied, NotFoundError
 from sightline.services.access.audit import authorize, record_denied, record_request
 from sightline.services.context import AppContext
+from sightline.services.matching.evidence import flip_detail
 from sightline.storage.repositories.matching import AlertView
+from sightline.storage.unit_of_work import UnitOfWork
 
 FULL = Visibility.FULL.value
 SIGNAL_ONLY = Visibility.SIGNAL_ONLY.value
@@ -142,6 +145,8 @@ class AlertLine:
         other_title: The counterpart case's title.
         other_media_id: The counterpart's matching item.
         distance: The PDQ distance between the two items.
+        detail: For recordings: where they match (shares, aligned segments, frames), seen
+            from the agency's own item (``query`` is its side); None for stills.
     """
 
     alert: Alert
@@ -152,6 +157,7 @@ class AlertLine:
     other_title: str | None
     other_media_id: int | None
     distance: int | None
+    detail: Mapping[str, Any] | None = None
 
 
 def agency_alerts(
@@ -186,8 +192,33 @@ def agency_alerts(
             uow, requester, "alerts.read", f"agency:{owner.id}", detail={"alerts": len(views)}
         )
         uow.commit()
-    lines = (_line(view, requester.access, now) for view in views)
+        details = _details(uow, [v.alert for v in views])
+    lines = (_line(view, requester.access, now, details) for view in views)
     return [line for line in lines if line is not None]
+
+
+def _details(
+    uow: UnitOfWork, alerts: Sequence[Alert]
+) -> dict[tuple[int, int, str], Mapping[str, Any]]:
+    """(own item, other item, signal) -> where they match, from the own item's side."""
+    pairs = {
+        (a.media_id, a.counterpart_media_id, a.signal)
+        for a in alerts
+        if a.counterpart_media_id is not None
+    }
+    if not pairs:
+        return {}
+    out: dict[tuple[int, int, str], Mapping[str, Any]] = {}
+    for match in uow.matches.for_media({m for m, _, _ in pairs}):
+        if match.detail is None or match.target_media_id is None:
+            continue
+        forward = (match.media_id, match.target_media_id, match.signal)
+        backward = (match.target_media_id, match.media_id, match.signal)
+        if forward in pairs:
+            out[forward] = match.detail
+        if backward in pairs:
+            out[backward] = flip_detail(match.detail)
+    return out
 
 
 def acknowledge_alert(ctx: AppContext, agency: str, alert_id: int, *, requester: Requester) -> None:
@@ -234,7 +265,12 @@ def _check_member(
         raise AccessDenied(decision.reason)
 
 
-def _line(view: AlertView, actor: Actor | None, now: datetime) -> AlertLine | None:
+def _line(
+    view: AlertView,
+    actor: Actor | None,
+    now: datetime,
+    details: Mapping[tuple[int, int, str], Mapping[str, Any]],
+) -> AlertLine | None:
     """How much of the counterpart ``actor`` may see (None: not even that it exists)."""
     alert, other = view.alert, view.counterpart_case
     seen = Visibility.FULL  # a list entry is not case content
@@ -249,6 +285,7 @@ def _line(view: AlertView, actor: Actor | None, now: datetime) -> AlertLine | No
             "other_title": other.title if other is not None else None,
             "other_media_id": alert.counterpart_media_id,
             "distance": alert.distance,
+            "detail": details.get((alert.media_id, alert.counterpart_media_id or 0, alert.signal)),
         },
     )
     return AlertLine(
@@ -260,6 +297,7 @@ def _line(view: AlertView, actor: Actor | None, now: datetime) -> AlertLine | No
         other_title=cast(str | None, shown["other_title"]),
         other_media_id=cast(int | None, shown["other_media_id"]),
         distance=cast(int | None, shown["distance"]),
+        detail=cast(Mapping[str, Any] | None, shown["detail"]),
     )
 
 
@@ -276,5 +314,6 @@ def alert_as_dict(line: AlertLine) -> dict[str, object]:
         "other_media_id": line.other_media_id,
         "signal": line.alert.signal,
         "distance": line.distance,
+        "detail": dict(line.detail) if line.detail is not None else None,
         "acknowledged": line.alert.acknowledged_at is not None,
     }

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,9 @@ from sightline.services.context import AppContext
 from sightline.services.signals.freshness import INDEX_CHANGES, ChangeCounter, Refresher
 from sightline.services.signals.sources import ListSignals, MediaSignals, SignalSource
 from sightline.services.signals.watermark import Decode, Watermark, catch_up, packed_codes
+
+if TYPE_CHECKING:  # sounds.py subclasses _CachedIndex from here
+    from sightline.services.signals.sounds import SoundIndexService
 
 __all__ = [
     "BinaryKindSpec",
@@ -397,6 +400,9 @@ class BinaryKindSpec:
 DEFAULT_VECTOR_BACKEND = "faiss-flat-vector"
 """The vector backend of a kind that names none: exact (approximate ones are chosen by name)."""
 
+DEFAULT_SOUND_BACKEND = "inverted-fingerprint"
+"""The fingerprint backend of a kind that names none."""
+
 MEDIA = "media"
 """Source key of the index over stored media, in :meth:`IndexSet.statuses`."""
 LISTS = "lists"
@@ -446,7 +452,32 @@ class IndexSet:
                         metric=kind.metric,
                         backend=kind.index_backend or DEFAULT_VECTOR_BACKEND,
                     )
+        # The fingerprint family subclasses this module's cached index, hence the late import.
+        from sightline.services.signals.sounds import SoundIndexService
+
+        self._sounds: dict[str, SoundIndexService] = {}
+        if default:
+            for kind in ctx.signal_kinds.values():
+                if kind.value_type is ValueType.FINGERPRINT:
+                    self._sounds[kind.name] = SoundIndexService(
+                        ctx, kind.name, backend=kind.index_backend or DEFAULT_SOUND_BACKEND
+                    )
         self._refresher: Refresher | None = None
+
+    @property
+    def sound_kinds(self) -> tuple[str, ...]:
+        """The fingerprint kinds with an index (soundtracks)."""
+        return tuple(self._sounds)
+
+    def sounds(self, kind: str) -> SoundIndexService:
+        """The fingerprint index over stored recordings of a ``fingerprint`` kind."""
+        try:
+            return self._sounds[kind]
+        except KeyError:
+            known = ", ".join(self._sounds) or "none"
+            raise ConfigurationError(
+                f"no fingerprint index for signal kind {kind!r} (indexed: {known})"
+            ) from None
 
     def vectors(self, kind: str) -> VectorIndexService:
         """The vector index over stored media's signals of a ``float_vector`` kind."""
@@ -493,6 +524,8 @@ class IndexSet:
                 yield kind, LISTS, self._lists[kind]
         for kind, vectors in self._vectors.items():
             yield kind, MEDIA, vectors
+        for kind, sounds in self._sounds.items():
+            yield kind, MEDIA, sounds
 
     def open(self) -> None:
         """Load or rebuild every index and catch it up."""

@@ -263,3 +263,37 @@ class SignalRepository:
                     entry = (bytes(code), None if time_ms is None else int(time_ms))
                     out.setdefault(int(media_id), []).append(entry)
         return out
+
+    def placed_after(
+        self, kind: str, after_id: int, batch: int = 5_000
+    ) -> Iterator[list[tuple[int, int, int, bytes]]]:
+        """Yield ``(id, media id, position, code)`` batches above ``after_id``, in id order.
+
+        For sequences kept in chunks (a soundtrack fingerprint): an index that joins each
+        recording's chunks needs to know whose chunk a row is, and where it goes.
+        """
+        last = after_id
+        while True:
+            rows = self._session.execute(
+                select(SignalRow.id, SignalRow.media_id, SignalRow.position, SignalRow.code)
+                .where(SignalRow.kind == kind, SignalRow.id > last)
+                .order_by(SignalRow.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [(int(i), int(m), int(p), bytes(c)) for i, m, p, c in rows if c is not None]
+
+    def placed_by_id(self, kind: str, ids: Iterable[int]) -> list[tuple[int, int, int, bytes]]:
+        """``(id, media id, position, code)`` of the given signal ids of ``kind``, in id order."""
+        wanted = sorted(set(ids))
+        out: list[tuple[int, int, int, bytes]] = []
+        for start in range(0, len(wanted), _CHUNK):
+            rows = self._session.execute(
+                select(SignalRow.id, SignalRow.media_id, SignalRow.position, SignalRow.code)
+                .where(SignalRow.kind == kind, SignalRow.id.in_(wanted[start : start + _CHUNK]))
+                .order_by(SignalRow.id)
+            )
+            out.extend((int(i), int(m), int(p), bytes(c)) for i, m, p, c in rows if c is not None)
+        return out
