@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 from sightline.services import synthetic
+from tests.support.audio import Samples, _encode_sound
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,28 @@ def render(
     A ``speed`` above 1 plays the stretch faster (the copy is shorter); its frame at time
     ``u`` shows the original at ``start + u * speed``.
     """
+    return render_av(path, footage, None, start, end, copy, fps=fps, container=container)
+
+
+def render_av(
+    path: Path,
+    footage: Footage,
+    sound: Samples | None,
+    start: float = 0.0,
+    end: float | None = None,
+    copy: Copy | None = None,
+    *,
+    fps: int = 10,
+    container: str = "mp4",
+    audio_codec: str = "aac",
+    audio_bit_rate: int | None = None,
+) -> Path:
+    """Like :func:`render`, with ``sound`` (float samples at ``audio.RATE``) as soundtrack.
+
+    ``sound`` is muxed as it is (``audio_codec``, mono, 44.1 kHz for AAC, 48 kHz otherwise):
+    cut it to the stretch the pictures show, or give other sound to make a copy that shares
+    only its pictures. ``None`` writes a video without sound.
+    """
     copy = copy or Copy()
     end = footage.seconds if end is None else end
     rate = copy.fps or fps
@@ -111,6 +134,13 @@ def render(
         stream.bit_rate = copy.bit_rate
         if copy.codec == "libx264":
             stream.options = {"preset": "ultrafast"}
+        sample_rate = 44_100 if audio_codec == "aac" else 48_000
+        track: Any = None
+        if sound is not None:  # every stream is added before the first packet is written
+            track = out.add_stream(audio_codec, rate=sample_rate)
+            track.layout = "mono"
+            if audio_bit_rate is not None:
+                track.bit_rate = audio_bit_rate
         for i in range(frames):
             picture = _transform(
                 footage.frame_at(start + i / rate * copy.speed), copy, (width, height)
@@ -120,6 +150,8 @@ def render(
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
+        if sound is not None:
+            _encode_sound(out, track, sound, sample_rate)
     return path
 
 
