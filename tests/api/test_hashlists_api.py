@@ -7,6 +7,7 @@ administrator (a session: administering needs the second factor a token never ha
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +74,13 @@ def test_votes_reach_the_owner_report(client: TestClient, tmp_path: Path) -> Non
         data={"owner": "TEST-FR", "name": "national"},
     ).json()
     list_id = body["hash_list"]["id"]
+    # The stored item's match against the entry is recorded by the retro-hunt, a durable job
+    # run by the app's worker: vote once it has ended, not while it may still run.
+    job = body["retro_hunt_job"]
+    deadline = time.monotonic() + 30
+    while client.get(f"/api/v1/jobs/{job}").json()["state"] not in ("succeeded", "failed", "cancelled"):
+        assert time.monotonic() < deadline, "the retro-hunt job did not end"
+        time.sleep(0.05)
     match = client.post(
         "/api/v1/match", files={"file": ("q.jpg", (tmp_path / "in/2.jpg").read_bytes())}
     ).json()
