@@ -78,7 +78,11 @@ def test_votes_reach_the_owner_report(client: TestClient, tmp_path: Path) -> Non
     # run by the app's worker: vote once it has ended, not while it may still run.
     job = body["retro_hunt_job"]
     deadline = time.monotonic() + 30
-    while client.get(f"/api/v1/jobs/{job}").json()["state"] not in ("succeeded", "failed", "cancelled"):
+    while client.get(f"/api/v1/jobs/{job}").json()["state"] not in (
+        "succeeded",
+        "failed",
+        "cancelled",
+    ):
         assert time.monotonic() < deadline, "the retro-hunt job did not end"
         time.sleep(0.05)
     match = client.post(
