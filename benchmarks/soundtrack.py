@@ -59,6 +59,7 @@ from sightline.features.fingerprint import (
     Fingerprint,
     MatchRule,
     SharedStretch,
+    agreement,
     change_bits,
     shared_stretches,
 )
@@ -291,13 +292,7 @@ def window_scores(
     score 0, as the decision rule ignores them.
     """
     width = rule.window_items
-    rows = np.arange(len(a), dtype=np.int64)[:, None]
-    index = rows + offsets[None, :]
-    valid = (index >= 0) & (index < len(b))
-    index = np.clip(index, 0, len(b) - 1)
-    agree = np.where(valid, ITEM_BITS - np.bitwise_count(a[:, None] ^ b[index]), 0)
-    sums = np.zeros((len(a) + 1, len(offsets)), dtype=np.int32)
-    np.cumsum(agree, axis=0, out=sums[1:])
+    rows, index, valid, sums = agreement(a, b, offsets)
     scores = (sums[width:] - sums[:-width]) / (ITEM_BITS * width)
     ca, cb = change_bits(a), change_bits(b)
     moving = rule.min_change_bits * (width - 1)

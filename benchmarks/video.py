@@ -53,9 +53,9 @@ from typing import Any
 
 import av
 import numpy as np
-import sqlalchemy as sa
 from tests.support import audio
 from tests.support.clips import Copy, Footage, render_av
+from tests.support.corpus import media_by_name
 
 from benchmarks import index as index_bench
 from benchmarks.common import BENCH, new_store
@@ -334,19 +334,6 @@ def _status_kb(pid: int) -> tuple[int, int]:
     except OSError:
         pass
     return rss, hwm
-
-
-def media_ids(ctx: AppContext, case: str) -> dict[str, int]:
-    """File name -> media id of every sighting in ``case``."""
-    with ctx.engine.connect() as connection:
-        rows = connection.execute(
-            sa.text(
-                "SELECT s.original_path, s.media_id FROM sightings s JOIN cases c "
-                "ON c.id = s.case_id WHERE c.reference = :case"
-            ),
-            {"case": case},
-        ).all()
-    return {Path(str(p)).name: int(m) for p, m in rows}
 
 
 @dataclass
@@ -667,7 +654,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         finally:
             memory.stop()
         try:
-            ids = {**media_ids(ctx, "ORIGINALS"), **media_ids(ctx, "COPIES")}
+            ids = {**media_by_name(ctx, "ORIGINALS"), **media_by_name(ctx, "COPIES")}
             found = links(ctx, ids)
             hum_values = hums(ctx, ids)
         finally:

@@ -286,13 +286,7 @@ def _runs_in_block(
     Column ``k`` of every matrix is offset ``offsets[k]``, row ``i`` is A's item ``i``.
     """
     width = rule.window_items
-    rows = np.arange(len(a), dtype=np.int64)[:, None]
-    index = rows + offsets[None, :]
-    valid = (index >= 0) & (index < len(b))
-    index = np.clip(index, 0, len(b) - 1)
-    agree = np.where(valid, ITEM_BITS - np.bitwise_count(a[:, None] ^ b[index]), 0)
-    sums = np.zeros((len(a) + 1, len(offsets)), dtype=np.int32)
-    np.cumsum(agree, axis=0, out=sums[1:])
+    rows, index, valid, sums = agreement(a, b, offsets)
     starts = rows[: len(a) - width + 1]
     ok = sums[width:] - sums[:-width] >= rule.similarity * ITEM_BITS * width
     # Whole windows inside the overlap, and sound that moves on both sides.
@@ -309,6 +303,28 @@ def _runs_in_block(
                 agreed = int(sums[end, column] - sums[begin, column])
                 runs.append(_Run(begin, int(offsets[column]), end - begin, agreed))
     return runs
+
+
+def agreement(
+    a: Fingerprint, b: Fingerprint, offsets: npt.NDArray[np.int64]
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.int32]
+]:
+    """Agreeing bits of A's items against B's at each offset, as running sums.
+
+    Returns A's item rows (a column), B's item index per (row, offset) clipped into B, where
+    that index lies inside B, and the cumulative agreeing bits down each offset's column
+    (``sums[i]`` = bits agreeing over A's first ``i`` items), so a window's agreement is a
+    difference of two rows.
+    """
+    rows = np.arange(len(a), dtype=np.int64)[:, None]
+    index = rows + offsets[None, :]
+    valid = (index >= 0) & (index < len(b))
+    index = np.clip(index, 0, len(b) - 1)
+    agree = np.where(valid, ITEM_BITS - np.bitwise_count(a[:, None] ^ b[index]), 0)
+    sums = np.zeros((len(a) + 1, len(offsets)), dtype=np.int32)
+    np.cumsum(agree, axis=0, out=sums[1:])
+    return rows, index, valid, sums
 
 
 _EDGE_ITEMS = 4

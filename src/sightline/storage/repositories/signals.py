@@ -112,10 +112,15 @@ class SignalRepository:
         self, kind: str, after_id: int, batch: int = 50_000
     ) -> Iterator[list[tuple[int, bytes]]]:
         """Yield ``(id, code)`` batches with ids above ``after_id``, in id order."""
+        for rows in self._pages(kind, after_id, batch, SignalRow.code):
+            yield [(int(i), bytes(c)) for i, c in rows if c is not None]
+
+    def _pages(self, kind: str, after_id: int, batch: int, *columns: Any) -> Iterator[list[Any]]:
+        """Rows ``(id, *columns)`` of ``kind`` above ``after_id``, ``batch`` at a time."""
         last = after_id
         while True:
             rows = self._session.execute(
-                select(SignalRow.id, SignalRow.code)
+                select(SignalRow.id, *columns)
                 .where(SignalRow.kind == kind, SignalRow.id > last)
                 .order_by(SignalRow.id)
                 .limit(batch)
@@ -123,7 +128,7 @@ class SignalRepository:
             if not rows:
                 return
             last = rows[-1][0]
-            yield [(int(i), bytes(c)) for i, c in rows if c is not None]
+            yield list(rows)
 
     def codes_by_id(self, kind: str, ids: Iterable[int]) -> list[tuple[int, bytes]]:
         """``(id, code)`` of the given signal ids of this kind that are stored, in id order."""
@@ -272,17 +277,8 @@ class SignalRepository:
         For sequences kept in chunks (a soundtrack fingerprint): an index that joins each
         recording's chunks needs to know whose chunk a row is, and where it goes.
         """
-        last = after_id
-        while True:
-            rows = self._session.execute(
-                select(SignalRow.id, SignalRow.media_id, SignalRow.position, SignalRow.code)
-                .where(SignalRow.kind == kind, SignalRow.id > last)
-                .order_by(SignalRow.id)
-                .limit(batch)
-            ).all()
-            if not rows:
-                return
-            last = rows[-1][0]
+        columns = (SignalRow.media_id, SignalRow.position, SignalRow.code)
+        for rows in self._pages(kind, after_id, batch, *columns):
             yield [(int(i), int(m), int(p), bytes(c)) for i, m, p, c in rows if c is not None]
 
     def placed_by_id(self, kind: str, ids: Iterable[int]) -> list[tuple[int, int, int, bytes]]:
