@@ -172,3 +172,29 @@ def test_frame_hashes_alone_find_the_video(
     assert original in found
     _check_segment(found[original].detail, offset_s=5.0, query_range=(0.0, 15.0))
     assert result.status.value == "known"
+
+
+@pytest.mark.parametrize("start", [14.5, 25.5, 36.5])
+def test_a_clip_cut_half_a_second_off_the_sampling_is_found(
+    agencies: AppContext, tmp_path: Path, start: float
+) -> None:
+    """Its one-a-second samples fall between the original's; the probe frames bridge them.
+
+    In these pans and zooms half a second moves a frame's PDQ past the threshold in most
+    shots, so without probes a 10 s clip often has fewer than three matching pairs.
+    """
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    render(first / "original.mp4", ORIGINAL)
+    render(second / "clip.mp4", ORIGINAL, start, start + 10.0, Copy(bit_rate=400_000))
+    ingest_seeds(agencies, first, [], agency="AA", case="one")
+    ingest_seeds(agencies, second, [], agency="BB", case="two")
+    ids = {**media_by_name(agencies, "one"), **media_by_name(agencies, "two")}
+    match = _match(agencies, ids["clip.mp4"], ids["original.mp4"])
+    _check_segment(match.detail, offset_s=start, query_range=(0.0, 10.0))
+    assert match.detail is not None
+    # Shares count stored frames only: never past 1, whatever the probes found.
+    assert 0 < match.detail["share_query"] <= 1 and 0 < match.detail["share_stored"] <= 1
+    # Most seconds of the clip are paired with the original's (without probes: 3-4 of 10).
+    assert match.detail["segments"][0]["pairs"] >= 6

@@ -51,6 +51,37 @@ def test_a_pan_is_one_frame_a_second_and_no_cut(tmp_path: Path) -> None:
     assert artifacts["keyframe.0"] == artifacts[THUMBNAIL_ARTIFACT]
 
 
+def test_probe_frames_lie_between_the_samples_and_are_looked_up_not_stored(
+    tmp_path: Path,
+) -> None:
+    path = write_video(tmp_path / "pan.mp4", pan_frames(7, seconds=6))
+    analyzer = VideoPdqAnalyzer()
+    with closing(MediaInput(path)) as media:
+        value = analyzer.analyze(media)
+        signals = analyzer.signals(value, media)
+        variants = analyzer.variants(signals, media)
+    assert [s.time_ms for s in signals] == list(range(0, 6000, 1000))  # stored: 1 a second
+    probes = [v for v in variants if v.probe_only]
+    times = sorted({v.signal.time_ms or 0 for v in probes})
+    # Two probes a third of a second apart after each sample (10 fps: on 100 ms steps); a
+    # frame below the quality floor is not probed (this pan dips under it near 4.5 s).
+    grid = [t + d for t in range(0, 6000, 1000) for d in (400, 700)]
+    assert set(times) <= set(grid) and len(times) >= 8
+    assert value["frames_probed"] == len(times)
+    assert {v.transform for v in probes} == {"original", "mirror"}
+    assert len(probes) == 2 * len(times)
+    stored = [v for v in variants if not v.probe_only]
+    assert len(stored) == 8 * len(signals)  # every stored frame's eight variants
+
+
+def test_a_frozen_picture_gets_no_probe_frames(tmp_path: Path) -> None:
+    still = next(pan_frames(9, seconds=1, fps=1))
+    path = write_video(tmp_path / "frozen.mp4", (still for _ in range(40)), fps=10)
+    value, _, _ = _analyze(path)
+    assert value["frames_kept"] == 1
+    assert value["frames_probed"] <= 2  # the encoder settles over the first frames
+
+
 def test_keyframes_are_capped_and_evenly_spread(tmp_path: Path) -> None:
     # Forty still shots of 0.4 s (4 frames at 10 fps): 39 cuts, more keyframes than the cap.
     shots = [next(pan_frames(seed, seconds=0.1, size=(160, 120))) for seed in range(100, 140)]

@@ -62,6 +62,7 @@ from sightline.analyzers.frames import (
     CUT_SCORE,
     MAX_KEYFRAMES,
     MIN_CUT_GAP_MS,
+    PROBE_VARIANTS,
     PRUNE_DISTANCE,
     SAMPLE_EVERY_MS,
     FrameHash,
@@ -88,6 +89,7 @@ VPDQ_KIND = "vpdq"
 # ``artifacts``.
 FRAMES_KEY = "vpdq.frames"
 KEYFRAMES_KEY = "vpdq.keyframes"
+PROBES_KEY = "vpdq.probes"
 # Codecs whose decoders drop non-reference frames cleanly (x264's B-frames, say): a third
 # of an x264 stream is never decoded, and the frames that are keep every pixel.
 _SKIP_NONREF_CODECS = frozenset({"h264", "hevc"})
@@ -154,6 +156,7 @@ class VideoPdqAnalyzer(Analyzer):
         except av.error.FFmpegError as exc:
             raise TruncatedMedia("the video stream is truncated or corrupt") from exc
         media.derived[FRAMES_KEY] = sampler.kept
+        media.derived[PROBES_KEY] = sampler.probes
         media.derived[KEYFRAMES_KEY] = [jpeg for _, jpeg in sampler.keyframes]
         if not sampler.kept:
             raise AnalyzerSkipped(f"no sampled frame reaches PDQ quality {PDQ_MIN_QUALITY}")
@@ -172,16 +175,28 @@ class VideoPdqAnalyzer(Analyzer):
         """Every kept frame's eight rotations and mirror images, with the frame's time.
 
         PDQ is not invariant to them, so a mirrored copy of a video is found by searching
-        each frame's variants (named as in ``pdq.DIHEDRAL_ORDER``).
+        each frame's variants (named as in ``pdq.DIHEDRAL_ORDER``). Then the probe frames
+        between the kept ones (upright and mirrored; see ``frames``), marked probe-only.
         """
         frames: list[FrameHash] = media.derived.get(FRAMES_KEY, [])
         if not signals or not frames:
             return tuple(Variant(s) for s in signals)
-        return tuple(
+        probes: list[FrameHash] = media.derived.get(PROBES_KEY, [])
+        stored = (
             Variant(Signal(VPDQ_KIND, h.to_bytes(), h.quality, f.position, f.time_ms), name)
             for f in frames
             for h, name in zip(f.dihedral or (f.pdq,), DIHEDRAL_ORDER, strict=False)
         )
+        between = (
+            Variant(
+                Signal(VPDQ_KIND, h.to_bytes(), h.quality, f.position, f.time_ms),
+                name,
+                probe_only=True,
+            )
+            for f in probes
+            for h, name in zip(f.dihedral, PROBE_VARIANTS, strict=True)
+        )
+        return (*stored, *between)
 
     def artifacts(self, value: Mapping[str, Any], media: MediaInput) -> Mapping[str, bytes]:
         """The keyframes as greyscale JPEGs (``keyframe.N``); the first is the thumbnail."""
@@ -231,6 +246,7 @@ def _summary(container: Any, stream: Any, sampler: FrameSampler) -> dict[str, An
         "frames_sampled": sampler.sampled,
         "frames_unchanged": sampler.unchanged,
         "frames_kept": len(sampler.kept),
+        "frames_probed": len(sampler.probes),
         "scene_changes": sampler.cuts,
         "keyframes": [{"n": n, "time_ms": t} for n, (t, _) in enumerate(sampler.keyframes)],
         "truncated": sampler.truncated,

@@ -200,3 +200,6 @@ class Variant:
 
     signal: Signal
     transform: str = "original"
+    # A value looked up but not stored (a video's probe frame between its stored samples):
+    # it finds pairs, but the item's share of frames matched counts stored values only.
+    probe_only: bool = False

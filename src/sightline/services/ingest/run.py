@@ -398,7 +398,7 @@ def _queries(result: ItemResult) -> dict[str, tuple[Probe, ...]]:
     for variant in result.variants:
         signal = variant.signal
         out.setdefault(signal.kind, []).append(
-            Probe(signal.value, signal.time_ms, variant.transform)
+            Probe(signal.value, signal.time_ms, variant.transform, variant.probe_only)
         )
     return {kind: tuple(probes) for kind, probes in out.items()}
 

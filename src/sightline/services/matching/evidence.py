@@ -52,6 +52,7 @@ class Probe:
     code: bytes
     time_ms: int | None = None
     transform: str = "original"
+    probe_only: bool = False  # looked up, not stored: not one of the frames shares count
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,7 @@ def weigh(
     hits: Sequence[Hit],
     query_times: Sequence[int | None],
     stored_times: Sequence[int | None],
+    probe_times: Sequence[int | None] = (),
 ) -> Evidence | None:
     """The evidence ``hits`` give that a query matches one stored item; None: no match.
 
@@ -160,6 +162,8 @@ def weigh(
         hits: every query code within the threshold of one of the item's codes.
         query_times: the times of the query's own values (not its variants).
         stored_times: the times of the stored item's values of ``kind``.
+        probe_times: the times of the query's probe-only frames: their pairs place the
+            stored item's frames (its share matched) but are not the query's frames.
     """
     if not hits:
         return None
@@ -179,7 +183,9 @@ def weigh(
         closest = min(d for _, _, d in frames)
         return Evidence(kind.name, closest, threshold, transform, frames=sample)
     segments = tuple(align(pairs))
-    share_query, share_stored = share_matched(mine, theirs, pairs)
+    share_query = share_matched(mine, theirs, pairs)[0]
+    probed = [t for t in probe_times if t is not None]
+    share_stored = share_matched(mine + probed, theirs, pairs)[1]
     strong = [s for s in segments if s.pairs >= MIN_SEGMENT_PAIRS]
     if not strong and max(share_query, share_stored) < MIN_SHARE:
         return None
@@ -261,15 +267,19 @@ def lookup(
     found: dict[int, dict[tuple[int, str], Evidence]] = defaultdict(dict)
     by_name = {k.name: k for k in kinds}
     for (owner, other, kind_name), item_hits in hits.items():
-        query_times = [
-            p.time_ms
+        own = [
+            p
             for kind in kinds
             if kind.match_space == by_name[kind_name].match_space
             for p in probes[owner].get(kind.name, ())
             if p.transform == "original"
         ]
         evidence = weigh(
-            by_name[kind_name], item_hits, query_times, times.get((other, kind_name), [None])
+            by_name[kind_name],
+            item_hits,
+            [p.time_ms for p in own if not p.probe_only],
+            times.get((other, kind_name), [None]),
+            [p.time_ms for p in own if p.probe_only],
         )
         if evidence is not None:
             found[owner][(other, kind_name)] = evidence

@@ -247,7 +247,7 @@ def _perceptual(
     probes: dict[str, list[Probe]] = {}
     for v in variants:
         probes.setdefault(v.signal.kind, []).append(
-            Probe(v.signal.value, v.signal.time_ms, v.transform)
+            Probe(v.signal.value, v.signal.time_ms, v.transform, v.probe_only)
         )
     kinds = ctx.binary_kinds()
     found = lookup(uow, indexes, kinds, {_QUERY: probes}).get(_QUERY, {})
@@ -339,7 +339,7 @@ def result_as_dict(result: SearchResult) -> dict[str, object]:
     query["frames"] = sum(
         1
         for v in result.query.variants
-        if v.transform == "original" and v.signal.time_ms is not None
+        if v.transform == "original" and v.signal.time_ms is not None and not v.probe_only
     )
     return {
         "query": query,
