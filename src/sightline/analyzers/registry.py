@@ -17,11 +17,12 @@ from sightline.domain.signals import ANY_MEDIA, IDENTITY_DIGEST, SignalKind
 from sightline.errors import ConfigurationError
 
 # Analyzers run at ingest, in this order; each one's output is stored as a Feature. Each reads
-# only the media kinds it declares: stills get digests, PDQ and metadata; videos their frames,
-# soundtrack, speech and hum too; audio files the sound analyzers.
+# only the media kinds it declares: stills get digests, PDQ, scene features and metadata;
+# videos their frames, soundtrack, speech and hum too; audio files the sound analyzers.
 DEFAULT_ANALYZERS: tuple[str, ...] = (
     "crypto",
     "pdq",
+    "scene",
     "vpdq",
     "chromaprint",
     "speech",

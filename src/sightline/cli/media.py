@@ -23,7 +23,8 @@ from sightline.jobs.inline import InlineRunner
 from sightline.jobs.local import ProcessPoolRunner
 from sightline.services.ingest.run import IngestProgress, IngestReport, ProgressCallback, ingest
 from sightline.services.jobs.runner import TaskRunner
-from sightline.services.matching.search import result_as_dict, search_file
+from sightline.services.matching.explain import explain_best
+from sightline.services.matching.search import parse_region, result_as_dict, search_file
 from sightline.services.signals.indexes import IndexSet
 
 
@@ -127,14 +128,47 @@ def search_command(
         ..., exists=True, dir_okay=False, help="The query file: an image, a video or an audio file."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    scene: bool = typer.Option(
+        False,
+        "--scene",
+        help="Also report other pictures of the same scene or object (not only copies).",
+    ),
+    region: str | None = typer.Option(
+        None,
+        "--region",
+        metavar="X,Y,W,H",
+        help="Search only this rectangle of the picture (pixels): an object, a logo, a patch "
+        "of wallpaper. Implies --scene.",
+    ),
+    explain: Path | None = typer.Option(
+        None,
+        "--explain",
+        dir_okay=False,
+        help="Write a PNG of the best scene match: the two pictures side by side (greyscale, "
+        "blurred) with the matched keypoints joined and the found outline drawn.",
+    ),
+    reveal: bool = typer.Option(
+        False, "--reveal", help="With --explain: draw the pictures unblurred (audited)."
+    ),
 ) -> None:
-    """Search every case for exact, perceptual and soundtrack matches of FILE.
+    """Search every case for exact, perceptual, scene and soundtrack matches of FILE.
 
     FILE may be an image, a video or an audio file; for recordings, each match shows the
-    aligned segments (which seconds match, the offset and the speed).
+    aligned segments (which seconds match, the offset and the speed). Copies PDQ misses
+    (crops, rotations, borders, captions, thumbnails) are found through the scene signal and
+    labelled with their transform; --scene adds other pictures of the same place or object.
     """
+    box = parse_region(region) if region is not None else None
     with app_context() as ctx:
-        result = search_file(ctx, IndexSet(ctx), file, requester=cli_requester())
+        result = search_file(
+            ctx, IndexSet(ctx), file, requester=cli_requester(), scene=scene, region=box
+        )
+        if explain is not None:
+            drawn = explain_best(ctx, cli_requester(), file, box, result, reveal=reveal)
+            if drawn is None:
+                console.print("note: no scene match to explain")
+            else:
+                explain.write_bytes(drawn)
     if as_json:
         print_json(result_as_dict(result))
         return
@@ -173,6 +207,23 @@ def _where(detail: Mapping[str, Any] | None) -> list[str]:
     if not detail:
         return []
     lines: list[str] = []
+    scene = detail.get("scene")
+    if scene:
+        copy = scene.get("copy")
+        what = (
+            f"copy ({copy['label']}: scale {copy['scale']:.2f}, turned "
+            f"{copy['rotation_deg']:+.0f} degrees, {copy['covered_stored']:.0%} of the stored "
+            f"picture)"
+            if copy
+            else "the same scene or object"
+        )
+        lines.append(
+            f"{what}: {scene.get('inliers')} matching keypoints fit a {scene.get('model')} "
+            f"(score {scene.get('score', 0):.1f}, accepted from {scene.get('threshold', 0):.1f})"
+        )
+        if scene.get("quad"):
+            corners = " ".join(f"({x:.0f},{y:.0f})" for x, y in scene["quad"])
+            lines.append(f"found at {corners} in the stored picture")
     if detail.get("share_query") is not None:
         lines.append(
             f"matched {detail['share_query']:.0%} of the query, "

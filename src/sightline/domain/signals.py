@@ -107,6 +107,9 @@ class SignalKind:
             against each other: a still's PDQ and a video frame's PDQ are both ``pdq``, so a
             still that is a frame of a stored video is found, and the other way round.
             None: the kind's own name (comparable with itself only).
+        features_artifact: for a ``float_vector`` kind whose nearest neighbours are only
+            candidates, the artifact holding each item's local features, with which matching
+            verifies them geometrically (the ``scene`` kind); None: no verification.
     """
 
     name: str
@@ -122,6 +125,7 @@ class SignalKind:
     index_backend: str | None = None
     metric: str = "cosine"
     space: str | None = None
+    features_artifact: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -77,6 +77,14 @@ class AppContext:
         """The enabled binary-hash kinds with their effective thresholds, in run order."""
         return tuple(k for k in self.signal_kinds.values() if k.value_type.binary)
 
+    def scene_kinds(self) -> tuple[SignalKind, ...]:
+        """The enabled float-vector kinds matched by geometric verification, in run order."""
+        return tuple(
+            k
+            for k in self.signal_kinds.values()
+            if k.value_type is ValueType.FLOAT_VECTOR and k.features_artifact is not None
+        )
+
     def sound_kinds(self) -> tuple[SignalKind, ...]:
         """The enabled fingerprint kinds (soundtracks), in run order."""
         return tuple(k for k in self.signal_kinds.values() if k.value_type is ValueType.FINGERPRINT)

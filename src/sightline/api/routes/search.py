@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, UploadFile
+from typing import Literal
+
+from fastapi import APIRouter, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from sightline.api.auth import SearchRequester
 from sightline.api.deps import ContextDep, IndexesDep
 from sightline.api.errors import ERROR_RESPONSES
 from sightline.api.uploads import uploaded_file
-from sightline.services.matching.search import result_as_dict, search_file
+from sightline.services.matching.search import parse_region, result_as_dict, search_file
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -59,12 +61,49 @@ class SegmentRead(BaseModel):
     mean_distance: float = Field(description="Mean distance of those pairs.")
 
 
+class CopyRead(BaseModel):
+    """How a scene match that is a copy was transformed."""
+
+    label: str = Field(description="crop, rotation, resize, border or copy.")
+    scale: float = Field(description="Stored picture pixels per query pixel.")
+    rotation_deg: float = Field(description="Rotation of the query against the stored picture.")
+    covered_stored: float = Field(description="Share of the stored picture the query shows.")
+    covered_query: float = Field(description="Share of the query the stored picture fills.")
+
+
+class SceneMatchRead(BaseModel):
+    """Why a scene match is one: the geometric verification of matched keypoints."""
+
+    accepted: bool
+    score: float = Field(description="The accept rule's score for this pair.")
+    threshold: float = Field(description="The score the rule accepts from.")
+    model: str | None = Field(description="homography (a plane, a copy) or fundamental (3-D).")
+    inliers: int = Field(description="Matched keypoints that fit the model.")
+    inlier_ratio: float
+    spread_query: float = Field(description="Share of the query the inliers spread over.")
+    spread_stored: float = Field(description="Share of the stored picture they spread over.")
+    pairs: list[list[float]] = Field(
+        description="A sample of inlier pairs: [query x, query y, stored x, stored y] in "
+        "each picture's analysis pixels (query_size, stored_size)."
+    )
+    quad: list[list[float]] | None = Field(
+        description="The query (or searched region) outline in the stored picture's pixels."
+    )
+    similarity: float = Field(description="Cosine similarity of the best region descriptors.")
+    query_size: list[int]
+    stored_size: list[int]
+    copy_: CopyRead | None = Field(
+        alias="copy", description="Set when the query is a copy of (part of) the stored picture."
+    )
+
+
 class MatchDetailRead(BaseModel):
-    """Where two recordings (or a still and a recording) match."""
+    """Where two recordings (or a still and a recording) match, or why two scenes do."""
 
     frames: list[list[int | None]] = Field(
+        default_factory=list,
         description="A sample of matched frame pairs: [query time ms, stored time ms, "
-        "distance]; a still's time is null."
+        "distance]; a still's time is null.",
     )
     share_query: float | None = Field(
         default=None, description="Share of the query's frames with a match (vPDQ's rule)."
@@ -73,6 +112,9 @@ class MatchDetailRead(BaseModel):
         default=None, description="Share of the stored recording's frames with a match."
     )
     segments: list[SegmentRead] = Field(default_factory=list)
+    scene: SceneMatchRead | None = Field(
+        default=None, description="For scene matches: the geometric verification."
+    )
 
 
 class MatchRead(BaseModel):
@@ -86,15 +128,20 @@ class MatchRead(BaseModel):
     media_id: int | None = Field(description="Null for signal-only matches.", examples=[17])
     sha256: str | None = Field(description="Null for signal-only matches.")
     signals: list[str] = Field(
-        description="Signals that matched: sha256, sha1, md5, pdq.", examples=[["sha256", "pdq"]]
+        description="Signals that matched: sha256, sha1, md5, pdq, vpdq, chromaprint, scene.",
+        examples=[["sha256", "pdq"]],
     )
     distance: int | None = Field(
-        description="PDQ Hamming distance (0 for exact matches); null for signal-only matches.",
+        description="PDQ Hamming distance (0 for exact matches); for scene matches 100 times "
+        "the accept threshold over the score (lower is better, 100 just accepted); null for "
+        "signal-only matches.",
         examples=[0],
     )
     threshold: int | None = Field(description="PDQ threshold applied, for perceptual matches.")
     transform: str | None = Field(
-        description="Rotation or mirror of the query that matched (PDQ), if not the original."
+        description="Rotation or mirror of the query that matched (PDQ), if not the original; "
+        "for scene matches the copy's transform (crop, rotation, resize, border, copy) or "
+        "'same scene'."
     )
     detail: MatchDetailRead | None = Field(
         default=None,
@@ -125,11 +172,26 @@ def search(
     requester: SearchRequester,
     ctx: ContextDep,
     index: IndexesDep,
+    mode: Literal["copies", "scene"] = Form(
+        "copies",
+        description="copies: exact, perceptual and soundtrack matches and hard copies (crops, "
+        "rotations, borders, captions, thumbnails); scene: also other pictures of the same "
+        "scene or object.",
+    ),
+    region: str | None = Form(
+        None,
+        description="x,y,width,height: search only this rectangle of the picture (an "
+        "object, a logo, a patch of wallpaper); implies mode=scene.",
+        examples=["120,80,200,150"],
+    ),
 ) -> SearchResponse:
-    """Search for exact (MD5, SHA-1, SHA-256) and PDQ matches of an uploaded file.
+    """Search for exact (MD5, SHA-1, SHA-256), PDQ, scene and soundtrack matches of a file.
 
     Matches in cases the requester may not know of are left out; see ``MatchRead``.
     """
+    box = parse_region(region) if region else None
     with uploaded_file(ctx, request, file) as path:
-        result = search_file(ctx, index, path, requester=requester)
+        result = search_file(
+            ctx, index, path, requester=requester, scene=mode == "scene", region=box
+        )
     return SearchResponse.model_validate(result_as_dict(result))

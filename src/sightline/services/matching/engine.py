@@ -15,6 +15,7 @@ item that hits a negative list gets no perceptual matches at all; exact matches 
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +33,13 @@ from sightline.domain.models import (
 from sightline.domain.signals import MEDIA_DIGESTS
 from sightline.services.context import AppContext
 from sightline.services.matching.evidence import Evidence, Fresh, Probe, lookup, sound_lookup
+from sightline.services.matching.scenes import (
+    VERIFY_AT_INGEST,
+    SceneQuery,
+    artifact_features,
+    scene_lookup,
+    stored_features,
+)
 from sightline.services.signals.indexes import IndexSet, SignalIndexService
 from sightline.storage.repositories.matching import NewAlert, NewMatch
 from sightline.storage.unit_of_work import UnitOfWork
@@ -80,8 +88,17 @@ class ItemMatches:
 
     @property
     def near_ids(self) -> set[int]:
-        """The other media items it is a near-duplicate of, by any signal."""
+        """The other media items it matches, by any signal (copies, scenes, sound)."""
         return {other for other, _, _ in self.near}
+
+    @property
+    def copy_ids(self) -> set[int]:
+        """The other media items it is a copy of: what makes it known and stacks it.
+
+        A scene match that is another photo of the same place, or a recording that shares
+        only its soundtrack, links the two (an alert) but is new material, never hidden.
+        """
+        return {other for (other, _), e in self.near_by.items() if e.copy}
 
 
 class MatchingEngine:
@@ -233,10 +250,42 @@ class MatchingEngine:
         sounds = sound_lookup(uow, self.indexes, self._ctx.sound_kinds(), candidates, fresh)
         for media_id, matched in sounds.items():
             evidence.setdefault(media_id, {}).update(matched)
+        for media_id, matched in self._scene_hits(uow, sighted, found, fresh).items():
+            evidence.setdefault(media_id, {}).update(matched)
         for media_id, matched in evidence.items():
             found[media_id].near_by.update(
                 (key, e) for key, e in matched.items() if key[0] != media_id
             )
+
+    def _scene_hits(
+        self,
+        uow: UnitOfWork,
+        sighted: Sequence[Sighted],
+        found: dict[int, ItemMatches],
+        fresh: Fresh | None,
+    ) -> dict[int, dict[tuple[int, str], Evidence]]:
+        kinds = self._ctx.scene_kinds()
+        if not kinds:
+            return {}
+        blobs = self._ctx.blobs
+        queries = {
+            s.media_id: SceneQuery(
+                {k.name: [p.code for p in s.queries.get(k.name, ())] for k in kinds},
+                functools.partial(artifact_features, blobs, s.sha256),
+            )
+            for s in sighted
+            if not found[s.media_id].negative and any(s.queries.get(k.name) for k in kinds)
+        }
+        return scene_lookup(
+            uow,
+            self.indexes,
+            kinds,
+            queries,
+            stored_features(uow, blobs),
+            fresh,
+            verify_at_most=VERIFY_AT_INGEST,
+            exclude={m: m for m in queries},
+        )
 
     # -- recording ------------------------------------------------------------------------
 
@@ -287,13 +336,13 @@ class MatchingEngine:
         rows: list[CaseTriage] = []
         for s in sighted:
             item = found[s.media_id]
-            older = [other for other in item.near_ids if other < s.media_id]
+            older = [other for other in item.copy_ids if other < s.media_id]
             status, reason = _list_status(item)
             if status is None and self._known_to(s, older, cases, scopes):
                 status, reason = TriageStatus.KNOWN, "matches stored material"
             if status is None:
                 status = TriageStatus.NEW
-            in_case = [other for other in item.near_ids if s.case_id in cases.get(other, set())]
+            in_case = [other for other in item.copy_ids if s.case_id in cases.get(other, set())]
             stack = min([s.media_id, *in_case])
             rows.append(CaseTriage(s.case_id, s.media_id, status, stack, reason))
         uow.triage.put(rows)

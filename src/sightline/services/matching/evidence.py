@@ -92,9 +92,16 @@ class Evidence:
     frames: tuple[tuple[int | None, int | None, int], ...] = field(default=())
     # Soundtracks: the best shared stretch's similarity and the rule's floor.
     similarity: tuple[float, float] | None = None
+    # Scenes: the geometric verification's figures (inliers, transform, keypoint pairs).
+    explanation: Mapping[str, Any] | None = None
+    # Whether the query is a copy of the stored item (or of part of it), so known material:
+    # every hash match is; a scene match only when the geometry says so.
+    copy: bool = True
 
     def detail(self) -> dict[str, Any] | None:
-        """The JSON-ready explanation stored with a match; None for two stills."""
+        """The JSON-ready explanation stored with a match; None for two stills' hashes."""
+        if self.explanation is not None:
+            return {"scene": dict(self.explanation)}
         timed = any(q is not None or s is not None for q, s, _ in self.frames)
         if not timed and self.share_query is None:
             return None
@@ -444,4 +451,5 @@ def _sound_evidence(
         min(1.0, shared / max(stored_items, 1)),
         segments,
         similarity=(best.similarity, floor),
+        copy=False,  # shared sound over other pictures is a lead, not known material
     )

@@ -2,7 +2,11 @@
 
 A query file is hashed like an ingested one. Exact matches come from any of the three
 digests; perceptual matches from PDQ within the threshold, where the query's eight
-rotations and mirror images are searched too (PDQ itself is not invariant to them).
+rotations and mirror images are searched too (PDQ itself is not invariant to them); hard
+copies PDQ misses (crops, rotations, borders, captions, thumbnails) through the scene
+signal, verified geometrically (:mod:`sightline.services.matching.scenes`). A scene search
+(``scene=True``, or a region of the picture) also reports other pictures of the same place
+or object.
 
 What a requester sees of a match is decided by the access policy, in the database: the
 sightings of cases it may view the metadata of come in full (agency, case, original path,
@@ -13,22 +17,36 @@ with neither is left out, so the result does not tell that anything matched ther
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import ImageOps
+
 from sightline.analyzers.base import Analyzer, MediaInput
 from sightline.domain.access import Action
 from sightline.domain.audit import Requester
 from sightline.domain.disclosure import Visibility, disclose, match_visibility
 from sightline.domain.models import MediaItem, SightingLocation
-from sightline.domain.signals import MEDIA_DIGESTS, Signal, SignalKind, ValueType, Variant
-from sightline.errors import AnalysisFailed
+from sightline.domain.signals import (
+    MEDIA_DIGESTS,
+    MediaKind,
+    Signal,
+    SignalKind,
+    ValueType,
+    Variant,
+)
+from sightline.errors import AnalysisFailed, InvalidInputError, TruncatedMedia
+from sightline.features.scene import LocalFeatures, decode
 from sightline.services.access.audit import record_request
 from sightline.services.context import AppContext
 from sightline.services.matching.evidence import Evidence, Probe, lookup, sound_lookup
+from sightline.services.matching.scenes import SceneQuery, scene_lookup, stored_features
 from sightline.services.signals.indexes import IndexSet
 from sightline.storage.repositories.media import MatchedCase
 from sightline.storage.unit_of_work import UnitOfWork
@@ -81,6 +99,8 @@ class Query:
     notes: tuple[str, ...] = ()
     # The binary kinds the query was built for (reported even when it has no value of one).
     kinds: tuple[str, ...] = ()
+    # Artifacts verification reads (a scene kind's local features), by artifact name.
+    artifacts: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def md5(self) -> str | None:
@@ -103,7 +123,7 @@ class Query:
 
     def without_variants(self, note: str) -> Query:
         """The same query with exact digests only, and a note saying why."""
-        return Query(self.digests, (), (*self.notes, note), self.kinds)
+        return Query(self.digests, (), (*self.notes, note), self.kinds, self.artifacts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +142,8 @@ def _searchable(analyzer: Analyzer) -> bool:
 
 def _searched(kind: SignalKind) -> bool:
     """Whether a search looks values of ``kind`` up."""
+    if kind.value_type is ValueType.FLOAT_VECTOR:
+        return kind.features_artifact is not None  # verified candidates (scenes)
     return kind.value_type in (ValueType.DIGEST, ValueType.FINGERPRINT) or kind.value_type.binary
 
 
@@ -131,6 +153,7 @@ def query_from_file(ctx: AppContext, path: Path) -> Query:
     notes: list[str] = []
     digests: dict[str, str | None] = {}
     variants: list[Variant] = []
+    artifacts: dict[str, bytes] = {}
     try:
         for analyzer in filter(_searchable, ctx.analyzers):
             try:
@@ -138,6 +161,10 @@ def query_from_file(ctx: AppContext, path: Path) -> Query:
             except AnalysisFailed as exc:
                 notes += [f"no {k.search_label} search: {exc.message}" for k in _binary(analyzer)]
                 continue
+            wanted = {k.features_artifact for k in analyzer.emits if k.features_artifact}
+            if wanted and made:
+                made_artifacts = analyzer.artifacts({}, media)
+                artifacts.update((n, b) for n, b in made_artifacts.items() if n in wanted)
             digests.update(
                 (v.signal.kind, v.signal.value.hex())
                 for v in made
@@ -148,7 +175,7 @@ def query_from_file(ctx: AppContext, path: Path) -> Query:
         media.close()
     kept = _usable(ctx.signal_kinds, variants, notes)
     kinds = tuple(k.name for k in ctx.binary_kinds())
-    return Query(digests, tuple(kept), tuple(notes), kinds)
+    return Query(digests, tuple(kept), tuple(notes), kinds, artifacts)
 
 
 def _binary(analyzer: Analyzer) -> list[SignalKind]:
@@ -195,12 +222,91 @@ def _usable(
 
 
 def search_file(
-    ctx: AppContext, indexes: IndexSet, path: Path, *, requester: Requester
+    ctx: AppContext,
+    indexes: IndexSet,
+    path: Path,
+    *,
+    requester: Requester,
+    scene: bool = False,
+    region: Region | None = None,
 ) -> SearchResult:
-    """Search the store for the file at ``path`` (audited as a search)."""
+    """Search the store for the file at ``path`` (audited as a search).
+
+    Args:
+        ctx: the store.
+        indexes: the process's indexes.
+        path: the query file.
+        requester: who asks (what they may see; audited).
+        scene: also report other pictures of the same scene or object, not only copies.
+        region: search only this rectangle of the picture (x, y, width, height in its
+            pixels): an object, a logo, a patch of wallpaper. Implies ``scene``.
+    """
     started = time.perf_counter()
-    query = query_from_file(ctx, path)
-    return search_query(ctx, indexes, query, requester=requester, started=started)
+    if region is None:
+        query = query_from_file(ctx, path)
+    else:
+        with tempfile.TemporaryDirectory(prefix="sightline-region-") as tmp:
+            crop = crop_region(ctx, path, region, Path(tmp))
+            query = dataclasses.replace(query_from_file(ctx, crop), digests={})
+    return search_query(
+        ctx,
+        indexes,
+        query,
+        requester=requester,
+        started=started,
+        scene=scene or region is not None,
+    )
+
+
+Region = tuple[int, int, int, int]
+"""A rectangle of a picture: x, y, width, height in pixels."""
+
+
+def parse_region(text: str) -> Region:
+    """``"x,y,w,h"`` as a region.
+
+    Raises:
+        InvalidInputError: not four non-negative integers with a positive width and height.
+    """
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise InvalidInputError("a region is four integers: x,y,width,height (pixels)")
+    x, y, width, height = (int(p) for p in parts)
+    if width <= 0 or height <= 0:
+        raise InvalidInputError("a region needs a positive width and height")
+    return x, y, width, height
+
+
+def crop_region(ctx: AppContext, path: Path, region: Region, folder: Path) -> Path:
+    """The ``region`` of the picture at ``path``, as a PNG in ``folder``.
+
+    The picture is opened with the same guards as ingest (a decompression bomb is refused
+    before any pixel is decoded) and turned upright as ingest turns it.
+
+    Raises:
+        InvalidInputError: the rectangle is empty or lies outside the picture.
+        AnalysisFailed: the file is not a readable still image.
+    """
+    x, y, width, height = region
+    media = MediaInput(path, max_pixels=ctx.settings.ingest.max_pixels)
+    try:
+        if media.kind is not MediaKind.IMAGE:
+            raise InvalidInputError("a region can only be searched in a still image")
+        picture = ImageOps.exif_transpose(media.image_header())
+        if width <= 0 or height <= 0 or x < 0 or y < 0:
+            raise InvalidInputError("the region needs x, y >= 0 and a positive size")
+        if x + width > picture.width or y + height > picture.height:
+            raise InvalidInputError(
+                f"the region {x},{y},{width},{height} lies outside the "
+                f"{picture.width}x{picture.height} picture"
+            )
+        out = folder / "region.png"
+        picture.crop((x, y, x + width, y + height)).convert("RGB").save(out, format="PNG")
+        return out
+    except (OSError, ValueError) as exc:
+        raise TruncatedMedia("the picture could not be decoded") from exc
+    finally:
+        media.close()
 
 
 def search_query(
@@ -212,16 +318,18 @@ def search_query(
     started: float | None = None,
     action: str = "search",
     detail: Mapping[str, int] | None = None,
+    scene: bool = False,
 ) -> SearchResult:
     """Exact and perceptual matches of ``query`` among stored media.
 
     Only what ``requester`` may see is returned (see the module docstring). Every search is
     written to the audit trail (who, from where, how many matches were returned; never the
-    query's hashes).
+    query's hashes). Scene matches that are copies are always reported; other pictures of
+    the same scene or object only when ``scene`` is asked.
     """
     started = time.perf_counter() if started is None else started
     with ctx.uow() as uow:
-        evidence = _perceptual(uow, ctx, indexes, query.variants)
+        evidence = _perceptual(uow, ctx, indexes, query, scene=scene)
     matches = _assemble(ctx, query.digests, evidence, requester)
     restricted = sum(1 for m in matches if m.visibility == SIGNAL_ONLY)
     with ctx.uow() as uow:
@@ -241,11 +349,13 @@ def _perceptual(
     uow: UnitOfWork,
     ctx: AppContext,
     indexes: IndexSet,
-    variants: Sequence[Variant],
+    query: Query,
+    *,
+    scene: bool,
 ) -> dict[int, list[Evidence]]:
     """Stored media id -> the evidence of each of its kinds that matched, best first."""
     probes: dict[str, list[Probe]] = {}
-    for v in variants:
+    for v in query.variants:
         probes.setdefault(v.signal.kind, []).append(
             Probe(v.signal.value, v.signal.time_ms, v.transform, v.probe_only)
         )
@@ -253,13 +363,27 @@ def _perceptual(
     found = lookup(uow, indexes, kinds, {_QUERY: probes}).get(_QUERY, {})
     sounds = ctx.sound_kinds()
     found.update(sound_lookup(uow, indexes, sounds, {_QUERY: probes}).get(_QUERY, {}))
+    scenes = ctx.scene_kinds()
+    if scenes:
+        wanted = SceneQuery(
+            {k.name: [p.code for p in probes.get(k.name, ())] for k in scenes},
+            functools.partial(_query_features, query),
+        )
+        reader = stored_features(uow, ctx.blobs)
+        matched = scene_lookup(uow, indexes, scenes, {_QUERY: wanted}, reader).get(_QUERY, {})
+        found.update((key, e) for key, e in matched.items() if scene or e.copy)
     out: dict[int, list[Evidence]] = {}
     for (media_id, _), evidence in found.items():
         out.setdefault(media_id, []).append(evidence)
-    order = {k.name: i for i, k in enumerate((*kinds, *sounds))}
+    order = {k.name: i for i, k in enumerate((*kinds, *sounds, *scenes))}
     return {
         m: sorted(hits, key=lambda e: (order.get(e.kind, 0), e.distance)) for m, hits in out.items()
     }
+
+
+def _query_features(query: Query, artifact: str) -> LocalFeatures | None:
+    data = query.artifacts.get(artifact)
+    return decode(data) if data is not None else None
 
 
 def _assemble(
@@ -330,9 +454,7 @@ def result_as_dict(result: SearchResult) -> dict[str, object]:
     name (``pdq``, ``pdq_quality``).
     """
     query: dict[str, object] = {k: result.query.digests.get(k) for k in MEDIA_DIGESTS}
-    for kind in dict.fromkeys(
-        [*result.query.kinds, *(v.signal.kind for v in result.query.variants)]
-    ):
+    for kind in result.query.kinds:  # binary kinds: one hash each (not vectors or chunks)
         own = result.query.signal(kind)
         query[kind] = own.value.hex() if own is not None else None
         query[f"{kind}_quality"] = own.quality if own is not None else None
