@@ -19,6 +19,15 @@ nothing is committed), in ``FOLDER``:
   ``workers`` processes;
 * ``truth.json``: every :class:`Item`, and for each query the stored pictures it must find.
 
+Real multi-view photos ship in Debian's ``opencv-doc`` (bookworm 4.6.0+dfsg-12, not
+installed; ``apt-get download opencv-doc``, 96 MB), under
+``/usr/share/doc/opencv-doc/examples/data/``: ``graf1.png``/``graf3.png`` with the
+ground-truth homography ``H1to3p.xml`` (a viewpoint change), ``box.png`` in
+``box_in_scene.png`` (an object in clutter), ``aloeL/aloeR.jpg``, ``left.jpg``/``right.jpg``,
+``leuvenA/B.jpg`` (light), ``basketball1/2.png``, ``rubberwhale1/2.png``; and in the
+scikit-image wheel (``skimage/data/motorcycle_left/right.png``, Middlebury 2014 stereo). They
+are not part of this set: report them separately.
+
 Rooms and objects are drawn without repetition from
 :data:`sightline.services.gen.EVALUATION_SEEDS` (distractor and training seeds never
 overlap them). The same arguments give the same files.

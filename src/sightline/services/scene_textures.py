@@ -258,7 +258,7 @@ def fabric(rng: np.random.Generator, width: int, height: int) -> Pixels:
                 pos += band + int(rng.integers(2, 30))
         image = Image.fromarray(pixels.astype(np.uint8))
         scatter(
-            ImageDraw.Draw(image), rng, (width, height), width * height // 6000, (2, 6), colours
+            ImageDraw.Draw(image), rng, (width, height), width * height // 12000, (3, 8), colours
         )
     else:
         image = Image.new("RGB", (width, height), colours[0])
