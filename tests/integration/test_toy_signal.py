@@ -133,7 +133,7 @@ def test_a_plugin_vector_signal_is_stored_indexed_and_found(
     indexes = IndexSet(toy)
     vectors = indexes.vectors("greyhist")
     status = indexes.statuses()["greyhist"]["media"]
-    assert (status.backend, status.count, status.ready) == ("faiss-flat-vector", 4, True)
+    assert (status.backend, status.count, status.ready) == ("auto-vector", 4, True)
     with toy.uow() as uow:
         [own] = [s for s in uow.signals.of_media(copy_id) if s.kind == "greyhist"]
         query = np.frombuffer(own.value, dtype="<f4").reshape(1, -1)

@@ -167,8 +167,13 @@ def start_load(cls: type[IndexT], directory: Path) -> tuple[IndexT, IndexManifes
     return index, manifest
 
 
-def start_vector_load(cls: type[VectorT], directory: Path) -> tuple[VectorT, IndexManifest]:
+def start_vector_load(
+    cls: type[VectorT], directory: Path, *, check_params: bool = True
+) -> tuple[VectorT, IndexManifest]:
     """``start_load`` for the vector family: the empty index has the manifest's dims and metric.
+
+    ``check_params=False`` leaves the build parameters to the caller, for a backend whose
+    parameters record a state that a fresh index does not have (``auto-vector``).
 
     Raises:
         FileNotFoundError: there is no manifest (no index was saved here).
@@ -180,15 +185,19 @@ def start_vector_load(cls: type[VectorT], directory: Path) -> tuple[VectorT, Ind
         index = cls(manifest.dims or 0, manifest.metric or "")  # set for the vector family
     except ValueError as exc:
         raise IndexFileError(f"index manifest in {directory}: {exc}") from exc
-    _finish_start(index, manifest, directory)
+    _finish_start(index, manifest, directory, check_params=check_params)
     return index, manifest
 
 
 def _finish_start(
-    index: BinaryIndex | VectorIndex, manifest: IndexManifest, directory: Path
+    index: BinaryIndex | VectorIndex,
+    manifest: IndexManifest,
+    directory: Path,
+    *,
+    check_params: bool = True,
 ) -> None:
     """Check the build parameters match the backend's and take over the checkpoint."""
-    if manifest.params != index.params():
+    if check_params and manifest.params != index.params():
         raise IndexFileError(f"index in {directory} was built with other parameters")
     index.checkpoint = manifest.checkpoint
 

@@ -44,14 +44,14 @@ it. FAISS 1.15's reader validates part of this itself; the check here does not r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
 from sightline.errors import IndexFileError
-from sightline.indexes._files import load_npy, npy_bytes, start_vector_load
+from sightline.indexes._files import load_npy, npy_bytes
 from sightline.indexes._tombstones import Tombstones
 from sightline.indexes._validation import check_ids
 from sightline.indexes._vector_validation import check_k, sorted_vector_hits
@@ -64,7 +64,7 @@ from sightline.indexes.faiss_vector import (
     read_native,
 )
 from sightline.indexes.manifest import IndexManifest
-from sightline.indexes.vector import VectorCapabilities, VectorHit, Vectors
+from sightline.indexes.vector import VectorCapabilities, VectorHit, VectorIndex, Vectors
 
 LABELS_FILE = "labels.npy"
 ALIVE_FILE = "alive.npy"
@@ -89,9 +89,14 @@ class FaissHnswVectorIndex(Tombstones, FaissVectorIndex):
         self._dead = 0
         self._bitmap: npt.NDArray[np.uint8] | None = None  # packed _alive, built on demand
 
-    def params(self) -> dict[str, Any]:
+    @classmethod
+    def build_params(cls) -> dict[str, Any]:
         """Graph degree and the two beam widths; they fix the recall/speed trade-off."""
-        return {"m": self.M, "ef_construction": self.EF_CONSTRUCTION, "ef_search": self.EF_SEARCH}
+        return {"m": cls.M, "ef_construction": cls.EF_CONSTRUCTION, "ef_search": cls.EF_SEARCH}
+
+    def params(self) -> dict[str, Any]:
+        """The ``build_params`` (recorded in the manifest and checked on load)."""
+        return self.build_params()
 
     def _new_native(self) -> Any:
         index = faiss.IndexHNSWFlat(self.dims, self.M, faiss_metric(self.metric))
@@ -150,33 +155,30 @@ class FaissHnswVectorIndex(Tombstones, FaissVectorIndex):
         self._dead = 0
         self._bitmap = None
 
-    def save(self, directory: Path) -> None:
+    def _save_as(self, directory: Path, owner: VectorIndex) -> None:
         """Write ``index.faiss``, ``labels.npy`` and ``alive.npy`` atomically, then the manifest."""
         files = {LABELS_FILE: npy_bytes(self._labels), ALIVE_FILE: npy_bytes(self._alive)}
-        self._write(directory, self._index, files)
+        self._write(directory, self._index, files, owner)
 
-    @classmethod
-    def load(cls, directory: Path) -> Self:
-        """Load an index written by ``save``; files are verified before anything parses them.
+    def _read_files(self, directory: Path, manifest: IndexManifest) -> None:
+        """Parse the labels, live flags and graph (each verified first) and check the graph.
 
         Raises:
-            FileNotFoundError: no manifest in ``directory``.
             IndexFileError: a file is missing or corrupt, of another kind, width, metric or
                 graph parameters, or inconsistent with the manifest or with itself.
         """
-        index, manifest = start_vector_load(cls, directory)
         labels, alive = _load_labels(directory, manifest)
         native = read_native(directory, manifest)
-        index._check_native(native, faiss.IndexHNSWFlat, directory)
+        self._check_native(native, faiss.IndexHNSWFlat, directory)
         hnsw = native.hnsw
-        if (int(hnsw.nb_neighbors(1)), int(hnsw.efConstruction)) != (cls.M, cls.EF_CONSTRUCTION):
+        if (int(hnsw.nb_neighbors(1)), int(hnsw.efConstruction)) != (self.M, self.EF_CONSTRUCTION):
             raise IndexFileError(f"{INDEX_FILE} in {directory} was built with other parameters")
         if int(native.ntotal) != len(labels):
             raise IndexFileError(f"{INDEX_FILE} in {directory} does not match {LABELS_FILE}")
         _check_graph(native, directory)
-        index._index, index._labels, index._alive = native, labels, alive
-        index._dead = len(labels) - manifest.count
-        return index
+        self._index, self._labels, self._alive = native, labels, alive
+        self._dead = len(labels) - manifest.count
+        self._bitmap = None
 
 
 def _load_labels(directory: Path, manifest: IndexManifest) -> tuple[Ids, npt.NDArray[np.bool_]]:

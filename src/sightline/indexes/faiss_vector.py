@@ -30,6 +30,7 @@ those bytes, and the parsed index is checked to be the expected kind, width and 
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -97,11 +98,46 @@ class FaissVectorIndex(VectorIndex):
         """Checked float32 vectors, normalised for cosine."""
         return prepare(check_vectors(vectors, self.dims, what), self.metric, what)
 
-    def _write(self, directory: Path, native: Any, files: dict[str, bytes]) -> None:
-        """Write the FAISS file atomically with FAISS's writer, the ``files``, then the manifest."""
+    def _write(
+        self, directory: Path, native: Any, files: dict[str, bytes], owner: VectorIndex
+    ) -> None:
+        """Write the FAISS file atomically with FAISS's writer, the ``files``, then the manifest.
+
+        ``owner`` is the index the manifest describes: this one, or a wrapper that holds
+        this one (``auto-vector``) and records its own name, size and parameters.
+        """
         directory.mkdir(parents=True, exist_ok=True)
         digest = write_atomic_with(directory / INDEX_FILE, lambda p: faiss.write_index(native, p))
-        save_files(self, directory, files, {INDEX_FILE: digest})
+        save_files(owner, directory, files, {INDEX_FILE: digest})
+
+    def save(self, directory: Path) -> None:
+        """Write the native files atomically, then the manifest."""
+        self._save_as(directory, self)
+
+    @abc.abstractmethod
+    def _save_as(self, directory: Path, owner: VectorIndex) -> None:
+        """Write the native files, then ``owner``'s manifest (see ``_write``)."""
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        """Load an index written by ``save``; files are verified before anything parses them.
+
+        Raises:
+            FileNotFoundError: no manifest in ``directory``.
+            IndexFileError: a file is missing or corrupt, of another kind, width, metric or
+                build, or inconsistent with the manifest or with itself.
+        """
+        index, manifest = start_vector_load(cls, directory)
+        index._read_files(directory, manifest)
+        return index
+
+    @abc.abstractmethod
+    def _read_files(self, directory: Path, manifest: IndexManifest) -> None:
+        """Fill this empty index from the native files that ``manifest`` lists.
+
+        The manifest has already been checked to describe this width and metric; its
+        ``count`` is the number of live vectors.
+        """
 
     def _check_native(self, native: Any, kind: type, directory: Path) -> None:
         """Check a parsed FAISS index is a ``kind`` of this width and metric.
@@ -165,26 +201,31 @@ class FaissFlatVectorIndex(FaissVectorIndex):
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
-    def save(self, directory: Path) -> None:
-        """Write ``index.faiss`` (vectors and ids) atomically, then the manifest."""
-        self._write(directory, self._index, {})
+    def stored(self) -> tuple[Ids, Vectors]:
+        """Every stored id and its vector (as held: normalised for cosine), in storage order."""
+        ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        if not len(ids):
+            return ids, np.empty((0, self.dims), dtype=np.float32)
+        flat = faiss.downcast_index(self._index.index)
+        vectors = np.asarray(flat.reconstruct_n(0, len(ids)), dtype=np.float32)
+        return ids, vectors.reshape(len(ids), self.dims)
 
-    @classmethod
-    def load(cls, directory: Path) -> Self:
-        """Load an index written by ``save``; the file is verified before FAISS parses it.
+    def _save_as(self, directory: Path, owner: VectorIndex) -> None:
+        """Write ``index.faiss`` (vectors and ids) atomically, then the manifest."""
+        self._write(directory, self._index, {}, owner)
+
+    def _read_files(self, directory: Path, manifest: IndexManifest) -> None:
+        """Parse ``index.faiss`` (verified first): an ``IndexIDMap2`` of an ``IndexFlat``.
 
         Raises:
-            FileNotFoundError: no manifest in ``directory``.
             IndexFileError: the file is missing, corrupt, of another kind, width or metric,
                 or inconsistent with the manifest.
         """
-        index, manifest = start_vector_load(cls, directory)
         native = read_native(directory, manifest)
-        index._check_native(native, faiss.IndexIDMap2, directory)
+        self._check_native(native, faiss.IndexIDMap2, directory)
         flat = faiss.downcast_index(native.index)
-        index._check_native(flat, faiss.IndexFlat, directory)
+        self._check_native(flat, faiss.IndexFlat, directory)
         ids = faiss.vector_to_array(native.id_map)
         if int(native.ntotal) != manifest.count or len(np.unique(ids)) != len(ids):
             raise IndexFileError(f"{INDEX_FILE} in {directory} does not match the manifest")
-        index._index = native
-        return index
+        self._index = native

@@ -343,7 +343,7 @@ class VectorIndexService(_CachedIndex[VectorIndex]):
         source: Where the vectors come from (float32 bytes in ``signals.code``).
         dims: Vector width.
         metric: ``l2``, ``ip`` or ``cosine``.
-        backend: Registered vector backend (``faiss-flat-vector``, ``faiss-hnsw-vector``...).
+        backend: Registered vector backend (``auto-vector``, ``faiss-flat-vector``...).
         changes: The counter that says this process committed a change.
     """
 
@@ -397,8 +397,9 @@ class BinaryKindSpec:
     backend: str | None = None
 
 
-DEFAULT_VECTOR_BACKEND = "faiss-flat-vector"
-"""The vector backend of a kind that names none: exact (approximate ones are chosen by name)."""
+DEFAULT_VECTOR_BACKEND = "auto-vector"
+"""The vector backend of a kind that names none: exact (flat) up to 40,000 vectors, HNSW
+beyond, chosen by size as ``mih`` chooses its tables (``sightline.indexes.auto_vector``)."""
 
 DEFAULT_SOUND_BACKEND = "inverted-fingerprint"
 """The fingerprint backend of a kind that names none."""
