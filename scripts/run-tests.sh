@@ -23,4 +23,7 @@ SIGHTLINE_TEST_POSTGRES_URL=$(scripts/test-postgres.sh start "$pgdir/pg" "$port"
 export SIGHTLINE_TEST_POSTGRES_URL
 
 echo "== pytest"
+# Two test processes on two cores: FAISS and OpenCV must not each start a thread per core
+# (measured: an HNSW contract class took 100 s oversubscribed, 21 s with one thread).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 "$bin/pytest" -n 2 "$@"
