@@ -161,6 +161,17 @@ def test_unrelated_pictures_are_rejected_with_reasons(
     assert describe_copy(verdict, SIZE, SIZE) is None
 
 
+def test_the_same_words_in_unrelated_pictures_are_not_a_match() -> None:
+    # These two pictures share printed words in the same font (GARDEN, EXIT, HOTEL): true
+    # local matches in tight clusters, and one homography fits three clusters by chance
+    # (20 inliers, their hull over 8 % of each picture). Few grid cells give it away.
+    verdict = verify(feats(texture(12)), feats(texture(10_012)))
+
+    assert not verdict.accepted
+    assert verdict.inliers >= 15 and verdict.cells < AcceptRule().min_cells
+    assert any("cells" in reason for reason in verdict.reasons)
+
+
 def test_region_is_found_inside_a_larger_picture_with_its_quad() -> None:
     thing = texture(77, (160, 120), count=60)
     query = texture(78, SIZE)
