@@ -78,6 +78,11 @@ def ingest_seeds(
     """Write landscapes ``seeds`` into ``folder`` and ingest it inline into the case."""
     for seed in seeds:
         write_landscape(folder / f"{seed}.jpg", seed)
+    return ingest_folder(ctx, folder, agency=agency, case=case)
+
+
+def ingest_folder(ctx: AppContext, folder: Path, *, agency: str, case: str) -> IngestReport:
+    """Ingest ``folder`` inline into the case (created if new)."""
     return ingest(
         ctx,
         [folder],

@@ -27,14 +27,8 @@ import numpy as np
 from sightline.analyzers.base import WORKING_SIDE, Analyzer, MediaInput
 from sightline.domain.signals import CostClass, MediaKind, Signal, SignalKind, ValueType
 from sightline.errors import AnalyzerSkipped, UnsupportedMedia
-from sightline.features.scene import (
-    MAX_KEYPOINTS,
-    LocalFeatures,
-    default_vocabulary,
-    encode,
-    extract,
-    region_vectors,
-)
+from sightline.features.scene import MAX_KEYPOINTS, LocalFeatures, encode, extract
+from sightline.features.scene_vlad import default_vocabulary, region_vectors
 
 __all__ = [
     "FEATURES_ARTIFACT",
