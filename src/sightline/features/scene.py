@@ -52,8 +52,8 @@ __all__ = [
     "subset",
 ]
 
-# The strongest keypoints kept per picture (by SIFT's response): bounds storage (~140 bytes a
-# keypoint) and matching time.
+# The strongest keypoints kept per picture (by SIFT's response): bounds storage (136 bytes a
+# keypoint, see `encode`) and matching time.
 MAX_KEYPOINTS = 1000
 DESCRIPTOR_BYTES = 128
 
