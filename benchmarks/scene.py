@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tests.support.corpus import media_by_name
 
 from benchmarks.common import BENCH, new_store
 from benchmarks.scene_set import Item, build, relevant
@@ -49,7 +50,6 @@ from sightline.services.context import AppContext
 from sightline.services.ingest.run import ingest
 from sightline.services.matching.search import SearchResult, search_file
 from sightline.services.signals.indexes import IndexSet
-from tests.support.corpus import media_by_name
 
 ANALYZERS = ["crypto", "pdq", "scene", "metadata"]
 SCENE_KINDS = ("viewpoint", "viewpoint+occlusion")
@@ -219,9 +219,7 @@ def run(ctx: AppContext, root: Path, items: list[Item]) -> None:
         wanted = set(truth.get(item.name, []))
         scene = item.kind in SCENE_KINDS
         started = time.perf_counter()
-        result = search_file(
-            ctx, indexes, path, requester=BENCH, scene=scene, region=item.region
-        )
+        result = search_file(ctx, indexes, path, requester=BENCH, scene=scene, region=item.region)
         latencies.append((time.perf_counter() - started) * 1000)
         ranked = _ranked(result, names)
         unrelated_accepted += sum(

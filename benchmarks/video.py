@@ -458,6 +458,17 @@ def report_localisation(plan_: Sequence[Video], found: dict[str, list[Link]]) ->
         any(k.other == v.original and k.signal == "vpdq" for k in found.get(v.name, []))
         for v in clips
     ) / max(1, len(clips))
+    missed = [
+        v
+        for v in targeted_clips
+        if not any(k.other == v.original and k.signal == "vpdq" for k in found.get(v.name, []))
+    ]
+    for clip in missed[:12]:
+        others = sorted({f"{k.other} ({k.signal})" for k in found.get(clip.name, [])})
+        print(
+            f"    missed: {clip.name} = {clip.original} {clip.start:.1f}-{clip.end:.1f} s; "
+            f"linked to {', '.join(others) or 'nothing'}"
+        )
     print(f"  recall on re-encode/resize/trim/mirror/letter-box: {recall:.3f} (target >= 0.95)")
     print(f"  recall on every transform: {everything:.3f}")
     print(f"  offset error over all clips: mean/max {_fmt_errors(all_errors).strip()} s (< 1)")

@@ -52,9 +52,9 @@ def _matches(ctx: AppContext, media_id: int) -> list[MatchRecord]:
         return [m for m in uow.matches.for_media([media_id]) if m.signal == "scene"]
 
 
-def _status(ctx: AppContext, case: str) -> dict[int, TriageStatus]:
+def _status(ctx: AppContext, agency: str, case: str) -> dict[int, TriageStatus]:
     with ctx.uow() as uow:
-        found = uow.cases.find(uow.agencies.get("BB").id, case)
+        found = uow.cases.find(uow.agencies.get(agency).id, case)
         assert found is not None
         return {row.media_id: row.status for row in uow.triage.for_case(found.id)}
 
@@ -80,17 +80,33 @@ def ingested(agencies: AppContext, tmp_path: Path) -> dict[str, int]:
 def test_hard_copies_are_matched_at_ingest_as_copies_and_known(
     agencies: AppContext, ingested: dict[str, int]
 ) -> None:
-    for name, original, label in (("crop.jpg", "room-101.jpg", "crop"), ("turned.jpg", "room-102.jpg", "rotation")):
+    copies = (("crop.jpg", "room-101.jpg", "crop"), ("turned.jpg", "room-102.jpg", "rotation"))
+    for name, original, label in copies:
         found = _matches(agencies, ingested[name])
         assert [m.target_media_id for m in found] == [ingested[original]]
         detail = found[0].detail
         assert detail is not None
         copy = detail["scene"]["copy"]
         assert copy is not None and label in copy["label"]
-        assert detail["scene"]["inliers"] >= detail["scene"]["threshold"] or detail["scene"]["accepted"]
-    statuses = _status(agencies, "two")
-    assert statuses[ingested["crop.jpg"]] is TriageStatus.KNOWN
-    assert statuses[ingested["turned.jpg"]] is TriageStatus.KNOWN
+        scene = detail["scene"]
+        assert scene["accepted"] and scene["score"] >= scene["threshold"]
+
+
+def test_in_one_agency_a_hard_copy_is_known_and_another_photo_is_new(
+    agencies: AppContext, ingested: dict[str, int], tmp_path: Path
+) -> None:
+    folder = tmp_path / "third"
+    folder.mkdir()
+    _save(_copy(_front(101), "border", 4), folder / "bordered.jpg")
+    _save(_elsewhere(101, 0.5), folder / "view.jpg")
+    ingest_folder(agencies, folder, agency="AA", case="three")
+    ids = media_by_name(agencies, "three")
+    statuses = _status(agencies, "AA", "three")
+    assert statuses[ids["bordered.jpg"]] is TriageStatus.KNOWN
+    assert statuses[ids["view.jpg"]] is TriageStatus.NEW
+    # Every picture of room 101 and nothing else: the front, its crop, the new bordered copy.
+    linked = {m.target_media_id for m in _matches(agencies, ids["view.jpg"])}
+    assert linked == {ingested["room-101.jpg"], ingested["crop.jpg"], ids["bordered.jpg"]}
 
 
 def test_another_photo_of_a_room_is_linked_but_stays_new(
@@ -100,10 +116,10 @@ def test_another_photo_of_a_room_is_linked_but_stays_new(
     assert [m.target_media_id for m in found] == [ingested["room-103.jpg"]]
     detail = found[0].detail
     assert detail is not None and detail["scene"]["copy"] is None
-    assert _status(agencies, "two")[ingested["elsewhere.jpg"]] is TriageStatus.NEW
+    assert _status(agencies, "BB", "two")[ingested["elsewhere.jpg"]] is TriageStatus.NEW
     with agencies.uow() as uow:
         alerts = uow.alerts.for_agency(uow.agencies.get("AA").id)
-    linked = {(a.alert.other_media_id, a.alert.signal) for a in alerts}
+    linked = {(a.alert.counterpart_media_id, a.alert.signal) for a in alerts}
     assert (ingested["elsewhere.jpg"], "scene") in linked
 
 
@@ -118,9 +134,12 @@ def test_search_finds_copies_by_default_and_scenes_when_asked(
     indexes = IndexSet(agencies)
     copy = _save(_copy(_front(101), "rotate30", 3), tmp_path / "q1.jpg")
     result = search_file(agencies, indexes, copy, requester=TEST_REQUESTER)
-    assert [m.media.id for m in result.matches] == [ingested["room-101.jpg"]]
-    assert result.matches[0].signals == ("scene",)
-    assert result.matches[0].transform is not None and "rotation" in result.matches[0].transform
+    # The front view it copies, and the stored crop of that view (a copy of a copy).
+    found = {m.media.id: m for m in result.matches}
+    assert set(found) == {ingested["room-101.jpg"], ingested["crop.jpg"]}
+    best = found[ingested["room-101.jpg"]]
+    assert best.signals == ("scene",)
+    assert best.transform is not None and "rotation" in best.transform
 
     view = _save(_elsewhere(102, 0.5), tmp_path / "q2.jpg")
     plain = search_file(agencies, indexes, view, requester=TEST_REQUESTER)
@@ -134,8 +153,11 @@ def test_search_finds_copies_by_default_and_scenes_when_asked(
 def test_a_region_is_found_where_it_lies_in_a_stored_picture(
     agencies: AppContext, tmp_path: Path
 ) -> None:
+    # A toy with printed detail; most generated toys are flat colour and, at the 512 pixels
+    # stored pictures are analysed at, too poor in keypoints to verify (benchmarks.scene
+    # measures how many region queries are found).
     rng = np.random.default_rng(4)
-    toy = scenes.object_image(31)
+    toy = scenes.object_image(22)
     stored, quad = scenes.paste(_front(104), toy, rng, 0.35, 0.0)
     folder = tmp_path / "stored"
     folder.mkdir()
@@ -154,6 +176,6 @@ def test_a_region_is_found_where_it_lies_in_a_stored_picture(
     detail = hits[ids["host.jpg"]].detail
     assert detail is not None
     found = np.array(detail["scene"]["quad"], dtype=np.float64)
-    width, height = detail["scene"]["stored_size"]
+    width = detail["scene"]["stored_size"][0]
     truth = quad * (width / stored.width)  # the stored picture's analysis pixels
     assert np.abs(found.mean(axis=0) - truth.mean(axis=0)).max() < 0.05 * width

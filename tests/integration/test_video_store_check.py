@@ -1,4 +1,8 @@
-"""A video's keyframes are blobs no media row names: the store check must keep them."""
+"""Analyzer artifacts are blobs no media row names: the store check must keep them.
+
+A video's keyframes, and a still's local features (scene verification reads them), even
+after the analyzer that made them is switched off.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import time
 from pathlib import Path
 
 from sightline.analyzers.frames import keyframe_artifact
+from sightline.analyzers.scene import FEATURES_ARTIFACT
 from sightline.services.catalog import add_agency
 from sightline.services.context import AppContext
 from sightline.services.store_check import check_store
@@ -43,3 +48,27 @@ def test_store_repair_keeps_keyframes_and_removes_real_orphans(
     assert report.referenced == 2 * 2 + 2  # originals and thumbnails, and two keyframes
     assert all(blobs.exists(blob_id) for blob_id in keyframes)
     assert not blobs.exists(orphan)
+
+
+def test_store_repair_keeps_scene_features_even_with_the_analyzer_off(
+    sqlite_ctx: AppContext, tmp_path: Path
+) -> None:
+    sqlite_ctx.settings.analyzers.enabled = ["crypto", "pdq", "scene", "metadata"]
+    add_agency(sqlite_ctx, "AA", "Agency AA", "NL", requester=TEST_REQUESTER)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ingest_seeds(sqlite_ctx, folder, [1, 2], agency="AA", case="store")
+    blobs = sqlite_ctx.blobs
+    assert isinstance(blobs, EncryptedLocalBlobStore)
+    with sqlite_ctx.uow() as uow:
+        items = list(uow.media.get_many(range(1, 3)).values())
+    features = [blobs.blob_id_for(m.sha256, FEATURES_ARTIFACT) for m in items]
+    assert len(features) == 2 and all(blobs.exists(blob_id) for blob_id in features)
+    for blob_id in blobs.iter_blob_ids():
+        os.utime(blobs._path(blob_id), (OLD, OLD))
+    sqlite_ctx.settings.analyzers.enabled = ["crypto", "pdq", "metadata"]
+
+    report = check_store(sqlite_ctx, requester=TEST_REQUESTER, repair=True)
+    assert report.orphan_blobs == []
+    assert report.referenced == 2 * 3  # originals, thumbnails and local features
+    assert all(blobs.exists(blob_id) for blob_id in features)

@@ -231,7 +231,9 @@ def _furniture(
             )
         )
     for _ in range(int(rng.integers(2, 5))):  # toys and boxes on the floor, in front of it
-        x, z = rng.uniform(-width / 2 + 0.4, width / 2 - 0.4), rng.uniform(1.6, depth - bd - 0.25)
+        # A deep bed in a shallow room leaves no floor in front of it: the toy goes at 1.6 m.
+        front = max(1.6, depth - bd - 0.25)
+        x, z = rng.uniform(-width / 2 + 0.4, width / 2 - 0.4), rng.uniform(1.6, front)
         if rng.random() < 0.5:
             surfaces.append(_toy(rng, x, 0.0, z, density))
         else:

@@ -23,9 +23,10 @@ import time
 from dataclasses import dataclass, field
 
 from sightline.analyzers.frames import keyframe_artifact
+from sightline.analyzers.registry import analyzer_registry
 from sightline.domain.audit import Requester
 from sightline.domain.signals import MediaKind
-from sightline.errors import BlobIntegrityError, NotFoundError
+from sightline.errors import BlobIntegrityError, MissingDependency, NotFoundError
 from sightline.services.access.audit import record
 from sightline.services.context import AppContext
 from sightline.services.ingest.scratch import scratch_root, sweep
@@ -88,6 +89,7 @@ def check_store(
         refs = uow.media.blob_references()
         staging = staged_blob_ids(uow.ingest.staged_locators())
         refs.update(_keyframe_references(ctx, uow, sorted(set(refs.values()))))
+        refs.update(_feature_references(ctx, uow, sorted(set(refs.values()))))
     report.referenced = len(refs)
     stored = set(blobs.iter_blob_ids())
     report.blobs = len(stored)
@@ -124,6 +126,37 @@ def _keyframe_references(ctx: AppContext, uow: UnitOfWork, media_ids: list[int])
             ):
                 found[blob_id] = item.id
                 n += 1
+    return found
+
+
+def _feature_artifacts() -> list[str]:
+    """Artifact names of local features any installed analyzer stores (enabled or not).
+
+    An analyzer switched off later leaves its artifacts behind; they are still the items'
+    and must never be taken for orphans.
+    """
+    names: set[str] = set()
+    registry = analyzer_registry()
+    for name in registry.names():
+        try:
+            emits = registry.get(name).emits
+        except MissingDependency:  # an analyzer whose optional dependency is missing
+            continue
+        names.update(k.features_artifact for k in emits if k.features_artifact)
+    return sorted(names)
+
+
+def _feature_references(ctx: AppContext, uow: UnitOfWork, media_ids: list[int]) -> dict[str, int]:
+    """The local-feature artifacts of items (for scene verification), where they exist."""
+    artifacts = _feature_artifacts()
+    found: dict[str, int] = {}
+    if not artifacts:
+        return found
+    for start in range(0, len(media_ids), _CHUNK):
+        for item in uow.media.get_many(media_ids[start : start + _CHUNK]).values():
+            for artifact in artifacts:
+                if ctx.blobs.exists(blob_id := ctx.blobs.blob_id_for(item.sha256, artifact)):
+                    found[blob_id] = item.id
     return found
 
 
