@@ -319,3 +319,7 @@ def _report(
             f"centre off by {error} of the stored width on average"
         )
     print(f"\nscene matches reported that are not relevant (false positives): {unrelated}")
+
+
+if __name__ == "__main__":
+    main()

@@ -31,6 +31,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import cv2
+
 from sightline.analyzers.base import THUMBNAIL_ARTIFACT, Analyzer, MediaInput
 from sightline.analyzers.limits import analysis_deadline
 from sightline.analyzers.registry import DEFAULT_ANALYZERS, AnalyzerSet
@@ -382,6 +384,9 @@ def init_worker(config: WorkerConfig) -> None:
     global _WORKER, _INIT_ERROR
     _keep_freed_heap()
     limit_worker_memory(config.memory_limit_bytes)
+    # The pool is the parallelism (a worker per core): OpenCV (SIFT) must not start a thread
+    # per core in each worker too.
+    cv2.setNumThreads(1)
     try:
         _WORKER, _INIT_ERROR = Worker(config), None
     except SightlineError as exc:
