@@ -90,8 +90,13 @@ def test_a_write_from_another_process_becomes_searchable(
 def test_ready_reports_every_index_per_kind_and_source(client: TestClient) -> None:
     body = client.get("/health/ready").json()
     indexes = body["indexes"]
-    # Every enabled index: stills' PDQ (media and lists), video frames, soundtracks.
-    assert list(indexes) == ["pdq", "vpdq", "chromaprint"]
+    # Every enabled index: stills' PDQ (media and lists), video frames, scene windows,
+    # soundtracks.
+    assert list(indexes) == ["pdq", "vpdq", "scene", "chromaprint"]
+    scene = indexes["scene"]["media"]
+    # Both stills' window descriptors (the whole picture and the windows with keypoints).
+    assert (scene["backend"], scene["ready"]) == ("auto-vector", True)
+    assert 2 <= scene["count"] <= 20
     media, lists = indexes["pdq"]["media"], indexes["pdq"]["lists"]
     assert (media["backend"], media["count"], media["ready"]) == ("mih", 2, True)
     assert media["checkpoint"] == media["latest"] == body["latest_signal"]

@@ -250,7 +250,8 @@ class MatchingEngine:
         sounds = sound_lookup(uow, self.indexes, self._ctx.sound_kinds(), candidates, fresh)
         for media_id, matched in sounds.items():
             evidence.setdefault(media_id, {}).update(matched)
-        for media_id, matched in self._scene_hits(uow, sighted, found, fresh).items():
+        hashed = {m: {other for other, _ in matched} for m, matched in evidence.items()}
+        for media_id, matched in self._scene_hits(uow, sighted, found, fresh, hashed).items():
             evidence.setdefault(media_id, {}).update(matched)
         for media_id, matched in evidence.items():
             found[media_id].near_by.update(
@@ -263,7 +264,9 @@ class MatchingEngine:
         sighted: Sequence[Sighted],
         found: dict[int, ItemMatches],
         fresh: Fresh | None,
+        hashed: Mapping[int, set[int]],
     ) -> dict[int, dict[tuple[int, str], Evidence]]:
+        """Verified scene matches of each item, except with items a hash already matched."""
         kinds = self._ctx.scene_kinds()
         if not kinds:
             return {}
@@ -284,7 +287,7 @@ class MatchingEngine:
             stored_features(uow, blobs),
             fresh,
             verify_at_most=VERIFY_AT_INGEST,
-            exclude={m: m for m in queries},
+            exclude={m: {m, *hashed.get(m, ())} for m in queries},
         )
 
     # -- recording ------------------------------------------------------------------------

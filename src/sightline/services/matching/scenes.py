@@ -25,7 +25,7 @@ the matched keypoints, the projected outline).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +115,7 @@ def scene_lookup(
     fresh: Fresh | None = None,
     *,
     verify_at_most: int = VERIFY_AT_SEARCH,
-    exclude: Mapping[int, int] | None = None,
+    exclude: Mapping[int, Collection[int]] | None = None,
 ) -> dict[int, dict[tuple[int, str], Evidence]]:
     """Query key -> {(stored media id, kind): evidence} for every verified scene match.
 
@@ -127,16 +127,18 @@ def scene_lookup(
         features_of: reads stored items' local features.
         fresh: per kind, vectors of media not yet in the index (the batch being ingested).
         verify_at_most: candidates verified per query.
-        exclude: query key -> a media id never to report (the query item itself).
+        exclude: query key -> media ids not to verify: the query item itself, and items
+            it already matches by a hash (a copy PDQ found needs no geometry, and its
+            verification would only cost time).
     """
     fresh = fresh or {}
     found: dict[int, dict[tuple[int, str], Evidence]] = defaultdict(dict)
     for kind in kinds:
         ranked = _candidates(uow, indexes, kind, queries, fresh.get(kind.name, {}))
         for owner, scores in ranked.items():
-            skip = (exclude or {}).get(owner)
+            skip = (exclude or {}).get(owner, ())
             best = sorted(
-                ((s, m) for m, s in scores.items() if m != skip and s >= MIN_SIMILARITY),
+                ((s, m) for m, s in scores.items() if m not in skip and s >= MIN_SIMILARITY),
                 reverse=True,
             )[:verify_at_most]
             if not best:

@@ -370,7 +370,13 @@ def _perceptual(
             functools.partial(_query_features, query),
         )
         reader = stored_features(uow, ctx.blobs)
-        matched = scene_lookup(uow, indexes, scenes, {_QUERY: wanted}, reader).get(_QUERY, {})
+        exact = {
+            m.id for m in uow.media.by_digests(**{k: query.digests.get(k) for k in MEDIA_DIGESTS})
+        }
+        known = {_QUERY: exact | {media_id for media_id, _ in found}}
+        matched = scene_lookup(uow, indexes, scenes, {_QUERY: wanted}, reader, exclude=known).get(
+            _QUERY, {}
+        )
         found.update((key, e) for key, e in matched.items() if scene or e.copy)
     out: dict[int, list[Evidence]] = {}
     for (media_id, _), evidence in found.items():
