@@ -109,3 +109,46 @@ def test_every_list_is_paginated_and_every_operation_has_an_id(client: TestClien
         if model.startswith("Page") or model.endswith("Page"):
             names = {p["name"] for p in op.get("parameters", [])}
             assert {"after_id", "limit"} <= names, op["operationId"]
+
+
+def test_a_region_search_answers_with_where_it_lies(client: TestClient, tmp_path: Path) -> None:
+    data = (tmp_path / "in/2.jpg").read_bytes()
+    response = client.post(
+        "/api/v1/search",
+        files={"file": ("q.jpg", data, "image/jpeg")},
+        data={"mode": "scene", "region": "40,30,320,240"},
+    )
+    assert response.status_code == 200, response.text
+    [match] = response.json()["matches"]
+    assert match["signals"] == ["scene"]  # a part of the picture: no digest, no PDQ
+    scene = match["detail"]["scene"]
+    assert scene["accepted"] and scene["copy"] is not None
+    # The region's outline, found in the stored picture (its 480 x 360 analysis pixels).
+    xs = [x for x, _ in scene["quad"]]
+    ys = [y for _, y in scene["quad"]]
+    assert abs(min(xs) - 40) < 6 and abs(max(xs) - 360) < 6
+    assert abs(min(ys) - 30) < 6 and abs(max(ys) - 270) < 6
+
+
+def test_a_region_outside_the_picture_is_refused_and_a_sound_gets_a_note(
+    client: TestClient, tmp_path: Path
+) -> None:
+    data = (tmp_path / "in/2.jpg").read_bytes()
+    outside = client.post(
+        "/api/v1/search",
+        files={"file": ("q.jpg", data, "image/jpeg")},
+        data={"region": "400,300,200,200"},
+    )
+    assert outside.status_code == 422
+    assert "outside" in outside.json()["error"]["message"]
+    noise = client.post(
+        "/api/v1/search",
+        files={"file": ("n.bin", b"not a picture" * 50, "application/octet-stream")},
+        data={"region": "0,0,10,10"},
+    )
+    assert noise.status_code == 200
+    assert any("no region search" in note for note in noise.json()["notes"])
+    malformed = client.post(
+        "/api/v1/search", files={"file": ("q.jpg", data, "image/jpeg")}, data={"region": "1,2"}
+    )
+    assert malformed.status_code == 422

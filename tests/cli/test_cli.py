@@ -70,7 +70,9 @@ def test_init_ingest_search_round_trip(tmp_path: Path) -> None:
     assert match["sightings"][0]["agency"] == "TEST-GB"
 
     status = json.loads(sightline(var, "index", "status", "--json").stdout)
-    assert status["media"]["count"] == 3
+    assert status["indexes"]["pdq"]["media"]["count"] == 3
+    # The summary adds every kind: the PDQ hashes and the stills' scene window descriptors.
+    assert status["media"]["count"] == 3 + status["indexes"]["scene"]["media"]["count"]
     assert status["media"]["ready"] is True
     assert status["lists"]["count"] == 0
     shown = sightline(var, "config", "show").stdout

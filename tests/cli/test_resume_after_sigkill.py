@@ -77,7 +77,8 @@ def test_sigkill_half_way_then_resume(tmp_path: Path) -> None:
             assert uow.media.count() == FILES
             assert uow.sightings.count() == total
         blobs = {p.name for p in ctx.settings.media_dir.rglob("*") if BLOB.match(p.name)}
-        assert len(blobs) == 2 * FILES  # originals + thumbnails, no orphans or copies
+        # Originals, thumbnails and local features (scene), no orphans or copies.
+        assert len(blobs) == 3 * FILES
         sample = write_landscape(tmp_path / "q.jpg", 7, size=(800, 600)).read_bytes()
         blob = ctx.blobs.blob_id_for(hashlib.sha256(sample).hexdigest(), "original")
         assert ctx.blobs.read_bytes(blob) == sample

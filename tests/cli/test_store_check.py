@@ -58,7 +58,8 @@ def test_debris_of_killed_writes_is_reported_then_repaired(tmp_path: Path) -> No
     assert report["missing_media"] == [] and report["healthy"] is False
 
     code, report = _check(var, "--repair", "--verify")
-    assert code == 0 and report["healthy"] is True and report["verified"] == 6
+    # Three stills: originals, thumbnails and local features (the scene analyzer's artifact).
+    assert code == 0 and report["healthy"] is True and report["verified"] == 9
     assert not temp.exists()
     code, report = _check(var)
     assert (code, report["orphan_blobs"], report["temp_files"]) == (0, 0, 0)
@@ -69,7 +70,13 @@ def test_debris_of_killed_writes_is_reported_then_repaired(tmp_path: Path) -> No
 
 def test_missing_and_corrupt_blobs_are_damage_not_debris(tmp_path: Path) -> None:
     var = _store(tmp_path)
-    blobs = sorted(p for p in (var / "media").rglob("*") if p.is_file() and len(p.name) == 32)
+    ctx = open_context(Settings(data_dir=var))
+    try:
+        with ctx.uow() as uow:
+            named = set(uow.media.blob_references())  # originals and thumbnails
+    finally:
+        ctx.close()
+    blobs = sorted(p for p in (var / "media").rglob("*") if p.is_file() and p.name in named)
     blobs[0].unlink()
     data = bytearray(blobs[1].read_bytes())
     data[-1] ^= 1

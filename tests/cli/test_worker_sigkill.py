@@ -26,6 +26,7 @@ from sightline.services.ingest.faults import ENV as FAULT_ENV
 from sightline.services.ingest.uploads import UploadJobs
 from tests.cli.test_cli import _env
 from tests.support.corpus import SMALL, TEST_REQUESTER
+from tests.support.indexes import item_blob_ids
 
 FILES = 10
 UPLOADER = Requester("token:3", "10.0.0.3", None)
@@ -128,7 +129,8 @@ def test_a_killed_workers_upload_is_finished_by_the_next_worker(
         with ctx.uow() as uow:
             media, sightings = uow.media.count(), uow.sightings.count()
             events = [e for e in uow.audit.page(limit=1000) if e.action.startswith("job.")]
-        staged_left = [b for b in ctx.blobs.iter_blob_ids() if not _referenced(ctx, b)]
+        owned = item_blob_ids(ctx)
+        staged_left = [b for b in ctx.blobs.iter_blob_ids() if b not in owned]
     finally:
         ctx.close()
 
@@ -147,11 +149,6 @@ def test_a_killed_workers_upload_is_finished_by_the_next_worker(
     assert events[1].actor == "token:3" and events[1].source.startswith("worker:")
     assert "worker stopped" in log.read_text()
     _assert_no_plaintext(var, files)
-
-
-def _referenced(ctx: AppContext, blob_id: str) -> bool:
-    with ctx.uow() as uow:
-        return blob_id in uow.media.blob_references()
 
 
 def _assert_no_plaintext(var: Path, files: dict[str, bytes]) -> None:

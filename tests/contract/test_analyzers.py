@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pdqhash
+import pytest
 from PIL import Image
 
 from sightline.analyzers.base import MediaInput
@@ -19,14 +20,19 @@ from sightline.analyzers.hum import HumAnalyzer
 from sightline.analyzers.metadata import MetadataAnalyzer
 from sightline.analyzers.pdq import PdqAnalyzer, dihedral_hashes
 from sightline.analyzers.registry import analyzer_registry
+from sightline.analyzers.scene import FEATURES_ARTIFACT, SCENE_SIGNAL, SceneAnalyzer
 from sightline.analyzers.soundtrack import ChromaprintAnalyzer
 from sightline.analyzers.speech import SpeechAnalyzer
 from sightline.analyzers.testing import AnalyzerContract
 from sightline.analyzers.video import VideoPdqAnalyzer
+from sightline.errors import AnalyzerSkipped
 from sightline.features.hashes import PDQ_MIN_QUALITY
+from sightline.features.scene import decode
+from sightline.services import scenes
 from tests.support import audio
 from tests.support.media_files import (
     CAMERA_FIELDS,
+    SMALL,
     camera_exif,
     write_image,
     write_jpeg,
@@ -249,6 +255,43 @@ class TestHumAnalyzer(AnalyzerContract):
         if path.name == "hummed.flac":
             return {"present": True, "frequency_hz": 50, "codec": "flac"}
         return {"present": False, "frequency_hz": None, "strength_db": None, "track": []}
+
+
+class TestSceneAnalyzer(AnalyzerContract):
+    analyzer_factory = SceneAnalyzer
+
+    def example_files(self, tmp_path: Path) -> list[Path]:
+        room = scenes.view(scenes.room(7), scenes.front_camera(), (640, 480))
+        room.save(tmp_path / "room.jpg", format="JPEG", quality=90)
+        return [tmp_path / "room.jpg", write_image(tmp_path / "land.png", seed=3, fmt="PNG")]
+
+    def expected_output(self, path: Path) -> Mapping[str, Any]:
+        # The working luma (longest side 512; SMALL is under it) is what SIFT reads.
+        size = {"room.jpg": (512, 384), "land.png": SMALL}[path.name]
+        return {"width": size[0], "height": size[1], "vocabulary": "1"}
+
+    def test_windows_vectors_and_features_agree(self, tmp_path: Path) -> None:
+        """One unit vector per window; the artifact decodes to the features counted."""
+        analyzer = SceneAnalyzer()
+        path = self.example_files(tmp_path)[0]
+        with closing(MediaInput(path)) as media:
+            value = analyzer.analyze(media)
+            signals = analyzer.signals(value, media)
+            artifacts = analyzer.artifacts(value, media)
+        assert len(signals) == len(value["windows"]) >= 2
+        for signal in signals:
+            vector = np.frombuffer(signal.value, dtype="<f4")
+            assert vector.shape == (SCENE_SIGNAL.dims,)
+            assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-4
+        features = decode(artifacts[FEATURES_ARTIFACT])
+        assert len(features) == value["keypoints"] >= 500
+
+    def test_a_flat_picture_is_skipped(self, tmp_path: Path) -> None:
+        """No scene to speak of: fewer keypoints than a scene needs."""
+        path = tmp_path / "flat.png"
+        Image.new("L", (300, 200), 128).save(path)
+        with closing(MediaInput(path)) as media, pytest.raises(AnalyzerSkipped):
+            SceneAnalyzer().analyze(media)
 
 
 def test_every_registered_analyzer_has_a_contract_test() -> None:

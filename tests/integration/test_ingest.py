@@ -64,14 +64,14 @@ def test_features_signals_and_encrypted_blobs(ctx: AppContext, tmp_path: Path) -
         [media] = uow.media.by_digests(sha256=_sha256(plaintext))
         features = {f.analyzer: f for f in uow.features.for_media(media.id)}
         signals = list(uow.signals.iter_after("pdq", 0))
-    assert set(features) == {"crypto", "pdq", "metadata"}
+    assert set(features) == {"crypto", "pdq", "scene", "metadata"}
     assert all(f.status is FeatureStatus.OK for f in features.values())
     assert features["metadata"].value["width"] == 480
     assert features["pdq"].version and features["pdq"].params
     assert len(signals) == 1 and len(signals[0]) == 1
     assert ctx.blobs.read_bytes(media.blob_id) == plaintext
     stored = [p for p in ctx.settings.media_dir.rglob("*") if p.is_file()]
-    assert len(stored) == 2  # original and thumbnail
+    assert len(stored) == 3  # original, thumbnail and the scene's local features
     for blob in stored:
         raw = blob.read_bytes()
         assert plaintext[:64] not in raw

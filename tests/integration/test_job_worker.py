@@ -22,6 +22,7 @@ from sightline.services.jobs.queue import JobHandler, JobResources, JobRun
 from sightline.services.jobs.worker import JobWorker
 from sightline.storage.unit_of_work import UnitOfWork
 from tests.support.corpus import TEST_REQUESTER, ingest_seeds
+from tests.support.indexes import scene_windows
 
 FAST = WorkerSettings(
     lease_seconds=5, heartbeat_seconds=0.05, poll_seconds=0.05, retry_seconds=0, max_attempts=2
@@ -261,10 +262,11 @@ def test_index_rebuild_and_retro_hunt_run_as_jobs(ctx: AppContext, tmp_path: Any
     with ctx.uow() as uow:
         hunted, rebuilt = uow.jobs.get(hunt.id), uow.jobs.get(rebuild.id)
     assert hunted.result == {"list_id": list_id, "items": 1, "new_matches": 1, "triage_changed": 1}
-    # Per signal kind and source: stills' PDQ, video frames and soundtracks (none stored).
+    # Per signal kind and source: stills' PDQ, video frames, scenes and soundtracks.
     assert rebuilt.result == {
         "pdq": {"media": 3, "lists": 0},
         "vpdq": {"media": 0},
+        "scene": {"media": scene_windows(ctx)},  # each still's window descriptors
         "chromaprint": {"media": 0},
     }
     again = jobs.enqueue(ctx, "hashlist.retro_hunt", {"list_id": list_id}, requester=TEST_REQUESTER)

@@ -57,7 +57,9 @@ def test_persisted_index_is_loaded_then_caught_up(
     first = media_index(stored)
     first.save()
     manifest = IndexManifest.read(first.directory)
-    assert (manifest.backend, manifest.count, manifest.checkpoint) == (backend, 4, 4)
+    with stored.uow() as uow:
+        latest = uow.signals.max_id("pdq")  # other kinds' signals (scene windows) interleave
+    assert (manifest.backend, manifest.count, manifest.checkpoint) == (backend, 4, latest)
 
     _ingest_seeds(stored, tmp_path / "b", range(5, 8))
     second = media_index(stored)
@@ -128,17 +130,20 @@ def test_indexes_keep_their_persisted_directory_names(stored: AppContext) -> Non
     indexes = pdq_indexes(stored)
     indexes.save()
     names = sorted(p.name for p in stored.settings.index_dir.iterdir())
-    # PDQ's as PdqIndexService wrote them; the default set adds frames and soundtracks.
+    # PDQ's as PdqIndexService wrote them; the default set adds frames, scene windows and
+    # soundtracks.
     assert names == [
         "chromaprint-inverted-fingerprint",
         "pdq-lists-mih",
         "pdq-mih",
+        "scene-auto-vector",
         "vpdq-mih",
     ]
     statuses = indexes.statuses()
     assert {kind: sorted(by) for kind, by in statuses.items()} == {
         "pdq": ["lists", "media"],
         "vpdq": ["media"],
+        "scene": ["media"],
         "chromaprint": ["media"],
     }
     assert statuses["pdq"]["media"].count == 4

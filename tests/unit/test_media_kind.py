@@ -90,6 +90,7 @@ def test_the_default_analyzers_declare_their_kinds() -> None:
         "sha1",
         "sha256",
         "pdq",
+        "scene",
         "vpdq",
         "chromaprint",
         "speech",

@@ -180,9 +180,12 @@ def search(
     ),
     region: str | None = Form(
         None,
-        description="x,y,width,height: search only this rectangle of the picture (an "
-        "object, a logo, a patch of wallpaper); implies mode=scene.",
+        description="x,y,width,height in pixels: search only this rectangle of the picture "
+        "(an object, a logo, a patch of wallpaper); implies mode=scene. A rectangle outside "
+        "the picture is refused (422); a file that is not a still image gets a note.",
         examples=["120,80,200,150"],
+        # Empty: no region (a form sends empty fields for inputs left blank).
+        pattern=r"^$|^[0-9]{1,6},[0-9]{1,6},[1-9][0-9]{0,5},[1-9][0-9]{0,5}$",
     ),
 ) -> SearchResponse:
     """Search for exact (MD5, SHA-1, SHA-256), PDQ, scene and soundtrack matches of a file.

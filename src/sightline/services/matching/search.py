@@ -41,7 +41,7 @@ from sightline.domain.signals import (
     ValueType,
     Variant,
 )
-from sightline.errors import AnalysisFailed, InvalidInputError, TruncatedMedia
+from sightline.errors import AnalysisFailed, InvalidInputError, TruncatedMedia, UnsupportedMedia
 from sightline.features.scene import LocalFeatures, decode
 from sightline.services.access.audit import record_request
 from sightline.services.context import AppContext
@@ -246,8 +246,13 @@ def search_file(
         query = query_from_file(ctx, path)
     else:
         with tempfile.TemporaryDirectory(prefix="sightline-region-") as tmp:
-            crop = crop_region(ctx, path, region, Path(tmp))
-            query = dataclasses.replace(query_from_file(ctx, crop), digests={})
+            try:
+                crop = crop_region(ctx, path, region, Path(tmp))
+            except AnalysisFailed as exc:  # not a readable still: nothing to search, said why
+                kinds = tuple(k.name for k in ctx.binary_kinds())
+                query = Query({}, (), (f"no region search: {exc.message}",), kinds)
+            else:
+                query = dataclasses.replace(query_from_file(ctx, crop), digests={})
     return search_query(
         ctx,
         indexes,
@@ -291,7 +296,9 @@ def crop_region(ctx: AppContext, path: Path, region: Region, folder: Path) -> Pa
     media = MediaInput(path, max_pixels=ctx.settings.ingest.max_pixels)
     try:
         if media.kind is not MediaKind.IMAGE:
-            raise InvalidInputError("a region can only be searched in a still image")
+            raise UnsupportedMedia(
+                f"a region can only be searched in a still image, not {media.kind}"
+            )
         picture = ImageOps.exif_transpose(media.image_header())
         if width <= 0 or height <= 0 or x < 0 or y < 0:
             raise InvalidInputError("the region needs x, y >= 0 and a positive size")
