@@ -34,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 from tests.support.corpus import media_by_name
@@ -104,6 +105,7 @@ def _pct(values: Sequence[float], q: float) -> float:
 
 def tier_cost(paths: Sequence[Path]) -> tuple[float, float]:
     """CPU ms per picture: the hash tier (decode + PDQ) and the scene tier on top of it."""
+    cv2.setNumThreads(1)  # as in an ingest worker: the pool is the parallelism
     pdq, scene = PdqAnalyzer(), SceneAnalyzer()
     hash_ms, scene_ms = [], []
     for path in paths:

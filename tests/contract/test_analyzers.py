@@ -32,7 +32,6 @@ from sightline.services import scenes
 from tests.support import audio
 from tests.support.media_files import (
     CAMERA_FIELDS,
-    SMALL,
     camera_exif,
     write_image,
     write_jpeg,
@@ -266,8 +265,8 @@ class TestSceneAnalyzer(AnalyzerContract):
         return [tmp_path / "room.jpg", write_image(tmp_path / "land.png", seed=3, fmt="PNG")]
 
     def expected_output(self, path: Path) -> Mapping[str, Any]:
-        # The working luma (longest side 512; SMALL is under it) is what SIFT reads.
-        size = {"room.jpg": (512, 384), "land.png": SMALL}[path.name]
+        # SIFT reads the working luma shrunk to SCENE_SIDE (384): 640x480 and 480x360 alike.
+        size = {"room.jpg": (384, 288), "land.png": (384, 288)}[path.name]
         return {"width": size[0], "height": size[1], "vocabulary": "1"}
 
     def test_windows_vectors_and_features_agree(self, tmp_path: Path) -> None:
@@ -284,7 +283,7 @@ class TestSceneAnalyzer(AnalyzerContract):
             assert vector.shape == (SCENE_SIGNAL.dims,)
             assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-4
         features = decode(artifacts[FEATURES_ARTIFACT])
-        assert len(features) == value["keypoints"] >= 500
+        assert len(features) == value["keypoints"] >= 300
 
     def test_a_flat_picture_is_skipped(self, tmp_path: Path) -> None:
         """No scene to speak of: fewer keypoints than a scene needs."""
