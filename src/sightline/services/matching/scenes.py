@@ -136,9 +136,9 @@ def scene_lookup(
     for kind in kinds:
         ranked = _candidates(uow, indexes, kind, queries, fresh.get(kind.name, {}))
         for owner, scores in ranked.items():
-            skip = (exclude or {}).get(owner, ())
+            excluded = (exclude or {}).get(owner, ())
             best = sorted(
-                ((s, m) for m, s in scores.items() if m not in skip and s >= MIN_SIMILARITY),
+                ((s, m) for m, s in scores.items() if m not in excluded and s >= MIN_SIMILARITY),
                 reverse=True,
             )[:verify_at_most]
             if not best:

@@ -336,8 +336,9 @@ def search_query(
     """
     started = time.perf_counter() if started is None else started
     with ctx.uow() as uow:
-        evidence = _perceptual(uow, ctx, indexes, query, scene=scene)
-    matches = _assemble(ctx, query.digests, evidence, requester)
+        exact = {m.id for m in uow.media.by_digests(**_digests(query.digests))}
+        evidence = _perceptual(uow, ctx, indexes, query, exact, scene=scene)
+    matches = _assemble(ctx, query.digests, exact, evidence, requester)
     restricted = sum(1 for m in matches if m.visibility == SIGNAL_ONLY)
     with ctx.uow() as uow:
         counts = {"media_matches": len(matches), **(detail or {})}
@@ -357,10 +358,15 @@ def _perceptual(
     ctx: AppContext,
     indexes: IndexSet,
     query: Query,
+    exact: set[int],
     *,
     scene: bool,
 ) -> dict[int, list[Evidence]]:
-    """Stored media id -> the evidence of each of its kinds that matched, best first."""
+    """Stored media id -> the evidence of each of its kinds that matched, best first.
+
+    ``exact`` (items with the query's digests) and items a hash matched are not verified
+    through the scene kinds: they are known already.
+    """
     probes: dict[str, list[Probe]] = {}
     for v in query.variants:
         probes.setdefault(v.signal.kind, []).append(
@@ -377,9 +383,6 @@ def _perceptual(
             functools.partial(_query_features, query),
         )
         reader = stored_features(uow, ctx.blobs)
-        exact = {
-            m.id for m in uow.media.by_digests(**{k: query.digests.get(k) for k in MEDIA_DIGESTS})
-        }
         known = {_QUERY: exact | {media_id for media_id, _ in found}}
         matched = scene_lookup(uow, indexes, scenes, {_QUERY: wanted}, reader, exclude=known).get(
             _QUERY, {}
@@ -399,21 +402,24 @@ def _query_features(query: Query, artifact: str) -> LocalFeatures | None:
     return decode(data) if data is not None else None
 
 
+def _digests(digests: Mapping[str, str | None]) -> dict[str, str | None]:
+    return {k: digests.get(k) for k in MEDIA_DIGESTS}
+
+
 def _assemble(
     ctx: AppContext,
     digests: Mapping[str, str | None],
+    exact_ids: set[int],
     by_media: dict[int, list[Evidence]],
     requester: Requester,
 ) -> tuple[SearchMatch, ...]:
     with ctx.uow() as uow:
-        exact = uow.media.by_digests(**{k: digests.get(k) for k in MEDIA_DIGESTS})
-        candidates = {m.id for m in exact} | set(by_media)
+        candidates = exact_ids | set(by_media)
         locations, restricted = _visible(uow, candidates, requester)
         if requester.access is not None:  # an item seen nowhere the requester may know of
             candidates = set(locations) | set(restricted)
         items = uow.media.get_many(candidates)
     matches: list[SearchMatch] = []
-    exact_ids = {m.id for m in exact}
     for media_id, media in items.items():
         signals = tuple(
             k for k in reversed(MEDIA_DIGESTS) if digests.get(k) and getattr(media, k) == digests[k]
